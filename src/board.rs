@@ -1,0 +1,174 @@
+//! The board: name → status in first-seen order, with its reply cached.
+//!
+//! Every request is answered with the whole board, and polls far outnumber
+//! updates, so the encoded reply is kept and only rebuilt after a change that
+//! cannot be appended to it.
+
+use indexmap::IndexMap;
+
+use crate::protocol;
+
+/// Default largest number of names on a board.
+pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
+
+/// Why an update was refused; its text becomes the error reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BoardError {
+    /// A new name arrived when the board already holds `limit` names.
+    #[error("board is full ({limit} names); existing names can still update")]
+    Full {
+        /// Names allowed.
+        limit: usize,
+    },
+}
+
+/// What an accepted update did to the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A name seen for the first time, now last on the board.
+    Added,
+    /// An existing name got a different status, keeping its place.
+    Updated,
+    /// The name already had exactly this status.
+    Unchanged,
+}
+
+/// The ordered name → status map and its encoded reply.
+#[derive(Debug, Clone)]
+pub struct Board {
+    entries: IndexMap<String, String>,
+    max_entries: usize,
+    /// The reply for the current entries, valid unless `stale`.
+    encoded: Vec<u8>,
+    stale: bool,
+}
+
+impl Board {
+    /// An empty board that holds at most `max_entries` names.
+    pub fn new(max_entries: usize) -> Self {
+        Board {
+            entries: IndexMap::new(),
+            max_entries,
+            encoded: Vec::new(),
+            stale: false,
+        }
+    }
+
+    /// Sets `name`'s status (which starts with `:`); a new name goes last.
+    pub fn set(&mut self, name: &str, status: &str) -> Result<Change, BoardError> {
+        if let Some(current) = self.entries.get_mut(name) {
+            if current == status {
+                return Ok(Change::Unchanged);
+            }
+            status.clone_into(current);
+            // Another line changed length somewhere in the middle: rebuild lazily.
+            self.stale = true;
+            return Ok(Change::Updated);
+        }
+        if self.entries.len() >= self.max_entries {
+            return Err(BoardError::Full {
+                limit: self.max_entries,
+            });
+        }
+        self.entries.insert(name.to_owned(), status.to_owned());
+        if !self.stale {
+            // A new name is the last line: append instead of rebuilding.
+            protocol::encode_entry(&mut self.encoded, name, status);
+        }
+        Ok(Change::Added)
+    }
+
+    /// The reply for the current board: one `- NAME STATUS\n` line per entry.
+    pub fn encoded(&mut self) -> &[u8] {
+        if self.stale {
+            self.encoded.clear();
+            for (name, status) in &self.entries {
+                protocol::encode_entry(&mut self.encoded, name, status);
+            }
+            self.stale = false;
+        }
+        &self.encoded
+    }
+
+    /// The status of `name`, including its leading `:`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.entries.get(name).map(String::as_str)
+    }
+
+    /// Entries in board order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(n, s)| (n.as_str(), s.as_str()))
+    }
+
+    /// Number of names on the board.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no name has been set.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The reply written out from scratch, to check the cache against.
+    fn fresh_encoding(board: &Board) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, status) in board.iter() {
+            protocol::encode_entry(&mut out, name, status);
+        }
+        out
+    }
+
+    #[test]
+    fn empty_board_is_an_empty_reply() {
+        assert_eq!(Board::new(10).encoded(), b"");
+    }
+
+    #[test]
+    fn names_keep_the_order_they_first_appeared_in() {
+        let mut board = Board::new(10);
+        assert_eq!(board.set("Jackson", ": I'm BAD"), Ok(Change::Added));
+        assert_eq!(board.set("Madonna", ": material"), Ok(Change::Added));
+        assert_eq!(board.set("Jackson", ": better"), Ok(Change::Updated));
+        assert_eq!(board.encoded(), b"- Jackson: better\n- Madonna: material\n");
+    }
+
+    #[test]
+    fn same_status_again_is_unchanged() {
+        let mut board = Board::new(10);
+        board.set("a", ": x").unwrap();
+        assert_eq!(board.set("a", ": x"), Ok(Change::Unchanged));
+        assert_eq!(board.len(), 1);
+    }
+
+    #[test]
+    fn a_full_board_refuses_new_names_but_takes_updates() {
+        let mut board = Board::new(2);
+        board.set("a", ": 1").unwrap();
+        board.set("b", ": 2").unwrap();
+        assert_eq!(board.set("c", ": 3"), Err(BoardError::Full { limit: 2 }));
+        assert_eq!(board.set("a", ": 9"), Ok(Change::Updated));
+        assert_eq!(board.encoded(), b"- a: 9\n- b: 2\n");
+        assert_eq!(board.get("c"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn cached_reply_always_matches_the_entries(
+            ops in proptest::collection::vec((0u8..6, 0u8..4), 1..40)
+        ) {
+            let mut board = Board::new(4);
+            for (name, status) in ops {
+                let _ = board.set(&format!("n{name}"), &format!(": s{status}"));
+                let expected = fresh_encoding(&board);
+                prop_assert_eq!(board.encoded(), &expected[..]);
+            }
+        }
+    }
+}

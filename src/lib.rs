@@ -1,0 +1,37 @@
+//! status-board: a ZeroMQ REQ/REP status service, wire-compatible with the
+//! Python original in `shared/reference/status_server.md`.
+//!
+//! A server keeps a name → status board and answers every request with the
+//! whole board; clients post updates (`alice: in a meeting`) or poll (`_:`).
+//!
+//! # Layout
+//!
+//! - [`protocol`]: parse and format requests and replies, and their error enum;
+//!   the one place the wire format lives, shared by both binaries.
+//! - [`board`]: the ordered name → status map and its cached encoded reply.
+//! - [`server`]: binding the REP socket and the request loop.
+//! - [`client`]: sending a request and waiting for its reply, never forever.
+//! - [`shutdown`]: the flag that Ctrl-C, SIGTERM or a test raises.
+//!
+//! The binaries in `src/bin/` only parse arguments, call into this crate, and
+//! report an error once, with its causes, via [`error_chain`].
+
+pub mod board;
+pub mod client;
+pub mod protocol;
+pub mod server;
+pub mod shutdown;
+
+use std::error::Error;
+
+/// An error and all its causes on one line, `outer: inner: root`, for the user.
+pub fn error_chain(err: &dyn Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
