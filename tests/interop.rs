@@ -1,0 +1,149 @@
+//! The Python original's programs, extracted from the reference at test time,
+//! against our binaries: outputs must match the original's byte for byte.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Lines, Reference, Server, reference_or_skip, run_with_input};
+
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A port that was free a moment ago, for the Python server (it takes no `*`).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The original Python server, killed on drop.
+struct PythonServer {
+    child: std::process::Child,
+    port: u16,
+    stdout: Lines,
+}
+
+impl PythonServer {
+    fn start(reference: &Reference) -> PythonServer {
+        let port = free_port();
+        let mut child = Command::new("python3")
+            .arg("-u")
+            .arg(&reference.server)
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the Python server");
+        let stdout = Lines::from(child.stdout.take().expect("piped"));
+        let first = stdout.next("the Python server's first line");
+        assert_eq!(
+            first,
+            format!("Waiting for clients on port '{port}' on host '127.0.0.1'.")
+        );
+        PythonServer {
+            child,
+            port,
+            stdout,
+        }
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the original client with `lines` on stdin; it crashes at EOF, as it does.
+fn python_client(reference: &Reference, name: &str, port: u16, lines: &str) -> String {
+    let output = run_with_input(
+        Command::new("python3")
+            .arg("-u")
+            .arg(&reference.client)
+            .args([name, &port.to_string(), "127.0.0.1"]),
+        lines,
+        CLIENT_TIMEOUT,
+    );
+    String::from_utf8(output.stdout)
+        .expect("UTF-8 output")
+        .replace(&format!("'{port}'"), "'PORT'")
+}
+
+/// Runs the original watcher until it has printed its first board, then stops it.
+fn python_watcher(reference: &Reference, port: u16) -> String {
+    let mut child = Command::new("python3")
+        .arg("-u")
+        .arg(&reference.client)
+        .args(["_", &port.to_string(), "127.0.0.1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the Python watcher");
+    let lines = Lines::from(child.stdout.take().expect("piped"));
+    let mut seen = Vec::new();
+    // The board ends with the blank line that print() adds after it.
+    loop {
+        let line = lines.next("the watcher's first board");
+        let done = line.is_empty();
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    seen.join("\n").replace(&format!("'{port}'"), "'PORT'")
+}
+
+/// The whole session of the reference, run by the original client against one server.
+fn session(reference: &Reference, port: u16) -> Vec<String> {
+    vec![
+        python_client(reference, "Jackson", port, "I'm BAD\n"),
+        python_client(reference, "Madonna", port, "I am a material girl\n"),
+        python_client(reference, "Jackson", port, "still BAD\nI'm BAD\n"),
+        python_watcher(reference, port),
+    ]
+}
+
+#[test]
+fn original_client_sees_the_same_against_both_servers() {
+    let Some(reference) = reference_or_skip("original_client_sees_the_same_against_both_servers")
+    else {
+        return;
+    };
+    let python = PythonServer::start(&reference);
+    let expected = session(&reference, python.port);
+
+    let ours = Server::start_raw(&["0"]);
+    let actual = session(&reference, ours.port());
+    assert_eq!(actual, expected);
+
+    // Not two equally broken runs: the transcript is the reference's.
+    assert_eq!(
+        expected[1],
+        "Connecting to port 'PORT' of host '127.0.0.1'.\n\
+         Madonna: ----------------- 0\n\
+         - Jackson: I'm BAD\n\
+         - Madonna: I am a material girl\n\
+         \n\
+         Madonna: "
+    );
+    assert!(
+        expected[3].ends_with(
+            "----------------- 0\n- Jackson: I'm BAD\n- Madonna: I am a material girl\n"
+        ),
+        "{:?}",
+        expected[3]
+    );
+
+    // The consoles say the same too.
+    let settle = Duration::from_millis(300);
+    let python_console = python.stdout.drain(settle);
+    let our_console = ours.stdout.drain(settle);
+    assert_eq!(python_console.len(), 4, "{python_console:?}");
+    assert_eq!(our_console, python_console);
+}

@@ -1,0 +1,238 @@
+//! The real `status_server`, spoken to over ZeroMQ.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Server, request_parts, request_parts_within};
+
+const BOARD_AFTER_TRANSCRIPT: &str = "- Jackson: I'm BAD\n- Madonna: I am a material girl\n";
+
+#[test]
+fn empty_board_is_an_empty_frame() {
+    let server = Server::start(&[]);
+    assert_eq!(server.request(b"_:"), b"");
+}
+
+#[test]
+fn the_originals_transcript() {
+    let server = Server::start(&[]);
+    assert_eq!(
+        server.request_text("Jackson: I'm BAD"),
+        "- Jackson: I'm BAD\n"
+    );
+    assert_eq!(
+        server.request_text("Madonna: I am a material girl"),
+        BOARD_AFTER_TRANSCRIPT
+    );
+    assert_eq!(server.request_text("_:"), BOARD_AFTER_TRANSCRIPT);
+    assert_eq!(server.request_text("_: anything"), BOARD_AFTER_TRANSCRIPT);
+    assert_eq!(
+        server.request_text("Jackson: better now"),
+        "- Jackson: better now\n- Madonna: I am a material girl\n",
+        "an update keeps its place"
+    );
+    assert_eq!(
+        server.stdout.next("first received line"),
+        "received name: 'Jackson' status: ': I'm BAD'"
+    );
+    assert_eq!(
+        server.stdout.next("second received line"),
+        "received name: 'Madonna' status: ': I am a material girl'"
+    );
+    assert_eq!(
+        server.stdout.next("third received line"),
+        "received name: 'Jackson' status: ': better now'",
+        "polls print nothing"
+    );
+}
+
+#[test]
+fn the_originals_port_and_host_arguments_and_first_line() {
+    let server = Server::start_raw(&["0", "127.0.0.1"]);
+    assert!(server.port() > 0);
+    assert_eq!(server.request_text("a: b"), "- a: b\n");
+}
+
+#[test]
+fn every_bad_request_gets_an_error_and_changes_nothing() {
+    let server = Server::start(&["--max-name", "8", "--max-request", "100"]);
+    server.request_text("Jackson: I'm BAD");
+    let long_name = format!("{}: x", "n".repeat(9));
+    let long_request = format!("bob: {}", "x".repeat(200));
+    let cases: Vec<(&str, Vec<&[u8]>, &str)> = vec![
+        ("not UTF-8", vec![b"bob: \xff\xfe"], "not valid UTF-8"),
+        ("no colon", vec![b"bob is here"], "no ':'"),
+        ("empty frame", vec![b""], "no ':'"),
+        ("empty name", vec![b": hello"], "name is empty"),
+        (
+            "newline",
+            vec![b"eve: ok\n- boss: eve is fired"],
+            "control character",
+        ),
+        ("carriage return", vec![b"eve: a\rb"], "control character"),
+        ("NUL", vec![b"eve: a\0b"], "control character"),
+        ("escape", vec![b"eve: \x1b[2J"], "control character"),
+        (
+            "control in name",
+            vec![b"e\tve: hi"],
+            "name contains control",
+        ),
+        ("multipart", vec![b"bob: one", b"two"], "2 frames"),
+        (
+            "name too long",
+            vec![long_name.as_bytes()],
+            "name is 9 bytes, the limit is 8",
+        ),
+        (
+            "too large",
+            vec![long_request.as_bytes()],
+            "the limit is 100",
+        ),
+    ];
+    for (what, parts, says) in &cases {
+        let reply =
+            request_parts(&server.endpoint, parts).unwrap_or_else(|| panic!("{what}: no reply"));
+        let text = String::from_utf8(reply).expect("error replies are UTF-8");
+        assert!(text.starts_with("error: "), "{what}: {text:?}");
+        assert!(text.contains(says), "{what}: {text:?} should say {says:?}");
+        assert!(!text.contains('\n'), "{what}: one line, got {text:?}");
+        assert_eq!(
+            server.request_text("_:"),
+            "- Jackson: I'm BAD\n",
+            "{what}: board unchanged"
+        );
+    }
+    let logged = server.stderr.drain(Duration::from_millis(300));
+    assert_eq!(
+        logged
+            .iter()
+            .filter(|l| l.starts_with("rejected request: "))
+            .count(),
+        cases.len(),
+        "every rejection is logged: {logged:?}"
+    );
+    assert_eq!(
+        server.request_text("bob: fine"),
+        "- Jackson: I'm BAD\n- bob: fine\n"
+    );
+}
+
+#[test]
+fn a_full_board_refuses_new_names_and_takes_updates() {
+    let server = Server::start(&["--max-entries", "2"]);
+    server.request_text("a: 1");
+    server.request_text("b: 2");
+    let reply = server.request_text("c: 3");
+    assert!(
+        reply.starts_with("error: board is full (2 names)"),
+        "{reply:?}"
+    );
+    assert_eq!(server.request_text("a: 9"), "- a: 9\n- b: 2\n");
+}
+
+#[test]
+fn a_16_mib_request_is_dropped_unread_and_the_server_carries_on() {
+    let server = Server::start(&[]);
+    server.request_text("a: 1");
+    let before = common::peak_rss_kib(&server.child);
+    let huge = vec![b'x'; 16 << 20];
+    let reply = request_parts_within(&server.endpoint, &[&huge], Duration::from_secs(2));
+    assert_eq!(
+        reply, None,
+        "libzmq drops the connection, there is no reply to send"
+    );
+    assert_eq!(
+        server.request_text("_:"),
+        "- a: 1\n",
+        "still serving, unchanged"
+    );
+    if let (Some(before), Some(after)) = (before, common::peak_rss_kib(&server.child)) {
+        assert!(
+            after < before + 8 * 1024,
+            "peak RSS grew from {before} KiB to {after} KiB: the message was buffered"
+        );
+    }
+}
+
+#[test]
+fn slightly_too_large_gets_an_error_reply() {
+    let server = Server::start(&[]);
+    let request = format!("bob: {}", "x".repeat(5000));
+    let reply = server.request_text(&request);
+    assert!(
+        reply.starts_with("error: request is 5005 bytes, the limit is 4096"),
+        "{reply:?}"
+    );
+}
+
+#[test]
+fn quiet_leaves_out_received_lines() {
+    let server = Server::start(&["--quiet"]);
+    server.request_text("a: 1");
+    assert_eq!(
+        server.stdout.drain(Duration::from_millis(300)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn sigint_and_sigterm_exit_zero_promptly() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let server = Server::start(&[]);
+        server.request_text("a: 1");
+        let (status, took) = server.stop(signal);
+        assert_eq!(status.code(), Some(0), "signal {signal}");
+        assert!(
+            took < Duration::from_secs(3),
+            "signal {signal} took {took:?}"
+        );
+    }
+}
+
+#[test]
+fn an_address_in_use_is_one_line_and_exit_1() {
+    let first = Server::start(&[]);
+    let output = Command::new(env!("CARGO_BIN_EXE_status_server"))
+        .args(["--bind", &first.endpoint])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(
+        stderr.contains("cannot bind") && stderr.contains("in use"),
+        "{stderr:?}"
+    );
+}
+
+#[test]
+fn an_invalid_endpoint_is_one_line_and_exit_1() {
+    for endpoint in ["nonsense", "tcp://no-such-interface:1", "foo://x"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_status_server"))
+            .args(["--bind", endpoint])
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(1), "{endpoint}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{endpoint}: {stderr:?}");
+        assert!(
+            stderr.contains(&format!("cannot bind {endpoint}")),
+            "{stderr:?}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr:?}");
+    }
+}
+
+#[test]
+fn ipc_and_several_endpoints() {
+    let path = std::env::temp_dir().join(format!("status-board-{}.sock", std::process::id()));
+    let ipc = format!("ipc://{}", path.display());
+    let server = Server::start(&["--bind", &ipc]);
+    let second = server.stdout.next("second Waiting line");
+    assert_eq!(second, format!("Waiting for clients on '{ipc}'."));
+    server.request_text("a: over tcp");
+    let reply = request_parts(&ipc, &[b"_:"]).expect("reply over ipc");
+    assert_eq!(reply, b"- a: over tcp\n");
+}
