@@ -10,7 +10,11 @@
 //!   the one place the wire format lives, shared by both binaries.
 //! - [`board`]: the ordered name → status map and its cached encoded reply.
 //! - [`server`]: binding the REP socket and the request loop.
-//! - [`client`]: sending a request and waiting for its reply, never forever.
+//! - [`client`]: sending a request and waiting for its reply, never forever
+//!   (the Lazy Pirate pattern).
+//! - [`modes`]: what `status_client` does: interactive, piped, one-shot, watch,
+//!   and its exit codes.
+//! - [`render`]: a board as the original's text block or as JSON.
 //! - [`shutdown`]: the flag that Ctrl-C, SIGTERM or a test raises.
 //!
 //! The binaries in `src/bin/` only parse arguments, call into this crate, and
@@ -18,7 +22,9 @@
 
 pub mod board;
 pub mod client;
+pub mod modes;
 pub mod protocol;
+pub mod render;
 pub mod server;
 pub mod shutdown;
 

@@ -243,6 +243,11 @@ pub fn parse_reply(frame: &[u8]) -> Result<Reply, ProtocolError> {
     if let Some(message) = text.strip_prefix(ERROR_PREFIX) {
         return Ok(Reply::Error(message.to_owned()));
     }
+    parse_board(text).map(Reply::Board)
+}
+
+/// Parses a board reply's `- NAME: STATUS` lines (a reply known not to be an error).
+pub fn parse_board(text: &str) -> Result<Vec<Entry>, ProtocolError> {
     let mut entries = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let bad = || ProtocolError::BadBoardLine {
@@ -257,7 +262,7 @@ pub fn parse_reply(frame: &[u8]) -> Result<Reply, ProtocolError> {
             status: status.to_owned(),
         });
     }
-    Ok(Reply::Board(entries))
+    Ok(entries)
 }
 
 #[cfg(test)]

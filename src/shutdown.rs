@@ -1,16 +1,39 @@
 //! A shutdown flag that Ctrl-C, SIGTERM or a test can raise.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::{Duration, Instant};
 
 /// Exit code after a second Ctrl-C, when the first did not end the program.
 pub const FORCED_EXIT_CODE: i32 = 130;
 
+/// Stored in `idle_exit` while the program has something to finish.
+const BUSY: i32 = -1;
+
+#[derive(Debug)]
+struct State {
+    stop: AtomicBool,
+    /// While waiting on a person (a prompt, stdin), the code to exit with at once.
+    idle_exit: AtomicI32,
+}
+
 /// A cloneable flag that tells loops to finish what they hold and return.
-#[derive(Debug, Clone, Default)]
-pub struct Shutdown(Arc<AtomicBool>);
+#[derive(Debug, Clone)]
+pub struct Shutdown(Arc<State>);
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown(Arc::new(State {
+            stop: AtomicBool::new(false),
+            idle_exit: AtomicI32::new(BUSY),
+        }))
+    }
+}
 
 impl Shutdown {
+    /// How often waits look at the flag: well under the one second a stop may take.
+    pub const CHECK_EVERY: Duration = Duration::from_millis(50);
+
     /// A flag not yet raised.
     pub fn new() -> Self {
         Self::default()
@@ -19,9 +42,14 @@ impl Shutdown {
     /// A flag raised by SIGINT, SIGTERM or SIGHUP; a second signal exits at once.
     pub fn on_signals() -> Result<Self, ctrlc::Error> {
         let shutdown = Shutdown::new();
-        let flag = shutdown.clone();
+        let state = Arc::clone(&shutdown.0);
         ctrlc::set_handler(move || {
-            if flag.0.swap(true, Ordering::SeqCst) {
+            let idle_exit = state.idle_exit.load(Ordering::SeqCst);
+            if idle_exit != BUSY {
+                // Blocked on a person's input with nothing to finish: leave now.
+                std::process::exit(idle_exit);
+            }
+            if state.stop.swap(true, Ordering::SeqCst) {
                 // The user asked twice: whatever we were finishing is not worth the wait.
                 std::process::exit(FORCED_EXIT_CODE);
             }
@@ -29,13 +57,65 @@ impl Shutdown {
         Ok(shutdown)
     }
 
+    /// Runs a blocking read of input during which a signal exits at once with `code`.
+    ///
+    /// For waits that cannot look at the flag (a line editor, a read of stdin)
+    /// and leave nothing unfinished when cut short.
+    pub fn exit_if_signalled_during<T>(&self, code: i32, wait: impl FnOnce() -> T) -> T {
+        if self.is_triggered() {
+            std::process::exit(code);
+        }
+        self.0.idle_exit.store(code, Ordering::SeqCst);
+        let result = wait();
+        self.0.idle_exit.store(BUSY, Ordering::SeqCst);
+        result
+    }
+
     /// Asks every holder of this flag to stop.
     pub fn trigger(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.stop.store(true, Ordering::SeqCst);
     }
 
     /// Whether a stop has been asked for.
     pub fn is_triggered(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.stop.load(Ordering::Relaxed)
+    }
+
+    /// Sleeps for `duration` unless a stop is asked for; `false` if it was.
+    pub fn sleep(&self, duration: Duration) -> bool {
+        let deadline = Instant::now() + duration;
+        loop {
+            if self.is_triggered() {
+                return false;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            std::thread::sleep(left.min(Self::CHECK_EVERY));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sleep_returns_early_once_triggered() {
+        let shutdown = Shutdown::new();
+        let other = shutdown.clone();
+        let started = Instant::now();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            other.trigger();
+        });
+        assert!(!shutdown.sleep(Duration::from_secs(30)));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn sleep_completes_when_not_triggered() {
+        assert!(Shutdown::new().sleep(Duration::from_millis(10)));
     }
 }

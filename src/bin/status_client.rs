@@ -1,61 +1,145 @@
-//! `status_client`: post a status or read the board (minimal until issue 3).
+//! `status_client`: post your status, or watch the board.
 
-use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use status_board::client::{Client, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};
-use status_board::protocol::{self, POLL_NAME, POLL_REQUEST};
+use status_board::client::{DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};
+use status_board::modes::{self, Options};
+use status_board::protocol::{self, POLL_NAME};
 use status_board::shutdown::Shutdown;
 
-/// Posts a status to the board, or reads it with the name `_`.
+/// Posts your status to a status board server, or watches the board.
+///
+/// Modes:
+///   interactive  a NAME, stdin a terminal: type a status at the `NAME: ` prompt,
+///                see the board after each line; Ctrl-D or Ctrl-C to leave
+///                  status_client alice
+///   piped        a NAME, stdin a pipe or file: each line is one update, no prompts
+///                  tail -f build.log | grep --line-buffered RESULT | status_client ci
+///   one-shot     --set TEXT: post one status, print the board, exit
+///                  status_client ci --set "build #42 green"
+///   watch        the name `_`: show the board every --interval seconds
+///                  status_client _ --interval 0.5
+///
+/// Every request waits --timeout ms for a reply and is sent again on a fresh
+/// connection up to --retries times in all; a watcher keeps trying until the
+/// server is back.
+///
+/// Exit codes:
+///   0    done: one-shot posted, end of input, --count reached, Ctrl-D,
+///        or Ctrl-C in interactive or watch mode
+///   1    the server refused an update (an `error: ...` reply) or sent a reply
+///        that is not a board
+///   2    usage: bad arguments, a name or text the protocol cannot carry,
+///        an invalid endpoint, unreadable input
+///   3    no reply from the server after every try
+///   130  Ctrl-C or SIGTERM before a one-shot or piped update was answered
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, verbatim_doc_comment)]
 struct Args {
-    /// Your name, or `_` to read the board once
+    /// Your name, or `_` to watch the board
     #[arg(default_value = POLL_NAME)]
     name: String,
+
     /// Server TCP port
     #[arg(default_value_t = 2345)]
     port: u16,
-    /// Server host
+
+    /// Server host name or address
     #[arg(default_value = "127.0.0.1")]
     host: String,
-    /// Status to post (otherwise one per line from stdin)
-    #[arg(long)]
+
+    /// Any ZeroMQ endpoint instead of PORT/HOST, e.g. ipc:///tmp/status.sock
+    #[arg(long, value_name = "ENDPOINT", conflicts_with_all = ["port", "host"])]
+    endpoint: Option<String>,
+
+    /// Post this status once, print the board and exit
+    #[arg(long, value_name = "TEXT")]
     set: Option<String>,
+
+    /// Seconds between boards when watching; fractions allowed
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_interval)]
+    interval: Duration,
+
+    /// Stop watching after N boards
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+
+    /// Print each board as one line of JSON: {"entries":[{"name":…,"status":…}]}
+    #[arg(long)]
+    json: bool,
+
+    /// Print nothing on success (one-shot and piped modes)
+    #[arg(short, long)]
+    quiet: bool,
+
+    /// Milliseconds to wait for each reply
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+
+    /// Tries per request before giving up
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    retries: u32,
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if !(0.001..=86_400.0).contains(&seconds) {
+        return Err("must be between 0.001 and 86400 seconds".into());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+impl Args {
+    fn into_options(self) -> Options {
+        let (endpoint, greeting) = match self.endpoint {
+            Some(endpoint) => {
+                let greeting = format!("Connecting to '{endpoint}'.");
+                (endpoint, greeting)
+            }
+            None => (
+                protocol::tcp_endpoint(&self.host, self.port),
+                format!(
+                    "Connecting to port '{}' of host '{}'.",
+                    self.port, self.host
+                ),
+            ),
+        };
+        Options {
+            endpoint,
+            name: self.name,
+            set: self.set,
+            interval: self.interval,
+            count: self.count,
+            json: self.json,
+            quiet: self.quiet,
+            timeout: Duration::from_millis(self.timeout),
+            retries: self.retries,
+            greeting,
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let endpoint = protocol::tcp_endpoint(&args.host, args.port);
-    let shutdown = Shutdown::new();
-    let mut client = Client::new(
-        &endpoint,
-        Duration::from_millis(DEFAULT_TIMEOUT_MS),
-        DEFAULT_RETRIES,
-    );
-    let requests: Vec<String> = if args.name == POLL_NAME {
-        vec![POLL_REQUEST.to_owned()]
-    } else if let Some(text) = &args.set {
-        vec![protocol::format_update(&args.name, text)]
-    } else {
-        std::io::stdin()
-            .lock()
-            .lines()
-            .map_while(Result::ok)
-            .map(|line| protocol::format_update(&args.name, &line))
-            .collect()
+    let options = Args::parse().into_options();
+    let shutdown = match Shutdown::on_signals() {
+        Ok(shutdown) => shutdown,
+        Err(e) => {
+            eprintln!(
+                "status_client: cannot handle Ctrl-C: {}",
+                status_board::error_chain(&e)
+            );
+            return ExitCode::from(modes::EXIT_USAGE);
+        }
     };
-    for request in requests {
-        match client.request(request.as_bytes(), &shutdown) {
-            Ok(reply) => print!("{}", String::from_utf8_lossy(&reply)),
-            Err(err) => {
-                eprintln!("status_client: error: {}", status_board::error_chain(&err));
-                return ExitCode::FAILURE;
-            }
+    match modes::run(&options, &shutdown) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("status_client: {}", status_board::error_chain(&err));
+            ExitCode::from(err.exit_code())
         }
     }
-    ExitCode::SUCCESS
 }
