@@ -147,3 +147,53 @@ fn original_client_sees_the_same_against_both_servers() {
     assert_eq!(python_console.len(), 4, "{python_console:?}");
     assert_eq!(our_console, python_console);
 }
+
+/// Our client in every non-interactive mode against one server, endpoint normalised.
+fn our_client_session(port: u16) -> Vec<String> {
+    let port_text = port.to_string();
+    let run = |args: &[&str], stdin: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_status_client"));
+        command.args(args).args([port_text.as_str(), "127.0.0.1"]);
+        let output = run_with_input(&mut command, stdin, CLIENT_TIMEOUT);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout)
+            .expect("UTF-8 output")
+            .replace(&format!("'{port}'"), "'PORT'")
+    };
+    vec![
+        run(&["--set", "I'm BAD", "Jackson"], ""),
+        run(&["Madonna"], "I am a material girl\nstill material\n"),
+        run(&["--json", "--set", "a: colon", "ci"], ""),
+        run(&["--interval", "0.05", "--count", "2", "_"], ""),
+        run(&["--json", "--count", "1", "_"], ""),
+    ]
+}
+
+#[test]
+fn our_client_sees_the_same_against_both_servers() {
+    let Some(reference) = reference_or_skip("our_client_sees_the_same_against_both_servers") else {
+        return;
+    };
+    let python = PythonServer::start(&reference);
+    let expected = our_client_session(python.port);
+    let ours = Server::start_raw(&["0", "--quiet"]);
+    let actual = our_client_session(ours.port());
+    assert_eq!(actual, expected);
+
+    // And what they say is the board: not two equally broken runs.
+    assert_eq!(expected[0], "- Jackson: I'm BAD\n");
+    assert_eq!(
+        expected[1],
+        "----------------- 0\n- Jackson: I'm BAD\n- Madonna: I am a material girl\n\n\
+         ----------------- 1\n- Jackson: I'm BAD\n- Madonna: still material\n\n"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&expected[4]).expect("JSON");
+    assert_eq!(
+        doc["entries"][2],
+        serde_json::json!({"name": "ci", "status": "a: colon"})
+    );
+    assert!(
+        expected[3]
+            .starts_with("Connecting to port 'PORT' of host '127.0.0.1'.\n----------------- 0\n")
+    );
+}

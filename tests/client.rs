@@ -1,0 +1,379 @@
+//! The real `status_client` against the real `status_server`, in every mode.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{EXIT_TIMEOUT, Lines, Server, run_with_input, wait_timeout};
+
+fn client(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_status_client"));
+    command.args(args);
+    command
+}
+
+/// Runs the client to completion with `stdin` as input.
+fn run(args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
+    let output = run_with_input(&mut client(args), stdin, EXIT_TIMEOUT);
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).expect("UTF-8 stdout"),
+        String::from_utf8(output.stderr).expect("UTF-8 stderr"),
+    )
+}
+
+#[test]
+fn one_shot_posts_prints_the_board_and_exits_0() {
+    let server = Server::start(&[]);
+    server.request_text("alice: in a meeting");
+    let (code, stdout, stderr) = run(
+        &[
+            "ci",
+            "--endpoint",
+            &server.endpoint,
+            "--set",
+            "build #42 green",
+        ],
+        "",
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "- alice: in a meeting\n- ci: build #42 green\n");
+    assert_eq!(server.request_text("_:"), stdout);
+}
+
+#[test]
+fn one_shot_with_port_and_host_as_the_original() {
+    let server = Server::start(&[]);
+    let port = server.port().to_string();
+    let (code, stdout, _) = run(&["ci", &port, "127.0.0.1", "--set", "green"], "");
+    assert_eq!(code, Some(0));
+    assert_eq!(stdout, "- ci: green\n");
+}
+
+#[test]
+fn piped_lines_are_updates_and_eof_exits_0() {
+    let server = Server::start(&[]);
+    let (code, stdout, stderr) = run(
+        &["bob", "--endpoint", &server.endpoint],
+        "first\nsecond\nthird\n",
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        "----------------- 0\n- bob: first\n\n\
+         ----------------- 1\n- bob: second\n\n\
+         ----------------- 2\n- bob: third\n\n"
+    );
+    assert!(!stdout.contains("bob: bob:"), "no prompts in piped mode");
+    assert_eq!(server.request_text("_:"), "- bob: third\n");
+}
+
+#[test]
+fn quiet_prints_nothing_on_success() {
+    let server = Server::start(&[]);
+    let (code, stdout, _) = run(&["bob", "--endpoint", &server.endpoint, "-q"], "a\nb\n");
+    assert_eq!((code, stdout.as_str()), (Some(0), ""));
+    let (code, stdout, _) = run(
+        &["ci", "--endpoint", &server.endpoint, "-q", "--set", "x"],
+        "",
+    );
+    assert_eq!((code, stdout.as_str()), (Some(0), ""));
+    assert_eq!(server.request_text("_:"), "- bob: b\n- ci: x\n");
+}
+
+#[test]
+fn watch_prints_count_boards_then_exits_0() {
+    let server = Server::start(&[]);
+    server.request_text("Jackson: I'm BAD");
+    let started = Instant::now();
+    let (code, stdout, stderr) = run(
+        &[
+            "_",
+            "--endpoint",
+            &server.endpoint,
+            "--interval",
+            "0.05",
+            "--count",
+            "3",
+        ],
+        "",
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let block = |n| format!("----------------- {n}\n- Jackson: I'm BAD\n\n");
+    assert_eq!(
+        stdout,
+        format!(
+            "Connecting to '{}'.\n{}{}{}",
+            server.endpoint,
+            block(0),
+            block(1),
+            block(2)
+        )
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "fractional interval honoured"
+    );
+}
+
+#[test]
+fn json_boards_parse_back() {
+    let server = Server::start(&[]);
+    server.request_text("alice: in a meeting: room 4");
+    server.request_text("bob:tight");
+    let (code, stdout, _) = run(
+        &[
+            "ci",
+            "--endpoint",
+            &server.endpoint,
+            "--set",
+            "say \"hi\"",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(code, Some(0));
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(
+        doc,
+        serde_json::json!({"entries": [
+            {"name": "alice", "status": "in a meeting: room 4"},
+            {"name": "bob", "status": "tight"},
+            {"name": "ci", "status": "say \"hi\""},
+        ]})
+    );
+
+    let (code, stdout, _) = run(
+        &[
+            "_",
+            "--endpoint",
+            &server.endpoint,
+            "--json",
+            "--interval",
+            "0.01",
+            "--count",
+            "2",
+        ],
+        "",
+    );
+    assert_eq!(code, Some(0));
+    let docs: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON document per line"))
+        .collect();
+    assert_eq!(docs, vec![doc.clone(), doc]);
+}
+
+#[test]
+fn an_error_reply_goes_to_stderr_and_exits_1() {
+    let server = Server::start(&["--max-name", "4"]);
+    let (code, stdout, stderr) = run(
+        &["toolong", "--endpoint", &server.endpoint, "--set", "x"],
+        "",
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("name is 7 bytes, the limit is 4"),
+        "{stderr}"
+    );
+
+    let (code, stdout, stderr) = run(
+        &["eve", "--endpoint", &server.endpoint],
+        "ok\nbad \u{1b}[2J\nnever\n",
+    );
+    assert_eq!(code, Some(1), "piped mode stops at the first refusal");
+    assert_eq!(stdout, "----------------- 0\n- eve: ok\n\n");
+    assert!(stderr.contains("control character"), "{stderr}");
+    assert_eq!(server.request_text("_:"), "- eve: ok\n");
+}
+
+#[test]
+fn names_and_texts_the_protocol_cannot_carry_are_usage_errors() {
+    for (args, says) in [
+        (vec!["a:b", "--set", "x"], "contains ':'"),
+        (vec!["alice", "--set", "two\nlines"], "control character"),
+        (vec!["_", "--set", "x"], "only reads the board"),
+        (
+            vec!["alice", "--count", "2", "--set", "x"],
+            "--count only applies",
+        ),
+    ] {
+        let mut all = args.clone();
+        all.extend(["--endpoint", "tcp://127.0.0.1:9"]);
+        let (code, _, stderr) = run(&all, "");
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_dead_server_is_reported_within_timeout_times_retries() {
+    // Port 9 (discard) on loopback: nothing listens there.
+    let started = Instant::now();
+    let (code, _, stderr) = run(
+        &[
+            "bob",
+            "--endpoint",
+            "tcp://127.0.0.1:9",
+            "--set",
+            "x",
+            "--timeout",
+            "300",
+            "--retries",
+            "3",
+        ],
+        "",
+    );
+    let took = started.elapsed();
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("no reply from tcp://127.0.0.1:9 after 3 tries of 300 ms")
+            && stderr.contains("is status_server running"),
+        "{stderr}"
+    );
+    assert!(took >= Duration::from_millis(900), "it did wait: {took:?}");
+    assert!(
+        took < Duration::from_millis(900 + 3000),
+        "and no longer: {took:?}"
+    );
+}
+
+#[test]
+fn an_invalid_endpoint_is_a_usage_error() {
+    let (code, _, stderr) = run(&["bob", "--endpoint", "nonsense", "--set", "x"], "");
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("cannot connect to nonsense"), "{stderr}");
+}
+
+#[test]
+fn a_watcher_survives_a_server_restart() {
+    let first = Server::start_raw(&["0", "--quiet"]);
+    let port = first.port().to_string();
+    first.request_text("a: before");
+    let mut watcher = client(&[
+        "_",
+        &port,
+        "--interval",
+        "0.05",
+        "--timeout",
+        "200",
+        "--retries",
+        "2",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn watcher");
+    let stdout = Lines::from(watcher.stdout.take().expect("piped"));
+    let stderr = Lines::from(watcher.stderr.take().expect("piped"));
+    wait_for_line(&stdout, "- a: before");
+
+    drop(first);
+    let complaint = stderr.next("the watcher noticing the server is gone");
+    assert!(
+        complaint.contains("no reply") && complaint.contains("still trying"),
+        "{complaint}"
+    );
+
+    let second = Server::start_raw(&[&port, "--quiet"]);
+    second.request_text("a: after");
+    wait_for_line(&stdout, "- a: after");
+    let back = stderr.next("the watcher saying the server is back");
+    assert!(back.contains("answers again"), "{back}");
+
+    common::send_signal(&watcher, libc::SIGINT);
+    let status = wait_timeout(&mut watcher, EXIT_TIMEOUT).expect("watcher exits on Ctrl-C");
+    assert_eq!(status.code(), Some(0));
+}
+
+fn wait_for_line(lines: &Lines, wanted: &str) {
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    while Instant::now() < deadline {
+        if lines.next(wanted) == wanted {
+            return;
+        }
+    }
+    panic!("never saw {wanted:?}");
+}
+
+#[test]
+fn ctrl_c_interrupts_a_piped_client_waiting_on_stdin() {
+    let server = Server::start(&[]);
+    let mut piped = client(&["bob", "--endpoint", &server.endpoint])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdin = piped.stdin.take();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    common::send_signal(&piped, libc::SIGINT);
+    let status = wait_timeout(&mut piped, EXIT_TIMEOUT).expect("exits on Ctrl-C");
+    assert_eq!(status.code(), Some(130));
+    assert!(started.elapsed() < Duration::from_secs(3));
+    drop(stdin);
+}
+
+/// Both ways rustyline reads: raw mode (`xterm`) and plain cooked reads (`dumb`).
+const TERMS: [&str; 2] = ["xterm", "dumb"];
+
+/// The client as a person runs it: on a pseudo-terminal of the given kind.
+fn on_a_terminal(name: &str, server: &Server, term: &str) -> rexpect::session::PtySession {
+    let mut command = client(&[name, "--endpoint", &server.endpoint]);
+    command.env("TERM", term);
+    rexpect::session::spawn_command(command, Some(10_000)).expect("spawn on a pty")
+}
+
+/// Waits for the end of the session and checks it ended cleanly with exit 0.
+fn assert_leaves_cleanly(mut session: rexpect::session::PtySession, term: &str) {
+    let rest = session.exp_eof().expect("exits");
+    assert!(
+        !rest.contains("panicked") && !rest.contains("backtrace"),
+        "TERM={term}: {rest}"
+    );
+    match session.process().wait().expect("status") {
+        rexpect::process::WaitStatus::Exited(_, code) => assert_eq!(code, 0, "TERM={term}"),
+        other => panic!("TERM={term}: unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn interactive_prompts_shows_the_board_and_leaves_on_ctrl_d() {
+    for term in TERMS {
+        let server = Server::start(&[]);
+        server.request_text("Jackson: I'm BAD");
+        let mut session = on_a_terminal("Madonna", &server, term);
+        session
+            .exp_string(&format!("Connecting to '{}'.", server.endpoint))
+            .expect("greeting");
+        session.exp_string("Madonna: ").expect("prompt");
+        session.send_line("I am a material girl").expect("type");
+        session
+            .exp_string("----------------- 0")
+            .expect("numbered block");
+        session
+            .exp_string("- Jackson: I'm BAD\r\n- Madonna: I am a material girl\r\n")
+            .expect("board");
+        session.exp_string("Madonna: ").expect("prompt again");
+        session.send_control('d').expect("Ctrl-D");
+        assert_leaves_cleanly(session, term);
+        assert_eq!(
+            server.request_text("_:"),
+            "- Jackson: I'm BAD\n- Madonna: I am a material girl\n"
+        );
+    }
+}
+
+#[test]
+fn interactive_ctrl_c_at_the_prompt_leaves_cleanly() {
+    for term in TERMS {
+        let server = Server::start(&[]);
+        let mut session = on_a_terminal("alice", &server, term);
+        session.exp_string("alice: ").expect("prompt");
+        session.send_control('c').expect("Ctrl-C");
+        assert_leaves_cleanly(session, term);
+    }
+}
