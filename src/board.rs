@@ -33,11 +33,22 @@ pub enum Change {
     Unchanged,
 }
 
+/// A status and when it was set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The status including its leading `:`, as on the wire.
+    pub text: String,
+    /// When it was last set, in milliseconds since the Unix epoch.
+    pub set_at_ms: u64,
+}
+
 /// The ordered name → status map and its encoded reply.
 #[derive(Debug, Clone)]
 pub struct Board {
-    entries: IndexMap<String, String>,
+    entries: IndexMap<String, Status>,
     max_entries: usize,
+    /// Bytes of every name and status: what a compacted state file is sized by.
+    content_bytes: usize,
     /// The reply for the current entries, valid unless `stale`.
     encoded: Vec<u8>,
     stale: bool,
@@ -49,33 +60,52 @@ impl Board {
         Board {
             entries: IndexMap::new(),
             max_entries,
+            content_bytes: 0,
             encoded: Vec::new(),
             stale: false,
         }
     }
 
-    /// Sets `name`'s status (which starts with `:`); a new name goes last.
-    pub fn set(&mut self, name: &str, status: &str) -> Result<Change, BoardError> {
-        if let Some(current) = self.entries.get_mut(name) {
-            if current == status {
-                return Ok(Change::Unchanged);
-            }
-            status.clone_into(current);
-            // Another line changed length somewhere in the middle: rebuild lazily.
-            self.stale = true;
-            return Ok(Change::Updated);
-        }
-        if self.entries.len() >= self.max_entries {
+    /// Whether `name` may be set: an existing name always, a new one while there is room.
+    pub fn check_room(&self, name: &str) -> Result<(), BoardError> {
+        if self.entries.len() >= self.max_entries && !self.entries.contains_key(name) {
             return Err(BoardError::Full {
                 limit: self.max_entries,
             });
         }
-        self.entries.insert(name.to_owned(), status.to_owned());
+        Ok(())
+    }
+
+    /// Sets `name`'s status (which starts with `:`) at `set_at_ms`; a new name goes last.
+    pub fn set(&mut self, name: &str, status: &str, set_at_ms: u64) -> Result<Change, BoardError> {
+        self.check_room(name)?;
+        Ok(self.restore(name, status, set_at_ms))
+    }
+
+    /// Sets a status read back from storage, which was within the limit when stored.
+    pub fn restore(&mut self, name: &str, status: &str, set_at_ms: u64) -> Change {
+        if let Some(current) = self.entries.get_mut(name) {
+            current.set_at_ms = set_at_ms;
+            if current.text == status {
+                return Change::Unchanged;
+            }
+            self.content_bytes = self.content_bytes - current.text.len() + status.len();
+            status.clone_into(&mut current.text);
+            // Another line changed length somewhere in the middle: rebuild lazily.
+            self.stale = true;
+            return Change::Updated;
+        }
+        let status = Status {
+            text: status.to_owned(),
+            set_at_ms,
+        };
+        self.content_bytes += name.len() + status.text.len();
+        self.entries.insert(name.to_owned(), status);
         if !self.stale {
             // A new name is the last line: append instead of rebuilding.
-            protocol::encode_entry(&mut self.encoded, name, status);
+            protocol::encode_entry(&mut self.encoded, name, &self.entries[name].text);
         }
-        Ok(Change::Added)
+        Change::Added
     }
 
     /// The reply for the current board: one `- NAME STATUS\n` line per entry.
@@ -83,21 +113,26 @@ impl Board {
         if self.stale {
             self.encoded.clear();
             for (name, status) in &self.entries {
-                protocol::encode_entry(&mut self.encoded, name, status);
+                protocol::encode_entry(&mut self.encoded, name, &status.text);
             }
             self.stale = false;
         }
         &self.encoded
     }
 
-    /// The status of `name`, including its leading `:`.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.entries.get(name).map(String::as_str)
+    /// The status of `name`.
+    pub fn get(&self, name: &str) -> Option<&Status> {
+        self.entries.get(name)
     }
 
     /// Entries in board order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(n, s)| (n.as_str(), s.as_str()))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Status)> {
+        self.entries.iter().map(|(n, s)| (n.as_str(), s))
+    }
+
+    /// Bytes of every name and status together.
+    pub fn content_bytes(&self) -> usize {
+        self.content_bytes
     }
 
     /// Number of names on the board.
@@ -120,7 +155,7 @@ mod tests {
     fn fresh_encoding(board: &Board) -> Vec<u8> {
         let mut out = Vec::new();
         for (name, status) in board.iter() {
-            protocol::encode_entry(&mut out, name, status);
+            protocol::encode_entry(&mut out, name, &status.text);
         }
         out
     }
@@ -133,29 +168,44 @@ mod tests {
     #[test]
     fn names_keep_the_order_they_first_appeared_in() {
         let mut board = Board::new(10);
-        assert_eq!(board.set("Jackson", ": I'm BAD"), Ok(Change::Added));
-        assert_eq!(board.set("Madonna", ": material"), Ok(Change::Added));
-        assert_eq!(board.set("Jackson", ": better"), Ok(Change::Updated));
+        assert_eq!(board.set("Jackson", ": I'm BAD", 0), Ok(Change::Added));
+        assert_eq!(board.set("Madonna", ": material", 0), Ok(Change::Added));
+        assert_eq!(board.set("Jackson", ": better", 0), Ok(Change::Updated));
         assert_eq!(board.encoded(), b"- Jackson: better\n- Madonna: material\n");
     }
 
     #[test]
     fn same_status_again_is_unchanged() {
         let mut board = Board::new(10);
-        board.set("a", ": x").unwrap();
-        assert_eq!(board.set("a", ": x"), Ok(Change::Unchanged));
+        board.set("a", ": x", 0).unwrap();
+        assert_eq!(board.set("a", ": x", 0), Ok(Change::Unchanged));
         assert_eq!(board.len(), 1);
     }
 
     #[test]
     fn a_full_board_refuses_new_names_but_takes_updates() {
         let mut board = Board::new(2);
-        board.set("a", ": 1").unwrap();
-        board.set("b", ": 2").unwrap();
-        assert_eq!(board.set("c", ": 3"), Err(BoardError::Full { limit: 2 }));
-        assert_eq!(board.set("a", ": 9"), Ok(Change::Updated));
+        board.set("a", ": 1", 0).unwrap();
+        board.set("b", ": 2", 0).unwrap();
+        assert_eq!(board.set("c", ": 3", 0), Err(BoardError::Full { limit: 2 }));
+        assert_eq!(board.set("a", ": 9", 0), Ok(Change::Updated));
         assert_eq!(board.encoded(), b"- a: 9\n- b: 2\n");
         assert_eq!(board.get("c"), None);
+    }
+
+    #[test]
+    fn restore_ignores_the_limit_and_keeps_the_time() {
+        let mut board = Board::new(1);
+        board.restore("a", ": 1", 5);
+        board.restore("b", ": 2", 6);
+        assert_eq!(board.len(), 2);
+        assert_eq!(board.get("b").map(|s| s.set_at_ms), Some(6));
+        assert_eq!(board.restore("a", ": 1", 9), Change::Unchanged);
+        assert_eq!(
+            board.get("a").map(|s| s.set_at_ms),
+            Some(9),
+            "a refresh moves the time"
+        );
     }
 
     proptest! {
@@ -165,9 +215,11 @@ mod tests {
         ) {
             let mut board = Board::new(4);
             for (name, status) in ops {
-                let _ = board.set(&format!("n{name}"), &format!(": s{status}"));
+                let _ = board.set(&format!("n{name}"), &format!(": s{status}"), 0);
                 let expected = fresh_encoding(&board);
                 prop_assert_eq!(board.encoded(), &expected[..]);
+                let bytes: usize = board.iter().map(|(n, s)| n.len() + s.text.len()).sum();
+                prop_assert_eq!(board.content_bytes(), bytes);
             }
         }
     }

@@ -9,7 +9,9 @@
 //! - [`protocol`]: parse and format requests and replies, and their error enum;
 //!   the one place the wire format lives, shared by both binaries.
 //! - [`board`]: the ordered name → status map and its cached encoded reply.
-//! - [`server`]: binding the REP socket and the request loop.
+//! - [`storage`]: the state file, an append-only log of checksummed records,
+//!   and the [`storage::Store`] that applies an update only once it is stored.
+//! - [`server`]: opening the state, binding the REP socket, the request loop.
 //! - [`client`]: sending a request and waiting for its reply, never forever
 //!   (the Lazy Pirate pattern).
 //! - [`modes`]: what `status_client` does: interactive, piped, one-shot, watch,
@@ -27,6 +29,7 @@ pub mod protocol;
 pub mod render;
 pub mod server;
 pub mod shutdown;
+pub mod storage;
 
 use std::error::Error;
 

@@ -2,9 +2,12 @@
 
 use std::io::Write;
 
-use crate::board::{Board, BoardError};
+use std::path::PathBuf;
+
+use crate::board::BoardError;
 use crate::protocol::{self, Limits, ProtocolError, Request};
 use crate::shutdown::Shutdown;
+use crate::storage::{self, StorageError, StorageOptions, Store, UpdateError};
 
 /// How often the loop looks at the shutdown flag while idle, in milliseconds.
 const IDLE_POLL_MS: i64 = 100;
@@ -41,11 +44,60 @@ impl Listen {
     }
 }
 
+impl Listen {
+    /// What names the default state file: the port, or the endpoint for non-TCP ones.
+    fn state_key(&self) -> Result<String, StorageError> {
+        let endpoint = match self {
+            Listen::PortHost { port: 0, .. } => {
+                return Err(StorageError::NoStableKey("port 0".into()));
+            }
+            Listen::PortHost { port, .. } => return Ok(format!("port-{port}")),
+            Listen::Endpoints(endpoints) => endpoints.first().map(String::as_str).unwrap_or(""),
+        };
+        if let Some(port) = endpoint
+            .strip_prefix("tcp://")
+            .and_then(|rest| rest.rsplit(':').next())
+        {
+            return match port.parse::<u16>() {
+                Ok(port) if port != 0 => Ok(format!("port-{port}")),
+                _ => Err(StorageError::NoStableKey(endpoint.to_owned())),
+            };
+        }
+        let key: String = endpoint
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Ok(key)
+    }
+}
+
+/// Where the board is kept.
+#[derive(Debug, Clone)]
+pub enum StateConfig {
+    /// Nowhere: lost when the server stops (`--in-memory`).
+    InMemory,
+    /// In a state file; `None` for the default path keyed by the port.
+    File {
+        /// `--state PATH`, if given.
+        path: Option<PathBuf>,
+        /// Sync policy, compaction size, repair.
+        options: StorageOptions,
+    },
+}
+
 /// Everything the server needs to know, as given on the command line.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where to listen.
     pub listen: Listen,
+    /// Where the board is kept.
+    pub state: StateConfig,
     /// Request and name size limits.
     pub limits: Limits,
     /// Most names the board holds.
@@ -65,6 +117,9 @@ pub enum ServerError {
         /// What libzmq said.
         source: zmq::Error,
     },
+    /// The state file could not be opened, read or kept.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     /// A socket operation failed for a reason no request caused.
     #[error("cannot {action}")]
     Socket {
@@ -127,15 +182,50 @@ pub fn waiting_line(listen: &Listen, bound: &str) -> String {
     }
 }
 
-/// Binds, announces, and serves until `shutdown` is raised.
+/// Opens the state, binds, announces, and serves until `shutdown` is raised.
 pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), ServerError> {
+    // Before binding: a server that cannot keep its state must not take the port.
+    let (mut store, summary) = open_store(config)?;
     let context = zmq::Context::new();
     let (socket, bound) = bind(&context, &config.listen.endpoints(), &config.limits)?;
     for endpoint in &bound {
         println!("{}", waiting_line(&config.listen, endpoint));
     }
-    let mut board = Board::new(config.max_entries);
-    serve(&socket, &mut board, config, shutdown)
+    eprintln!("{summary}");
+    let served = serve(&socket, &mut store, config, shutdown);
+    // Flush whatever happens to the loop: every acknowledged update goes to disk.
+    let closed = store.close();
+    served?;
+    Ok(closed?)
+}
+
+/// The store the config asks for, and a line saying where it is.
+///
+/// Warnings (a torn record dropped, a repair) go to stderr at once.
+pub fn open_store(config: &Config) -> Result<(Store, String), ServerError> {
+    match &config.state {
+        StateConfig::InMemory => Ok((
+            Store::in_memory(config.max_entries),
+            "State: in memory only (--in-memory); the board is lost when the server stops.".into(),
+        )),
+        StateConfig::File { path, options } => {
+            let path = match path {
+                Some(path) => path.clone(),
+                None => storage::default_path(&config.listen.state_key()?)?,
+            };
+            let (store, report) = Store::open(&path, options, config.max_entries)?;
+            for warning in &report.warnings {
+                eprintln!("warning: {warning}");
+            }
+            let summary = format!(
+                "State: {} ({} entries restored, fsync {}).",
+                path.display(),
+                report.restored,
+                options.fsync
+            );
+            Ok((store, summary))
+        }
+    }
 }
 
 /// Answers requests on a bound REP socket until `shutdown` is raised.
@@ -144,26 +234,36 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), ServerError> {
 /// nothing. Only a broken socket does.
 pub fn serve(
     socket: &zmq::Socket,
-    board: &mut Board,
+    store: &mut Store,
     config: &Config,
     shutdown: &Shutdown,
 ) -> Result<(), ServerError> {
     while !shutdown.is_triggered() {
+        maintain(store);
         match socket.poll(zmq::POLLIN, IDLE_POLL_MS) {
             Ok(0) | Err(zmq::Error::EINTR) => continue,
             Ok(_) => {}
             Err(source) => return Err(socket_error("poll the socket")(source)),
         }
         // Answer everything already queued before polling again.
-        while !shutdown.is_triggered() && answer_one(socket, board, config)? {}
+        while !shutdown.is_triggered() && answer_one(socket, store, config)? {
+            maintain(store);
+        }
     }
     Ok(())
+}
+
+/// The log's periodic duties; a failure is reported and serving goes on.
+fn maintain(store: &mut Store) {
+    if let Err(err) = store.maintain() {
+        eprintln!("warning: {}", crate::error_chain(&err));
+    }
 }
 
 /// Receives and answers one request; `false` when none was waiting.
 fn answer_one(
     socket: &zmq::Socket,
-    board: &mut Board,
+    store: &mut Store,
     config: &Config,
 ) -> Result<bool, ServerError> {
     let request = match socket.recv_msg(zmq::DONTWAIT) {
@@ -175,10 +275,10 @@ fn answer_one(
     let outcome = if parts > 1 {
         Err(ProtocolError::Multipart { parts }.into())
     } else {
-        apply(&request, board, config)
+        apply(&request, store, config)
     };
     match outcome {
-        Ok(()) => send_reply(socket, board.encoded()),
+        Ok(()) => send_reply(socket, store.encoded()),
         Err(err) => {
             eprintln!("rejected request: {err}");
             send_reply(socket, protocol::format_error(&err).as_bytes());
@@ -194,14 +294,24 @@ enum Rejected {
     Protocol(#[from] ProtocolError),
     #[error(transparent)]
     Board(#[from] BoardError),
+    /// The update could not be stored; the details go to the server's log, not the client.
+    #[error("the server cannot store updates right now; try again later")]
+    Unstored,
 }
 
 /// Applies one single-frame request to the board.
-fn apply(frame: &[u8], board: &mut Board, config: &Config) -> Result<(), Rejected> {
+fn apply(frame: &[u8], store: &mut Store, config: &Config) -> Result<(), Rejected> {
     match protocol::parse_request(frame, &config.limits)? {
         Request::Poll => Ok(()),
         Request::Update { name, status } => {
-            board.set(name, status)?;
+            match store.update(name, status) {
+                Ok(_) => {}
+                Err(UpdateError::Board(err)) => return Err(err.into()),
+                Err(UpdateError::Storage(err)) => {
+                    eprintln!("error: {}", crate::error_chain(&err));
+                    return Err(Rejected::Unstored);
+                }
+            }
             if !config.quiet {
                 // Errors writing our own log (a closed stdout) must not stop the service.
                 let _ = writeln!(

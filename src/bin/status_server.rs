@@ -6,8 +6,9 @@ use clap::Parser;
 use clap::builder::TypedValueParser;
 use status_board::board::DEFAULT_MAX_ENTRIES;
 use status_board::protocol::{DEFAULT_MAX_NAME, DEFAULT_MAX_REQUEST, Limits};
-use status_board::server::{self, Config, Listen};
+use status_board::server::{self, Config, Listen, StateConfig};
 use status_board::shutdown::Shutdown;
+use status_board::storage::{DEFAULT_COMPACT_AT, Fsync, StorageOptions};
 
 /// Keeps a name → status board and answers every request with the whole board.
 ///
@@ -15,10 +16,16 @@ use status_board::shutdown::Shutdown;
 /// status, `_:` polls; every reply is the board, one `- NAME: STATUS` line per
 /// name. Bad requests get a one-line `error: ...` reply and change nothing.
 ///
+/// The board survives restarts, crashes and kill -9: every update is appended
+/// to a state file before it is acknowledged. By default the file is
+/// $XDG_STATE_HOME/status-board/port-PORT.log (or ~/.local/state/...).
+///
 /// Examples:
 ///   status_server                          # tcp://127.0.0.1:2345
 ///   status_server 5555 0.0.0.0             # tcp://0.0.0.0:5555
 ///   status_server --bind ipc:///tmp/status.sock --bind tcp://127.0.0.1:2345
+///   status_server --state /var/lib/status/board.log --fsync always
+///   status_server --in-memory              # forget everything on exit
 #[derive(Debug, Parser)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
@@ -45,13 +52,35 @@ struct Args {
 
     /// Longest name, in bytes of UTF-8
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_NAME,
-          value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+          value_parser = clap::value_parser!(u64).range(1..=65535).map(|n| n as usize))]
     max_name: usize,
 
     /// Largest request, in bytes; up to 64 KiB more gets an error reply, anything larger is dropped unread
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_REQUEST,
-          value_parser = clap::value_parser!(u64).range(3..).map(|n| n as usize))]
+          value_parser = clap::value_parser!(u64).range(3..=(64 << 20)).map(|n| n as usize))]
     max_request: usize,
+
+    /// State file [default: $XDG_STATE_HOME/status-board/port-PORT.log]
+    #[arg(long, value_name = "PATH")]
+    state: Option<std::path::PathBuf>,
+
+    /// Keep the board in memory only: it is lost when the server stops
+    #[arg(long, conflicts_with_all = ["state", "fsync", "repair", "compact_at"])]
+    in_memory: bool,
+
+    /// When updates are forced to disk: always (before each reply; survives a
+    /// power cut), everysec (once a second), no (when the OS decides). Every
+    /// acknowledged update survives a crash or kill -9 with any of them.
+    #[arg(long, value_name = "POLICY", default_value_t = Fsync::EverySec)]
+    fsync: Fsync,
+
+    /// If the state file is damaged, keep every valid record and move the damaged file aside
+    #[arg(long)]
+    repair: bool,
+
+    /// Compact the state file once it is larger than this and twice the board
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_COMPACT_AT)]
+    compact_at: u64,
 }
 
 impl Args {
@@ -64,8 +93,21 @@ impl Args {
         } else {
             Listen::Endpoints(self.bind)
         };
+        let state = if self.in_memory {
+            StateConfig::InMemory
+        } else {
+            StateConfig::File {
+                path: self.state,
+                options: StorageOptions {
+                    fsync: self.fsync,
+                    compact_at: self.compact_at,
+                    repair: self.repair,
+                },
+            }
+        };
         Config {
             listen,
+            state,
             limits: Limits {
                 max_request: self.max_request,
                 max_name: self.max_name,

@@ -1,0 +1,997 @@
+//! The durable board: an append-only log of checksummed records.
+//!
+//! Every accepted update is appended to the state file before its reply is
+//! sent, so a killed server never loses an acknowledged update; `--fsync`
+//! decides when the file is also forced to disk. On start the log is replayed
+//! into the board. The log is compacted (written aside, synced, renamed over)
+//! when it has grown well past the board it describes. `docs/STORAGE.md` has
+//! the format and the guarantees.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::board::{Board, BoardError, Change};
+use crate::protocol::{self, Field, Limits};
+
+/// First bytes of every state file: what it is and which format version.
+pub const MAGIC: &[u8; 8] = b"SBLOG01\n";
+
+/// Bytes before a record's payload: its length and checksum.
+const RECORD_HEADER: usize = 8;
+
+/// Payload bytes before the name: kind, time, name length.
+const FIXED_PAYLOAD: usize = 1 + 8 + 2;
+
+/// Record kind: set a status.
+const KIND_SET: u8 = 1;
+
+/// How often `everysec` forces the log to disk.
+const EVERYSEC: Duration = Duration::from_secs(1);
+
+/// Default log size before compaction is considered, in bytes.
+pub const DEFAULT_COMPACT_AT: u64 = 4 << 20;
+
+/// When appended updates are also forced to disk (named as Redis names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// Before every reply: an acknowledged update survives a power cut.
+    Always,
+    /// Once a second: a power cut loses at most about a second of updates.
+    EverySec,
+    /// When the OS decides: a power cut may lose what it had not written yet.
+    No,
+}
+
+impl FromStr for Fsync {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "always" => Ok(Fsync::Always),
+            "everysec" => Ok(Fsync::EverySec),
+            "no" => Ok(Fsync::No),
+            other => Err(format!("{other:?} is not one of always, everysec, no")),
+        }
+    }
+}
+
+impl fmt::Display for Fsync {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Fsync::Always => "always",
+            Fsync::EverySec => "everysec",
+            Fsync::No => "no",
+        })
+    }
+}
+
+/// How a state file is opened and kept.
+#[derive(Debug, Clone)]
+pub struct StorageOptions {
+    /// When to force appends to disk.
+    pub fsync: Fsync,
+    /// Log size below which compaction is not considered.
+    pub compact_at: u64,
+    /// On damage, keep every valid record and move the damaged file aside.
+    pub repair: bool,
+}
+
+/// Why a record could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The file ends inside the record.
+    #[error("record cut short")]
+    Truncated,
+    /// The length field cannot be right.
+    #[error("impossible record length")]
+    BadLength,
+    /// The checksum does not match the contents.
+    #[error("checksum mismatch")]
+    BadChecksum,
+    /// A record kind this version does not know.
+    #[error("unknown record kind {0}")]
+    UnknownKind(u8),
+    /// A checksummed record whose name or status breaks the protocol's rules.
+    #[error("invalid name or status")]
+    BadContents,
+}
+
+/// A record read back from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// The name set.
+    pub name: &'a str,
+    /// Its status, including the leading `:`.
+    pub status: &'a str,
+    /// When, in milliseconds since the Unix epoch.
+    pub set_at_ms: u64,
+}
+
+/// Why the state could not be opened, written or kept.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// Neither XDG_STATE_HOME nor HOME is set, so there is no default location.
+    #[error("no XDG_STATE_HOME or HOME to keep the state in; give --state PATH or --in-memory")]
+    NoDefaultDir,
+    /// The listen address gives no stable key for a default state path.
+    #[error("{0} has no fixed port to name the state file after; give --state PATH or --in-memory")]
+    NoStableKey(String),
+    /// The state file's directory could not be created.
+    #[error("cannot create the directory {}", .path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why not.
+        source: io::Error,
+    },
+    /// A file could not be created or opened.
+    #[error("cannot open {}", .path.display())]
+    Open {
+        /// What we tried to open.
+        path: PathBuf,
+        /// Why not.
+        source: io::Error,
+    },
+    /// Reading failed.
+    #[error("cannot read {}", .path.display())]
+    Read {
+        /// What we read.
+        path: PathBuf,
+        /// Why not.
+        source: io::Error,
+    },
+    /// Writing, truncating or renaming failed.
+    #[error("cannot write {}", .path.display())]
+    Write {
+        /// What we wrote.
+        path: PathBuf,
+        /// Why not.
+        source: io::Error,
+    },
+    /// Forcing to disk failed: what was written may not be durable.
+    #[error("cannot fsync {}", .path.display())]
+    Sync {
+        /// What we synced.
+        path: PathBuf,
+        /// Why not.
+        source: io::Error,
+    },
+    /// Another server holds the lock on this state file.
+    #[error("{} is in use by another status_server (it holds {})", .path.display(), .lock.display())]
+    Locked {
+        /// The state file.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// The file exists but is not ours.
+    #[error("{} is not a status-board state file; move it away or choose another --state", .path.display())]
+    NotAStateFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A bad record with valid records after it: not a torn write.
+    #[error(
+        "{} is damaged at byte offset {offset} ({reason}); valid records follow at offset {next_valid}. \
+         Start with --repair to keep every valid record (the damaged file is moved aside)",
+        .path.display()
+    )]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// Where the bad record starts.
+        offset: u64,
+        /// What is wrong with it.
+        reason: DecodeError,
+        /// Where the next valid record starts.
+        next_valid: u64,
+    },
+    /// A name or status too long for the record format.
+    #[error("a name of {name} bytes or a record of {record} bytes does not fit a record")]
+    TooLarge {
+        /// Name bytes.
+        name: usize,
+        /// Record payload bytes.
+        record: usize,
+    },
+    /// An earlier write failed and could not be undone; nothing more is written.
+    #[error("{} stopped taking updates after a write could not be undone; restart the server", .path.display())]
+    Broken {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// Appends one set record to `out`.
+pub fn encode_set(
+    out: &mut Vec<u8>,
+    name: &str,
+    status: &str,
+    set_at_ms: u64,
+) -> Result<(), StorageError> {
+    let payload_len = FIXED_PAYLOAD + name.len() + status.len();
+    let too_large = || StorageError::TooLarge {
+        name: name.len(),
+        record: payload_len,
+    };
+    let name_len = u16::try_from(name.len()).map_err(|_| too_large())?;
+    let len = u32::try_from(payload_len)
+        .map_err(|_| too_large())?
+        .to_le_bytes();
+    let start = out.len();
+    out.reserve(RECORD_HEADER + payload_len);
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&[0; 4]); // checksum, filled in below
+    out.push(KIND_SET);
+    out.extend_from_slice(&set_at_ms.to_le_bytes());
+    out.extend_from_slice(&name_len.to_le_bytes());
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(status.as_bytes());
+    let crc = checksum(&len, &out[start + RECORD_HEADER..]);
+    out[start + 4..start + RECORD_HEADER].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
+}
+
+/// The checksum covers the length too, so a damaged length cannot pass.
+fn checksum(len: &[u8], payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(len);
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+fn le_u16(b: &[u8]) -> u16 {
+    u16::from_le_bytes([b[0], b[1]])
+}
+
+fn le_u32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+/// Reads the record at the start of `data`; returns it and its size in bytes.
+pub fn decode(data: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
+    if data.len() < RECORD_HEADER {
+        return Err(DecodeError::Truncated);
+    }
+    let len = le_u32(&data[0..4]) as usize;
+    if len < FIXED_PAYLOAD {
+        return Err(DecodeError::BadLength);
+    }
+    let end = RECORD_HEADER
+        .checked_add(len)
+        .ok_or(DecodeError::BadLength)?;
+    if data.len() < end {
+        return Err(DecodeError::Truncated);
+    }
+    let payload = &data[RECORD_HEADER..end];
+    if checksum(&data[0..4], payload) != le_u32(&data[4..8]) {
+        return Err(DecodeError::BadChecksum);
+    }
+    if payload[0] != KIND_SET {
+        return Err(DecodeError::UnknownKind(payload[0]));
+    }
+    let set_at_ms = le_u64(&payload[1..9]);
+    let name_len = le_u16(&payload[9..11]) as usize;
+    let rest = &payload[FIXED_PAYLOAD..];
+    if name_len > rest.len() {
+        return Err(DecodeError::BadLength);
+    }
+    let (name, status) = rest.split_at(name_len);
+    let name = std::str::from_utf8(name).map_err(|_| DecodeError::BadContents)?;
+    let status = std::str::from_utf8(status).map_err(|_| DecodeError::BadContents)?;
+    let unlimited = Limits {
+        max_request: usize::MAX,
+        max_name: usize::MAX,
+    };
+    let valid = protocol::check_name(name, &unlimited).is_ok()
+        && name != protocol::POLL_NAME
+        && status.starts_with(':')
+        && protocol::check_line(status, Field::Status).is_ok();
+    if !valid {
+        return Err(DecodeError::BadContents);
+    }
+    Ok((
+        Record {
+            name,
+            status,
+            set_at_ms,
+        },
+        end,
+    ))
+}
+
+/// The first offset at or after `from` where a valid record starts.
+///
+/// Names and statuses hold no control characters, and every record header
+/// does (its length's high byte is 0), so a record cannot hide in a status.
+fn resync(data: &[u8], from: usize) -> Option<usize> {
+    (from..data.len()).find(|&offset| decode(&data[offset..]).is_ok())
+}
+
+/// What opening the state found, for the start-up message.
+#[derive(Debug, Clone, Default)]
+pub struct OpenReport {
+    /// Entries on the restored board.
+    pub restored: usize,
+    /// Things the user should know: a torn tail dropped, a repair done.
+    pub warnings: Vec<String>,
+}
+
+/// The open state file: appends, syncs and compactions.
+#[derive(Debug)]
+pub struct Log {
+    path: PathBuf,
+    file: File,
+    /// Held for as long as the server runs; a second server cannot take it.
+    _lock: File,
+    options: StorageOptions,
+    /// Bytes in the file that are known good.
+    len: u64,
+    /// Records staged by `stage_set`, written by `commit`.
+    pending: Vec<u8>,
+    /// Written but not yet forced to disk.
+    unsynced: bool,
+    last_sync: Instant,
+    /// Do not consider compaction below this size (raised after a failed one).
+    next_compaction: u64,
+    broken: bool,
+}
+
+impl Log {
+    /// Opens (or creates) the state file, locks it and replays it into `board`.
+    pub fn open(
+        path: &Path,
+        options: &StorageOptions,
+        board: &mut Board,
+    ) -> Result<(Log, OpenReport), StorageError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let lock = lock(path)?;
+        let mut report = OpenReport::default();
+        let aside = sibling(path, ".compact");
+        if aside.exists() {
+            // A compaction that never reached its rename: the log is still whole.
+            fs::remove_file(&aside).map_err(|source| StorageError::Write {
+                path: aside.clone(),
+                source,
+            })?;
+            report.warnings.push(format!(
+                "removed {} left by an interrupted compaction",
+                aside.display()
+            ));
+        }
+        let data = match fs::read(path) {
+            Ok(data) => data,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(source) => {
+                return Err(StorageError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let good_len = replay(path, &data, options.repair, board, &mut report)?;
+        let mut log = Log {
+            path: path.to_owned(),
+            file: open_append(path)?,
+            _lock: lock,
+            options: options.clone(),
+            len: 0,
+            pending: Vec::new(),
+            unsynced: false,
+            last_sync: Instant::now(),
+            next_compaction: options.compact_at,
+            broken: false,
+        };
+        match good_len {
+            Replayed::Whole(len) => log.len = len,
+            Replayed::TornAt(len) => {
+                log.truncate_to(len)?;
+                log.sync()?;
+            }
+            Replayed::Fresh => {
+                // Drop a header torn by a crash at creation, then write it whole.
+                log.truncate_to(0)?;
+                log.file
+                    .write_all(MAGIC)
+                    .map_err(|source| StorageError::Write {
+                        path: path.to_owned(),
+                        source,
+                    })?;
+                log.len = MAGIC.len() as u64;
+                log.sync()?;
+                sync_dir(path)?;
+            }
+            Replayed::Repaired => {
+                let moved = sibling(path, &format!(".damaged-{}", now_ms()));
+                fs::rename(path, &moved).map_err(|source| StorageError::Write {
+                    path: moved.clone(),
+                    source,
+                })?;
+                report.warnings.push(format!(
+                    "moved the damaged file to {}; {} entries kept",
+                    moved.display(),
+                    board.len()
+                ));
+                log.compact(board)?;
+            }
+        }
+        report.restored = board.len();
+        Ok((log, report))
+    }
+
+    /// The state file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stages a set record; nothing is written until [`Log::commit`].
+    pub fn stage_set(
+        &mut self,
+        name: &str,
+        status: &str,
+        set_at_ms: u64,
+    ) -> Result<(), StorageError> {
+        encode_set(&mut self.pending, name, status, set_at_ms)
+    }
+
+    /// Writes every staged record, and forces it to disk under `--fsync always`.
+    ///
+    /// On failure nothing staged counts: the file is cut back to where it was.
+    pub fn commit(&mut self) -> Result<(), StorageError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if self.broken {
+            self.pending.clear();
+            return Err(StorageError::Broken {
+                path: self.path.clone(),
+            });
+        }
+        let written = self.file.write_all(&self.pending);
+        let staged = self.pending.len() as u64;
+        self.pending.clear();
+        if let Err(source) = written {
+            // A partial record would read as damage once more records follow it.
+            let before = self.len;
+            if self.truncate_to(before).is_err() {
+                self.broken = true;
+            }
+            return Err(StorageError::Write {
+                path: self.path.clone(),
+                source,
+            });
+        }
+        self.len += staged;
+        self.unsynced = true;
+        if self.options.fsync == Fsync::Always {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Periodic duties: the `everysec` sync and compaction when due.
+    pub fn maintain(&mut self, board: &Board) -> Result<(), StorageError> {
+        if self.options.fsync == Fsync::EverySec
+            && self.unsynced
+            && self.last_sync.elapsed() >= EVERYSEC
+        {
+            self.sync()?;
+        }
+        if self.len > self.next_compaction && self.len > 2 * compacted_size(board) {
+            if let Err(e) = self.compact(board) {
+                // Keep appending to the whole log; try again when it has doubled.
+                self.next_compaction = self.len.saturating_mul(2);
+                return Err(e);
+            }
+            self.next_compaction = self.options.compact_at;
+        }
+        Ok(())
+    }
+
+    /// Forces everything written so far to disk.
+    pub fn sync(&mut self) -> Result<(), StorageError> {
+        self.file.sync_data().map_err(|source| StorageError::Sync {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// Rewrites the log as one record per entry: aside, synced, renamed over.
+    ///
+    /// A crash before the rename leaves the old log whole (the aside file is
+    /// removed on the next start); after it, the new log is whole.
+    pub fn compact(&mut self, board: &Board) -> Result<(), StorageError> {
+        let aside = sibling(&self.path, ".compact");
+        let written = write_snapshot(&aside, board);
+        if let Err(e) = written {
+            let _ = fs::remove_file(&aside);
+            return Err(e);
+        }
+        fs::rename(&aside, &self.path).map_err(|source| StorageError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        sync_dir(&self.path)?;
+        self.file = open_append(&self.path)?;
+        self.len = compacted_size(board);
+        self.unsynced = false;
+        Ok(())
+    }
+
+    fn truncate_to(&mut self, len: u64) -> Result<(), StorageError> {
+        self.file
+            .set_len(len)
+            .map_err(|source| StorageError::Write {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.len = len;
+        Ok(())
+    }
+}
+
+/// How replay left the file.
+#[derive(Debug)]
+enum Replayed {
+    /// No file, or an empty one: write the header.
+    Fresh,
+    /// Every byte was good; this many.
+    Whole(u64),
+    /// A torn last record: cut the file back to this length.
+    TornAt(u64),
+    /// Damage was skipped under `--repair`: move the file aside, write the board.
+    Repaired,
+}
+
+/// Applies every record in `data` to `board`, deciding what the bad bytes are.
+fn replay(
+    path: &Path,
+    data: &[u8],
+    repair: bool,
+    board: &mut Board,
+    report: &mut OpenReport,
+) -> Result<Replayed, StorageError> {
+    if data.len() < MAGIC.len() && MAGIC.starts_with(data) {
+        // Empty, or a crash while the header itself was being written.
+        return Ok(Replayed::Fresh);
+    }
+    if !data.starts_with(MAGIC) {
+        return Err(StorageError::NotAStateFile {
+            path: path.to_owned(),
+        });
+    }
+    let mut offset = MAGIC.len();
+    let mut repaired = false;
+    while offset < data.len() {
+        match decode(&data[offset..]) {
+            Ok((record, size)) => {
+                board.restore(record.name, record.status, record.set_at_ms);
+                offset += size;
+            }
+            Err(reason) => match resync(data, offset + 1) {
+                None => {
+                    report.warnings.push(format!(
+                        "dropped a torn last record at byte offset {offset} of {} ({} bytes, {reason}): \
+                         the server stopped in the middle of writing it, before acknowledging it",
+                        path.display(),
+                        data.len() - offset
+                    ));
+                    if repaired {
+                        return Ok(Replayed::Repaired);
+                    }
+                    return Ok(Replayed::TornAt(offset as u64));
+                }
+                Some(next) if repair => {
+                    report.warnings.push(format!(
+                        "skipped damaged bytes {offset}..{next} of {} ({reason})",
+                        path.display()
+                    ));
+                    repaired = true;
+                    offset = next;
+                }
+                Some(next) => {
+                    return Err(StorageError::Damaged {
+                        path: path.to_owned(),
+                        offset: offset as u64,
+                        reason,
+                        next_valid: next as u64,
+                    });
+                }
+            },
+        }
+    }
+    Ok(if repaired {
+        Replayed::Repaired
+    } else {
+        Replayed::Whole(data.len() as u64)
+    })
+}
+
+/// Size of the log that compaction would write for `board`.
+fn compacted_size(board: &Board) -> u64 {
+    (MAGIC.len() + board.len() * (RECORD_HEADER + FIXED_PAYLOAD) + board.content_bytes()) as u64
+}
+
+/// Writes `board` as a fresh log at `path` and forces it to disk.
+fn write_snapshot(path: &Path, board: &Board) -> Result<(), StorageError> {
+    let mut data = Vec::with_capacity(usize::try_from(compacted_size(board)).unwrap_or(0));
+    data.extend_from_slice(MAGIC);
+    for (name, status) in board.iter() {
+        encode_set(&mut data, name, &status.text, status.set_at_ms)?;
+    }
+    let write_error = |source| StorageError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = File::create(path).map_err(write_error)?;
+    file.write_all(&data).map_err(write_error)?;
+    file.sync_all().map_err(|source| StorageError::Sync {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn open_append(path: &Path) -> Result<File, StorageError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| StorageError::Open {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Takes the lock beside the state file; it stays put when compaction renames the log.
+fn lock(path: &Path) -> Result<File, StorageError> {
+    let lock_path = sibling(path, ".lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| StorageError::Open {
+            path: lock_path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(StorageError::Locked {
+            path: path.to_owned(),
+            lock: lock_path,
+        }),
+        Err(fs::TryLockError::Error(source)) => Err(StorageError::Open {
+            path: lock_path,
+            source,
+        }),
+    }
+}
+
+/// Makes a rename or a new file in `path`'s directory durable.
+fn sync_dir(path: &Path) -> Result<(), StorageError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| StorageError::Sync {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+/// `path` with `suffix` appended to its file name.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The default state file for a server keyed by `key` (its port, usually).
+pub fn default_path(key: &str) -> Result<PathBuf, StorageError> {
+    let base = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .map(|home| PathBuf::from(home).join(".local/state"))
+            .ok_or(StorageError::NoDefaultDir)?,
+    };
+    Ok(base.join("status-board").join(format!("{key}.log")))
+}
+
+/// Why an update was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// The board refused it (full).
+    #[error(transparent)]
+    Board(#[from] BoardError),
+    /// It could not be stored, so it was not applied.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The board and, unless in memory, its log: an update is applied once stored.
+#[derive(Debug)]
+pub struct Store {
+    board: Board,
+    log: Option<Log>,
+}
+
+impl Store {
+    /// A board that lives and dies with the process.
+    pub fn in_memory(max_entries: usize) -> Store {
+        Store {
+            board: Board::new(max_entries),
+            log: None,
+        }
+    }
+
+    /// The board restored from `path`, kept there from now on.
+    pub fn open(
+        path: &Path,
+        options: &StorageOptions,
+        max_entries: usize,
+    ) -> Result<(Store, OpenReport), StorageError> {
+        let mut board = Board::new(max_entries);
+        let (log, report) = Log::open(path, options, &mut board)?;
+        Ok((
+            Store {
+                board,
+                log: Some(log),
+            },
+            report,
+        ))
+    }
+
+    /// Stores, then applies, one update; a refused update changes nothing.
+    pub fn update(&mut self, name: &str, status: &str) -> Result<Change, UpdateError> {
+        self.board.check_room(name)?;
+        let now = now_ms();
+        if let Some(log) = &mut self.log {
+            log.stage_set(name, status, now)?;
+            log.commit()?;
+        }
+        Ok(self.board.set(name, status, now)?)
+    }
+
+    /// The reply for the current board.
+    pub fn encoded(&mut self) -> &[u8] {
+        self.board.encoded()
+    }
+
+    /// The board as it stands.
+    pub fn board(&self) -> &Board {
+        &self.board
+    }
+
+    /// The state file, unless in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.log.as_ref().map(Log::path)
+    }
+
+    /// Periodic duties of the log (the `everysec` sync, compaction).
+    pub fn maintain(&mut self) -> Result<(), StorageError> {
+        match &mut self.log {
+            Some(log) => log.maintain(&self.board),
+            None => Ok(()),
+        }
+    }
+
+    /// Forces everything to disk before the server exits.
+    pub fn close(&mut self) -> Result<(), StorageError> {
+        match &mut self.log {
+            Some(log) => log.sync(),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn record(name: &str, status: &str, at: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_set(&mut out, name, status, at).unwrap();
+        out
+    }
+
+    fn options(repair: bool) -> StorageOptions {
+        StorageOptions {
+            fsync: Fsync::No,
+            compact_at: 0,
+            repair,
+        }
+    }
+
+    fn log_file(records: &[Vec<u8>]) -> Vec<u8> {
+        let mut data = MAGIC.to_vec();
+        for r in records {
+            data.extend_from_slice(r);
+        }
+        data
+    }
+
+    fn replay_bytes(
+        data: &[u8],
+        repair: bool,
+    ) -> (Result<Replayed, StorageError>, Board, OpenReport) {
+        let mut board = Board::new(100);
+        let mut report = OpenReport::default();
+        let result = replay(
+            Path::new("state.log"),
+            data,
+            repair,
+            &mut board,
+            &mut report,
+        );
+        (result, board, report)
+    }
+
+    #[test]
+    fn a_record_round_trips() {
+        let data = record("alice", ": in a meeting", 1_700_000_000_123);
+        let (decoded, size) = decode(&data).unwrap();
+        assert_eq!(size, data.len());
+        assert_eq!(
+            decoded,
+            Record {
+                name: "alice",
+                status: ": in a meeting",
+                set_at_ms: 1_700_000_000_123
+            }
+        );
+    }
+
+    #[test]
+    fn zeroes_are_not_a_record() {
+        assert_eq!(decode(&[0; 64]), Err(DecodeError::BadLength));
+    }
+
+    #[test]
+    fn a_torn_tail_is_dropped_with_a_warning() {
+        let whole = log_file(&[record("a", ": 1", 1), record("b", ": 2", 2)]);
+        let torn = &whole[..whole.len() - 3];
+        let (result, mut board, report) = replay_bytes(torn, false);
+        let cut = (MAGIC.len() + record("a", ": 1", 1).len()) as u64;
+        assert!(matches!(result, Ok(Replayed::TornAt(len)) if len == cut));
+        assert_eq!(board.encoded(), b"- a: 1\n");
+        assert!(report.warnings[0].contains("torn"), "{:?}", report.warnings);
+    }
+
+    /// Three records, the second with a flipped bit; and where the second starts.
+    fn damaged_in_the_middle() -> (Vec<u8>, usize) {
+        let mut data = log_file(&[
+            record("a", ": 1", 1),
+            record("b", ": 2", 2),
+            record("c", ": 3", 3),
+        ]);
+        let second = MAGIC.len() + record("a", ": 1", 1).len();
+        data[second + 12] ^= 0x40;
+        (data, second)
+    }
+
+    #[test]
+    fn damage_before_valid_records_is_refused_with_its_offset() {
+        let (data, second) = damaged_in_the_middle();
+        let (result, _, _) = replay_bytes(&data, false);
+        match result {
+            Err(StorageError::Damaged {
+                offset, next_valid, ..
+            }) => {
+                assert_eq!(offset, second as u64);
+                assert_eq!(next_valid as usize, second + record("b", ": 2", 2).len());
+            }
+            other => panic!("expected Damaged, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn repair_keeps_every_valid_record() {
+        let (data, _) = damaged_in_the_middle();
+        let (result, mut board, report) = replay_bytes(&data, true);
+        assert!(matches!(result, Ok(Replayed::Repaired)));
+        assert_eq!(board.encoded(), b"- a: 1\n- c: 3\n");
+        assert!(report.warnings[0].contains("skipped damaged bytes"));
+    }
+
+    #[test]
+    fn a_foreign_file_is_refused() {
+        let (result, _, _) = replay_bytes(b"hello, this is my diary\n", false);
+        assert!(matches!(result, Err(StorageError::NotAStateFile { .. })));
+    }
+
+    #[test]
+    fn a_torn_header_starts_fresh() {
+        let (result, _, _) = replay_bytes(&MAGIC[..3], false);
+        assert!(matches!(result, Ok(Replayed::Fresh)));
+    }
+
+    #[test]
+    fn open_compact_and_reopen_keep_the_board() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s/state.log");
+        let mut board = Board::new(10);
+        let (mut log, report) = Log::open(&path, &options(false), &mut board).unwrap();
+        assert_eq!(report.restored, 0);
+        for (name, status) in [("a", ": 1"), ("b", ": 2"), ("a", ": 3")] {
+            log.stage_set(name, status, 7).unwrap();
+            log.commit().unwrap();
+            board.set(name, status, 7).unwrap();
+        }
+        log.compact(&board).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), compacted_size(&board));
+        log.stage_set("c", ": 4", 8).unwrap();
+        log.commit().unwrap();
+        drop(log);
+        let mut again = Board::new(10);
+        let (_log, report) = Log::open(&path, &options(false), &mut again).unwrap();
+        assert_eq!(report.restored, 3);
+        assert_eq!(again.encoded(), b"- a: 3\n- b: 2\n- c: 4\n");
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_file_is_locked_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.log");
+        let (_first, _) = Log::open(&path, &options(false), &mut Board::new(1)).unwrap();
+        let second = Log::open(&path, &options(false), &mut Board::new(1));
+        assert!(matches!(second, Err(StorageError::Locked { .. })));
+    }
+
+    fn valid_name() -> impl Strategy<Value = String> {
+        "[^:\\p{Cc}]{1,12}".prop_filter("not the poll name", |n| n != "_")
+    }
+
+    proptest! {
+        #[test]
+        fn any_record_round_trips(name in valid_name(), text in "[^\\p{Cc}]{0,40}", at in any::<u64>()) {
+            let status = format!(":{text}");
+            let data = record(&name, &status, at);
+            let (decoded, size) = decode(&data).unwrap();
+            prop_assert_eq!(size, data.len());
+            prop_assert_eq!(decoded, Record { name: &name, status: &status, set_at_ms: at });
+        }
+
+        #[test]
+        fn any_cut_is_detected(name in valid_name(), text in "[^\\p{Cc}]{0,40}", cut in 0usize..60) {
+            let data = record(&name, &format!(":{text}"), 1);
+            let cut = cut.min(data.len() - 1);
+            prop_assert!(decode(&data[..cut]).is_err());
+        }
+
+        #[test]
+        fn any_flipped_byte_is_detected(name in valid_name(), text in "[^\\p{Cc}]{0,40}", at in 0usize..60, bit in 0u8..8) {
+            let mut data = record(&name, &format!(":{text}"), 1);
+            let at = at % data.len();
+            data[at] ^= 1 << bit;
+            prop_assert!(decode(&data).is_err());
+        }
+    }
+}
