@@ -249,7 +249,7 @@ fn an_invalid_endpoint_is_a_usage_error() {
 
 #[test]
 fn a_watcher_survives_a_server_restart() {
-    let first = Server::start_raw(&["0", "--quiet"]);
+    let first = Server::start_raw(&["0", "--quiet", "--in-memory"]);
     let port = first.port().to_string();
     first.request_text("a: before");
     let mut watcher = client(&[
@@ -277,7 +277,7 @@ fn a_watcher_survives_a_server_restart() {
         "{complaint}"
     );
 
-    let second = Server::start_raw(&[&port, "--quiet"]);
+    let second = Server::start_raw(&[&port, "--quiet", "--in-memory"]);
     second.request_text("a: after");
     wait_for_line(&stdout, "- a: after");
     let back = stderr.next("the watcher saying the server is back");

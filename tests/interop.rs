@@ -118,7 +118,7 @@ fn original_client_sees_the_same_against_both_servers() {
     let python = PythonServer::start(&reference);
     let expected = session(&reference, python.port);
 
-    let ours = Server::start_raw(&["0"]);
+    let ours = Server::start_raw(&["0", "--in-memory"]);
     let actual = session(&reference, ours.port());
     assert_eq!(actual, expected);
 
@@ -176,7 +176,7 @@ fn our_client_sees_the_same_against_both_servers() {
     };
     let python = PythonServer::start(&reference);
     let expected = our_client_session(python.port);
-    let ours = Server::start_raw(&["0", "--quiet"]);
+    let ours = Server::start_raw(&["0", "--quiet", "--in-memory"]);
     let actual = our_client_session(ours.port());
     assert_eq!(actual, expected);
 

@@ -50,7 +50,7 @@ fn the_originals_transcript() {
 
 #[test]
 fn the_originals_port_and_host_arguments_and_first_line() {
-    let server = Server::start_raw(&["0", "127.0.0.1"]);
+    let server = Server::start_raw(&["0", "127.0.0.1", "--in-memory"]);
     assert!(server.port() > 0);
     assert_eq!(server.request_text("a: b"), "- a: b\n");
 }
@@ -195,7 +195,7 @@ fn sigint_and_sigterm_exit_zero_promptly() {
 fn an_address_in_use_is_one_line_and_exit_1() {
     let first = Server::start(&[]);
     let output = Command::new(env!("CARGO_BIN_EXE_status_server"))
-        .args(["--bind", &first.endpoint])
+        .args(["--in-memory", "--bind", &first.endpoint])
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(1));
@@ -211,7 +211,7 @@ fn an_address_in_use_is_one_line_and_exit_1() {
 fn an_invalid_endpoint_is_one_line_and_exit_1() {
     for endpoint in ["nonsense", "tcp://no-such-interface:1", "foo://x"] {
         let output = Command::new(env!("CARGO_BIN_EXE_status_server"))
-            .args(["--bind", endpoint])
+            .args(["--in-memory", "--bind", endpoint])
             .output()
             .expect("run");
         assert_eq!(output.status.code(), Some(1), "{endpoint}");

@@ -54,9 +54,12 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the server on `tcp://127.0.0.1:*` with extra arguments.
+    /// Starts the server on `tcp://127.0.0.1:*` with extra arguments, in memory unless given `--state`.
     pub fn start(args: &[&str]) -> Server {
         let mut all = vec!["--bind", "tcp://127.0.0.1:*"];
+        if !args.contains(&"--state") {
+            all.push("--in-memory");
+        }
         all.extend_from_slice(args);
         Server::start_raw(&all)
     }

@@ -1,0 +1,366 @@
+//! The durable board with the real server: restarts, kill -9, damage, locks.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use common::Server;
+
+const POLICIES: [&str; 3] = ["always", "everysec", "no"];
+
+fn state_in(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("board.log")
+}
+
+fn start_on(state: &Path, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "--state",
+        state.to_str().expect("UTF-8 temp path"),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+/// Runs the server once to completion and returns its exit code and stderr.
+fn run_to_exit(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = common::run_with_input(
+        Command::new(env!("CARGO_BIN_EXE_status_server")).args(args),
+        "",
+        common::EXIT_TIMEOUT,
+    );
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn sigint_then_restart_gives_the_identical_board() {
+    for policy in POLICIES {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = state_in(&dir);
+        let server = start_on(&state, &["--fsync", policy]);
+        for request in [
+            "Jackson: I'm BAD",
+            "Madonna: material",
+            "ci: red",
+            "Jackson: better",
+            "ci: green",
+        ] {
+            server.request_text(request);
+        }
+        let before = server.request(b"_:");
+        let (status, _) = server.stop(libc::SIGINT);
+        assert_eq!(status.code(), Some(0));
+
+        let again = start_on(&state, &["--fsync", policy]);
+        assert_eq!(again.request(b"_:"), before, "fsync {policy}");
+        assert_eq!(
+            before,
+            b"- Jackson: better\n- Madonna: material\n- ci: green\n"
+        );
+        let summary = again.stderr.next("the state line");
+        assert!(
+            summary.contains("3 entries restored") && summary.contains(policy),
+            "{summary}"
+        );
+    }
+}
+
+/// A client that updates `wK` with 0, 1, 2, … until stopped or unanswered.
+fn writer(endpoint: String, k: usize, stop: Arc<AtomicBool>) -> (Option<u64>, Vec<u8>) {
+    let context = zmq::Context::new();
+    let socket = context.socket(zmq::REQ).expect("REQ");
+    socket.set_linger(0).expect("LINGER");
+    socket.set_rcvtimeo(1000).expect("RCVTIMEO");
+    socket.connect(&endpoint).expect("connect");
+    let mut acked = None;
+    let mut board = Vec::new();
+    for i in 0u64.. {
+        if stop.load(Ordering::Relaxed) || socket.send(format!("w{k}: {i}").as_str(), 0).is_err() {
+            break;
+        }
+        match socket.recv_bytes(0) {
+            Ok(reply) => {
+                assert!(reply.starts_with(b"- "), "a board, not {reply:?}");
+                acked = Some(i);
+                board = reply;
+            }
+            Err(_) => break,
+        }
+    }
+    (acked, board)
+}
+
+/// Name → value of a `- wK: N` board, in board order.
+fn parse_board(board: &[u8]) -> Vec<(String, u64)> {
+    String::from_utf8_lossy(board)
+        .lines()
+        .map(|line| {
+            let (name, value) = line
+                .strip_prefix("- ")
+                .and_then(|l| l.split_once(": "))
+                .unwrap_or_else(|| panic!("bad line {line:?}"));
+            (name.to_owned(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+/// Hammers a server with `writers` clients, kills it -9 after `run_for`,
+/// restarts it, and checks every acknowledged update survived, in order.
+fn kill_9_under_load(state: &Path, extra: &[&str], writers: usize, run_for: Duration) -> Server {
+    let server = start_on(state, extra);
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..writers)
+        .map(|k| {
+            let (endpoint, stop) = (server.endpoint.clone(), Arc::clone(&stop));
+            thread::spawn(move || writer(endpoint, k, stop))
+        })
+        .collect();
+    thread::sleep(run_for);
+    let (status, _) = server.stop(libc::SIGKILL);
+    assert_eq!(status.code(), None, "killed by a signal");
+    stop.store(true, Ordering::Relaxed);
+    let results: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().expect("writer"))
+        .collect();
+
+    let again = start_on(state, extra);
+    let restored = parse_board(&again.request(b"_:"));
+    for (k, (acked, _)) in results.iter().enumerate() {
+        let Some(acked) = acked else { continue };
+        let value = restored
+            .iter()
+            .find(|(name, _)| *name == format!("w{k}"))
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("w{k} acknowledged {acked} but is gone: {restored:?}"));
+        assert!(
+            value >= *acked,
+            "w{k}: acknowledged {acked}, restored {value}"
+        );
+        assert!(
+            value <= acked + 1,
+            "w{k}: restored {value}, never sent past {}",
+            acked + 1
+        );
+    }
+    // Order: the longest board any writer saw is how the restored board starts.
+    let seen = results
+        .iter()
+        .map(|(_, board)| parse_board(board))
+        .max_by_key(Vec::len)
+        .unwrap_or_default();
+    let names = |b: &[(String, u64)]| b.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&restored[..seen.len()]), names(&seen), "order kept");
+    again
+}
+
+#[test]
+fn kill_9_under_concurrent_writers_loses_no_acknowledged_update() {
+    for policy in POLICIES {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = state_in(&dir);
+        let server = kill_9_under_load(&state, &["--fsync", policy], 4, Duration::from_millis(400));
+        let total: usize = parse_board(&server.request(b"_:")).len();
+        assert_eq!(total, 4, "fsync {policy}");
+    }
+}
+
+#[test]
+fn compaction_interrupted_by_kill_9_loses_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = state_in(&dir);
+    // Compact whenever the log is twice the board: many times a second under load.
+    for (round, millis) in [150, 230, 310, 90, 400].into_iter().enumerate() {
+        let server = kill_9_under_load(
+            &state,
+            &["--compact-at", "1"],
+            3,
+            Duration::from_millis(millis),
+        );
+        let size = std::fs::metadata(&state).expect("state file").len();
+        assert!(
+            size < 4096,
+            "round {round}: compaction keeps the log small, it is {size} bytes"
+        );
+        drop(server);
+    }
+}
+
+#[test]
+fn a_compaction_left_half_done_is_cleaned_up() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = state_in(&dir);
+    let server = start_on(&state, &[]);
+    server.request_text("a: 1");
+    server.request_text("b: 2");
+    server.stop(libc::SIGKILL);
+    let aside = dir.path().join("board.log.compact");
+    std::fs::write(&aside, b"SBLOG01\n\x10\x00half a snapshot").expect("write");
+
+    let again = start_on(&state, &[]);
+    assert_eq!(again.request_text("_:"), "- a: 1\n- b: 2\n");
+    let warning = again.stderr.next("the warning");
+    assert!(warning.contains("interrupted compaction"), "{warning}");
+    assert!(!aside.exists());
+}
+
+#[test]
+fn a_torn_tail_is_dropped_with_a_warning() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = state_in(&dir);
+    let server = start_on(&state, &[]);
+    server.request_text("a: 1");
+    server.request_text("b: 2");
+    server.stop(libc::SIGINT);
+    let whole = std::fs::read(&state).expect("read");
+    // A crash in the middle of writing one more record.
+    let mut torn = whole.clone();
+    torn.extend_from_slice(&[0x1a, 0, 0, 0, 0x12, 0x34]);
+    std::fs::write(&state, &torn).expect("write");
+
+    let again = start_on(&state, &[]);
+    assert_eq!(again.request_text("_:"), "- a: 1\n- b: 2\n");
+    let warning = again.stderr.next("the warning");
+    assert!(
+        warning.starts_with("warning: dropped a torn last record")
+            && warning.contains(&format!("offset {}", whole.len())),
+        "{warning}"
+    );
+    again.stop(libc::SIGINT);
+    assert_eq!(
+        std::fs::read(&state).expect("read"),
+        whole,
+        "cut back to the whole records"
+    );
+}
+
+#[test]
+fn a_flipped_byte_in_the_middle_is_refused_then_repaired() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = state_in(&dir);
+    let path = state.to_str().expect("UTF-8");
+    let server = start_on(&state, &[]);
+    for request in ["a: 1", "b: 2", "c: 3"] {
+        server.request_text(request);
+    }
+    server.stop(libc::SIGINT);
+    let mut data = std::fs::read(&state).expect("read");
+    let b = data
+        .windows(4)
+        .position(|w| w == b"b: 2")
+        .expect("b's record");
+    data[b + 3] ^= 0x01; // "2" becomes "3": still text, wrong checksum
+    std::fs::write(&state, &data).expect("write");
+
+    let (code, stdout, stderr) = run_to_exit(&["0", "--state", path]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stdout, "", "nothing bound");
+    assert!(
+        stderr.contains(path)
+            && stderr.contains("damaged at byte offset")
+            && stderr.contains("--repair"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&state).expect("read"), data, "left untouched");
+
+    let repaired = start_on(&state, &["--repair"]);
+    assert_eq!(repaired.request_text("_:"), "- a: 1\n- c: 3\n");
+    let moved: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("board.log.damaged-")
+        })
+        .collect();
+    assert_eq!(moved.len(), 1, "the damaged file is kept aside");
+    assert_eq!(std::fs::read(moved[0].path()).expect("read"), data);
+}
+
+#[test]
+fn an_unwritable_state_path_fails_before_binding() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, b"").expect("write");
+    let state = blocker.join("board.log");
+    let (code, stdout, stderr) = run_to_exit(&["0", "--state", state.to_str().expect("UTF-8")]);
+    assert_eq!(code, Some(1));
+    assert_eq!(stdout, "", "no Waiting line: nothing was bound");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&blocker.display().to_string()), "{stderr}");
+}
+
+#[test]
+fn a_second_server_on_the_same_state_file_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = state_in(&dir);
+    let first = start_on(&state, &[]);
+    first.request_text("a: mine");
+    let (code, stdout, stderr) = run_to_exit(&["0", "--state", state.to_str().expect("UTF-8")]);
+    assert_eq!(code, Some(1));
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains(&state.display().to_string())
+            && stderr.contains("in use by another status_server"),
+        "{stderr}"
+    );
+    assert_eq!(
+        first.request_text("_:"),
+        "- a: mine\n",
+        "the first is unharmed"
+    );
+}
+
+#[test]
+fn the_default_state_is_per_user_and_keyed_by_the_port() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let mut command = Command::new(env!("CARGO_BIN_EXE_status_server"));
+    command
+        .arg(port.to_string())
+        .env("HOME", home.path())
+        .env_remove("XDG_STATE_HOME")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("spawn");
+    let stdout = common::Lines::from(child.stdout.take().expect("piped"));
+    let stderr = common::Lines::from(child.stderr.take().expect("piped"));
+    stdout.next("Waiting line");
+    let expected = home
+        .path()
+        .join(format!(".local/state/status-board/port-{port}.log"));
+    let summary = stderr.next("state line");
+    assert_eq!(
+        summary,
+        format!(
+            "State: {} (0 entries restored, fsync everysec).",
+            expected.display()
+        )
+    );
+    assert!(expected.exists());
+    common::send_signal(&child, libc::SIGINT);
+    assert_eq!(
+        common::wait_timeout(&mut child, common::EXIT_TIMEOUT).and_then(|s| s.code()),
+        Some(0)
+    );
+}
+
+#[test]
+fn in_memory_says_so_and_keeps_nothing() {
+    let server = Server::start(&[]);
+    let line = server.stderr.next("state line");
+    assert!(line.contains("in memory only"), "{line}");
+}
