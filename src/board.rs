@@ -66,9 +66,10 @@ impl Board {
         }
     }
 
-    /// Whether `name` may be set: an existing name always, a new one while there is room.
-    pub fn check_room(&self, name: &str) -> Result<(), BoardError> {
-        if self.entries.len() >= self.max_entries && !self.entries.contains_key(name) {
+    /// Whether `name` may be set: an existing name always, a new one while there
+    /// is room beside `also_new` other new names waiting to be set with it.
+    pub fn check_room(&self, name: &str, also_new: usize) -> Result<(), BoardError> {
+        if self.entries.len() + also_new >= self.max_entries && !self.entries.contains_key(name) {
             return Err(BoardError::Full {
                 limit: self.max_entries,
             });
@@ -78,7 +79,7 @@ impl Board {
 
     /// Sets `name`'s status (which starts with `:`) at `set_at_ms`; a new name goes last.
     pub fn set(&mut self, name: &str, status: &str, set_at_ms: u64) -> Result<Change, BoardError> {
-        self.check_room(name)?;
+        self.check_room(name, 0)?;
         Ok(self.restore(name, status, set_at_ms))
     }
 
@@ -118,6 +119,11 @@ impl Board {
             self.stale = false;
         }
         &self.encoded
+    }
+
+    /// Whether `name` is on the board.
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
     }
 
     /// The status of `name`.

@@ -11,7 +11,8 @@
 //! - [`board`]: the ordered name → status map and its cached encoded reply.
 //! - [`storage`]: the state file, an append-only log of checksummed records,
 //!   and the [`storage::Store`] that applies an update only once it is stored.
-//! - [`server`]: opening the state, binding the REP socket, the request loop.
+//! - [`server`]: opening the state, binding the socket, the request loop that
+//!   stores each batch of updates with one write before answering it.
 //! - [`client`]: sending a request and waiting for its reply, never forever
 //!   (the Lazy Pirate pattern).
 //! - [`modes`]: what `status_client` does: interactive, piped, one-shot, watch,

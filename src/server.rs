@@ -1,4 +1,4 @@
-//! The server: bind a REP socket, then answer every request with the board.
+//! The server: bind the socket, then answer every request with the board.
 
 use std::io::Write;
 
@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use crate::board::BoardError;
 use crate::protocol::{self, Limits, ProtocolError, Request};
 use crate::shutdown::Shutdown;
-use crate::storage::{self, StorageError, StorageOptions, Store, UpdateError};
+use crate::storage::{self, Committed, StorageError, StorageOptions, Store, UpdateError};
 
 /// How often the loop looks at the shutdown flag while idle, in milliseconds.
 const IDLE_POLL_MS: i64 = 100;
 
-/// LINGER for the REP socket: time to flush the last reply at shutdown, never a hang.
+/// LINGER for the server socket: time to flush the last replies at shutdown, never a hang.
 const LINGER_MS: i32 = 200;
 
 /// Bytes past `max_request` that are still read, so a slightly long request
@@ -134,7 +134,7 @@ fn socket_error(action: &'static str) -> impl FnOnce(zmq::Error) -> ServerError 
     move |source| ServerError::Socket { action, source }
 }
 
-/// Creates the REP socket with its limits and binds it to every endpoint.
+/// Creates the server socket with its limits and binds it to every endpoint.
 ///
 /// Returns the socket and the endpoints as bound (a `*` or `0` port resolved).
 pub fn bind(
@@ -142,9 +142,12 @@ pub fn bind(
     endpoints: &[String],
     limits: &Limits,
 ) -> Result<(zmq::Socket, Vec<String>), ServerError> {
+    // ROUTER speaking the REP side of the envelope, so that a batch of requests
+    // can be stored with one fsync and then answered together; REQ clients
+    // (ours and the original) cannot tell it from a REP socket.
     let socket = context
-        .socket(zmq::REP)
-        .map_err(socket_error("create a REP socket"))?;
+        .socket(zmq::ROUTER)
+        .map_err(socket_error("create a ROUTER socket"))?;
     socket
         .set_linger(LINGER_MS)
         .map_err(socket_error("set LINGER"))?;
@@ -228,28 +231,39 @@ pub fn open_store(config: &Config) -> Result<(Store, String), ServerError> {
     }
 }
 
-/// Answers requests on a bound REP socket until `shutdown` is raised.
+/// Answers requests on a bound socket until `shutdown` is raised.
 ///
-/// No request can end this loop: bad ones get an `error: ` reply and change
-/// nothing. Only a broken socket does.
+/// Each round takes the requests already queued (up to [`MAX_BATCH`]). Polls
+/// and bad requests are answered at once; updates are staged and stored
+/// together, with one write (and under `--fsync always`, one fsync, which runs
+/// while the next round is taken), then answered. No request can end this
+/// loop: bad ones get an `error: ` reply and change nothing. Only a broken
+/// socket does. At shutdown, what is in hand is finished and answered.
 pub fn serve(
     socket: &zmq::Socket,
     store: &mut Store,
     config: &Config,
     shutdown: &Shutdown,
 ) -> Result<(), ServerError> {
+    // Updates staged, not yet committed; and committed, waiting for their fsync.
+    let mut waiting = Vec::new();
+    let mut syncing = Vec::new();
     while !shutdown.is_triggered() {
         maintain(store);
-        match socket.poll(zmq::POLLIN, IDLE_POLL_MS) {
-            Ok(0) | Err(zmq::Error::EINTR) => continue,
-            Ok(_) => {}
-            Err(source) => return Err(socket_error("poll the socket")(source)),
+        let (readable, synced) = wait(socket, store)?;
+        if synced {
+            finish_sync(socket, store, &mut syncing);
         }
-        // Answer everything already queued before polling again.
-        while !shutdown.is_triggered() && answer_one(socket, store, config)? {
-            maintain(store);
+        if readable {
+            take_batch(socket, store, config, &mut waiting)?;
+        }
+        if !store.is_syncing() && !waiting.is_empty() {
+            commit(socket, store, &mut waiting, &mut syncing);
         }
     }
+    finish_sync(socket, store, &mut syncing);
+    commit(socket, store, &mut waiting, &mut syncing);
+    finish_sync(socket, store, &mut syncing);
     Ok(())
 }
 
@@ -260,31 +274,88 @@ fn maintain(store: &mut Store) {
     }
 }
 
-/// Receives and answers one request; `false` when none was waiting.
-fn answer_one(
+/// Waits for a request or the end of the sync in flight; says which came.
+fn wait(socket: &zmq::Socket, store: &Store) -> Result<(bool, bool), ServerError> {
+    let sync_fd = store.sync_fd().filter(|_| store.is_syncing());
+    let mut items = vec![socket.as_poll_item(zmq::POLLIN)];
+    if let Some(fd) = sync_fd {
+        items.push(zmq::PollItem::from_fd(fd, zmq::POLLIN));
+    }
+    match zmq::poll(&mut items, IDLE_POLL_MS) {
+        Ok(0) | Err(zmq::Error::EINTR) => Ok((false, false)),
+        Ok(_) => Ok((
+            items[0].is_readable(),
+            items.get(1).is_some_and(zmq::PollItem::is_readable),
+        )),
+        Err(source) => Err(socket_error("poll the socket")(source)),
+    }
+}
+
+/// Most requests taken per round: bounds the wait of the first of them.
+pub const MAX_BATCH: usize = 256;
+
+/// A request taken from the socket, waiting for its answer.
+struct Pending {
+    /// The REQ envelope: the peer's identity and the routing frames, up to and
+    /// including the empty delimiter. Sent back in front of the reply.
+    envelope: Vec<zmq::Message>,
+    /// `None` for the board; the error otherwise.
+    rejected: Option<Rejected>,
+}
+
+/// Takes the queued requests (up to [`MAX_BATCH`]): answers polls and bad
+/// requests at once, stages updates into `waiting`.
+fn take_batch(
     socket: &zmq::Socket,
     store: &mut Store,
     config: &Config,
-) -> Result<bool, ServerError> {
-    let request = match socket.recv_msg(zmq::DONTWAIT) {
-        Ok(message) => message,
-        Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => return Ok(false),
-        Err(source) => return Err(socket_error("receive a request")(source)),
-    };
-    let parts = 1 + drain_more_parts(socket)?;
-    let outcome = if parts > 1 {
-        Err(ProtocolError::Multipart { parts }.into())
-    } else {
-        apply(&request, store, config)
-    };
-    match outcome {
-        Ok(()) => send_reply(socket, store.encoded()),
-        Err(err) => {
-            eprintln!("rejected request: {err}");
-            send_reply(socket, protocol::format_error(&err).as_bytes());
+    waiting: &mut Vec<Pending>,
+) -> Result<(), ServerError> {
+    for _ in 0..MAX_BATCH {
+        let Some(mut frames) = receive(socket)? else {
+            break;
+        };
+        // ROUTER puts the peer's identity first; a REQ peer adds an empty delimiter
+        // before its body. Like a REP socket, drop what has no delimiter.
+        let Some(delimiter) = frames.iter().skip(1).position(|f| f.is_empty()) else {
+            eprintln!("dropped a message that has no REQ envelope");
+            continue;
+        };
+        let body = frames.split_off(delimiter + 2);
+        let staged = match body.as_slice() {
+            [] => stage(b"", store, config),
+            [frame] => stage(frame, store, config),
+            parts => Err(ProtocolError::Multipart { parts: parts.len() }.into()),
+        };
+        match staged {
+            Ok(true) => waiting.push(Pending {
+                envelope: frames,
+                rejected: None,
+            }),
+            Ok(false) => send_reply(socket, frames, store.encoded()),
+            Err(err) => reject(socket, frames, &err),
         }
     }
-    Ok(true)
+    Ok(())
+}
+
+/// Receives one whole message without waiting; `None` when nothing is queued.
+fn receive(socket: &zmq::Socket) -> Result<Option<Vec<zmq::Message>>, ServerError> {
+    let first = match socket.recv_msg(zmq::DONTWAIT) {
+        Ok(frame) => frame,
+        Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => return Ok(None),
+        Err(source) => return Err(socket_error("receive a request")(source)),
+    };
+    let mut frames = vec![first];
+    // The rest of a multipart message has arrived with its first frame: no wait.
+    while socket.get_rcvmore().map_err(socket_error("read RCVMORE"))? {
+        match socket.recv_msg(zmq::DONTWAIT) {
+            Ok(frame) => frames.push(frame),
+            Err(zmq::Error::EINTR) => {}
+            Err(source) => return Err(socket_error("receive a request part")(source)),
+        }
+    }
+    Ok(Some(frames))
 }
 
 /// Why a request changed nothing; its text is the error reply.
@@ -299,56 +370,91 @@ enum Rejected {
     Unstored,
 }
 
-/// Applies one single-frame request to the board.
-fn apply(frame: &[u8], store: &mut Store, config: &Config) -> Result<(), Rejected> {
-    match protocol::parse_request(frame, &config.limits)? {
-        Request::Poll => Ok(()),
-        Request::Update { name, status } => {
-            match store.update(name, status) {
-                Ok(_) => {}
-                Err(UpdateError::Board(err)) => return Err(err.into()),
-                Err(UpdateError::Storage(err)) => {
-                    eprintln!("error: {}", crate::error_chain(&err));
-                    return Err(Rejected::Unstored);
-                }
-            }
-            if !config.quiet {
-                // Errors writing our own log (a closed stdout) must not stop the service.
-                let _ = writeln!(
-                    std::io::stdout(),
-                    "received name: '{name}' status: '{status}'"
-                );
-            }
-            Ok(())
+/// Parses one request and stages its update; `Ok(true)` if it waits for a commit.
+fn stage(frame: &[u8], store: &mut Store, config: &Config) -> Result<bool, Rejected> {
+    let (name, status) = match protocol::parse_request(frame, &config.limits)? {
+        Request::Poll => return Ok(false),
+        Request::Update { name, status } => (name, status),
+    };
+    match store.stage(name, status) {
+        Ok(()) => {}
+        Err(UpdateError::Board(err)) => return Err(err.into()),
+        Err(UpdateError::Storage(err)) => {
+            eprintln!("error: {}", crate::error_chain(&err));
+            return Err(Rejected::Unstored);
+        }
+    }
+    if !config.quiet {
+        // Errors writing our own log (a closed stdout) must not stop the service.
+        let _ = writeln!(
+            std::io::stdout(),
+            "received name: '{name}' status: '{status}'"
+        );
+    }
+    Ok(true)
+}
+
+/// Commits the staged updates: answers them now, or moves them to `syncing`.
+fn commit(
+    socket: &zmq::Socket,
+    store: &mut Store,
+    waiting: &mut Vec<Pending>,
+    syncing: &mut Vec<Pending>,
+) {
+    if waiting.is_empty() {
+        return;
+    }
+    match store.commit() {
+        Ok(Committed::Applied) => answer(socket, store, waiting),
+        Ok(Committed::Syncing) => syncing.append(waiting),
+        Err(err) => unstored(socket, store, waiting, &err),
+    }
+}
+
+/// Finishes the sync in flight, if any, and answers the updates it made durable.
+fn finish_sync(socket: &zmq::Socket, store: &mut Store, syncing: &mut Vec<Pending>) {
+    if !store.is_syncing() {
+        return;
+    }
+    match store.finish_sync() {
+        Ok(()) => answer(socket, store, syncing),
+        Err(err) => unstored(socket, store, syncing, &err),
+    }
+}
+
+/// Answers a batch whose updates could not be stored.
+fn unstored(socket: &zmq::Socket, store: &mut Store, batch: &mut Vec<Pending>, err: &StorageError) {
+    eprintln!("error: {}", crate::error_chain(err));
+    for pending in batch.iter_mut() {
+        pending.rejected = Some(Rejected::Unstored);
+    }
+    answer(socket, store, batch);
+}
+
+/// Answers every request of a batch, emptying it.
+fn answer(socket: &zmq::Socket, store: &mut Store, batch: &mut Vec<Pending>) {
+    for pending in batch.drain(..) {
+        match &pending.rejected {
+            None => send_reply(socket, pending.envelope, store.encoded()),
+            Some(err) => reject(socket, pending.envelope, err),
         }
     }
 }
 
-/// Reads and drops the rest of a multipart request; returns how many parts.
-fn drain_more_parts(socket: &zmq::Socket) -> Result<usize, ServerError> {
-    let mut extra = 0;
-    // A multipart message arrives whole, so these never wait.
-    while socket.get_rcvmore().map_err(socket_error("read RCVMORE"))? {
-        match socket.recv_msg(zmq::DONTWAIT) {
-            Ok(_) => extra += 1,
-            Err(zmq::Error::EINTR) => {}
-            Err(source) => return Err(socket_error("receive a request part")(source)),
-        }
-    }
-    Ok(extra)
+/// Answers one request with an error, and logs it.
+fn reject(socket: &zmq::Socket, envelope: Vec<zmq::Message>, err: &Rejected) {
+    eprintln!("rejected request: {err}");
+    send_reply(socket, envelope, protocol::format_error(err).as_bytes());
 }
 
-/// Sends a reply; a failure concerns one client only and is logged, not fatal.
-fn send_reply(socket: &zmq::Socket, reply: &[u8]) {
-    loop {
-        match socket.send(reply, 0) {
-            // REP send never blocks: a reply to a vanished client is dropped by libzmq.
-            Ok(()) => return,
-            Err(zmq::Error::EINTR) => continue,
-            Err(err) => {
-                eprintln!("could not send a reply: {err}");
-                return;
-            }
-        }
+/// Sends a reply behind its envelope; a failure concerns one client only and is logged.
+fn send_reply(socket: &zmq::Socket, envelope: Vec<zmq::Message>, reply: &[u8]) {
+    // A ROUTER drops a reply to a peer that has gone or cannot take more: never blocks.
+    let sent = envelope
+        .into_iter()
+        .try_for_each(|frame| socket.send(frame, zmq::SNDMORE))
+        .and_then(|()| socket.send(reply, 0));
+    if let Err(err) = sent {
+        eprintln!("could not send a reply: {err}");
     }
 }

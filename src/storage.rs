@@ -7,14 +7,17 @@
 //! when it has grown well past the board it describes. `docs/STORAGE.md` has
 //! the format and the guarantees.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, mpsc};
+use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::board::{Board, BoardError, Change};
+use crate::board::{Board, BoardError};
 use crate::protocol::{self, Field, Limits};
 
 /// First bytes of every state file: what it is and which format version.
@@ -325,11 +328,87 @@ pub struct OpenReport {
     pub warnings: Vec<String>,
 }
 
+/// Forces the log to disk on a thread of its own (`--fsync always`), so the
+/// server takes the next batch of requests while the disk works.
+#[derive(Debug)]
+struct Syncer {
+    requests: Option<mpsc::Sender<Arc<File>>>,
+    results: mpsc::Receiver<io::Result<()>>,
+    /// Readable once a sync has finished: the server's poll waits on it.
+    wake: io::PipeReader,
+    thread: Option<thread::JoinHandle<()>>,
+    in_flight: bool,
+}
+
+impl Syncer {
+    fn start() -> io::Result<Syncer> {
+        let (wake, mut waker) = io::pipe()?;
+        let (requests, jobs) = mpsc::channel::<Arc<File>>();
+        let (done, results) = mpsc::channel();
+        let thread = thread::Builder::new().name("fsync".into()).spawn(move || {
+            for file in jobs {
+                if done.send(file.sync_data()).is_err() || waker.write_all(&[1]).is_err() {
+                    return;
+                }
+            }
+        })?;
+        Ok(Syncer {
+            requests: Some(requests),
+            results,
+            wake,
+            thread: Some(thread),
+            in_flight: false,
+        })
+    }
+
+    fn start_sync(&mut self, file: Arc<File>) -> io::Result<()> {
+        let sent = self.requests.as_ref().map(|requests| requests.send(file));
+        match sent {
+            Some(Ok(())) => {
+                self.in_flight = true;
+                Ok(())
+            }
+            _ => Err(io::Error::other("the fsync thread has stopped")),
+        }
+    }
+
+    /// Waits for the sync in flight (at once, if the wake pipe is readable).
+    fn finish(&mut self) -> io::Result<()> {
+        self.in_flight = false;
+        let mut byte = [0];
+        self.wake.read_exact(&mut byte)?;
+        self.results
+            .recv()
+            .unwrap_or_else(|_| Err(io::Error::other("the fsync thread has stopped")))
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop.
+        self.requests = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// When a commit's records are durable, as its `--fsync` policy defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durable {
+    /// Already: answer now.
+    Now,
+    /// Once the sync in flight finishes: see [`Log::finish_sync`].
+    Later,
+}
+
 /// The open state file: appends, syncs and compactions.
 #[derive(Debug)]
 pub struct Log {
     path: PathBuf,
-    file: File,
+    /// Shared with the fsync thread, which syncs the file it is handed.
+    file: Arc<File>,
+    syncer: Option<Syncer>,
     /// Held for as long as the server runs; a second server cannot take it.
     _lock: File,
     options: StorageOptions,
@@ -385,7 +464,14 @@ impl Log {
         let good_len = replay(path, &data, options.repair, board, &mut report)?;
         let mut log = Log {
             path: path.to_owned(),
-            file: open_append(path)?,
+            file: Arc::new(open_append(path)?),
+            syncer: match options.fsync {
+                Fsync::Always => Some(Syncer::start().map_err(|source| StorageError::Open {
+                    path: path.to_owned(),
+                    source,
+                })?),
+                Fsync::EverySec | Fsync::No => None,
+            },
             _lock: lock,
             options: options.clone(),
             len: 0,
@@ -447,12 +533,13 @@ impl Log {
         encode_set(&mut self.pending, name, status, set_at_ms)
     }
 
-    /// Writes every staged record, and forces it to disk under `--fsync always`.
+    /// Writes every staged record; under `--fsync always` starts forcing them to disk.
     ///
     /// On failure nothing staged counts: the file is cut back to where it was.
-    pub fn commit(&mut self) -> Result<(), StorageError> {
+    /// A commit must not start while a sync is in flight.
+    pub fn commit(&mut self) -> Result<Durable, StorageError> {
         if self.pending.is_empty() {
-            return Ok(());
+            return Ok(Durable::Now);
         }
         if self.broken {
             self.pending.clear();
@@ -460,7 +547,7 @@ impl Log {
                 path: self.path.clone(),
             });
         }
-        let written = self.file.write_all(&self.pending);
+        let written = self.file.as_ref().write_all(&self.pending);
         let staged = self.pending.len() as u64;
         self.pending.clear();
         if let Err(source) = written {
@@ -476,14 +563,58 @@ impl Log {
         }
         self.len += staged;
         self.unsynced = true;
-        if self.options.fsync == Fsync::Always {
-            self.sync()?;
+        let Some(syncer) = &mut self.syncer else {
+            return Ok(Durable::Now);
+        };
+        match syncer.start_sync(Arc::clone(&self.file)) {
+            Ok(()) => Ok(Durable::Later),
+            Err(source) => {
+                self.broken = true;
+                Err(StorageError::Sync {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
         }
+    }
+
+    /// Whether a sync started by [`Log::commit`] has not been finished yet.
+    pub fn is_syncing(&self) -> bool {
+        self.syncer.as_ref().is_some_and(|s| s.in_flight)
+    }
+
+    /// A descriptor that becomes readable when the sync in flight is done.
+    pub fn sync_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.syncer.as_ref().map(|s| s.wake.as_raw_fd())
+    }
+
+    /// Waits for the sync in flight; after a failure nothing more is written.
+    pub fn finish_sync(&mut self) -> Result<(), StorageError> {
+        let Some(syncer) = self.syncer.as_mut().filter(|s| s.in_flight) else {
+            return Ok(());
+        };
+        if let Err(source) = syncer.finish() {
+            // What the kernel did with the unsynced pages is unknown: stop here.
+            self.broken = true;
+            return Err(StorageError::Sync {
+                path: self.path.clone(),
+                source,
+            });
+        }
+        self.unsynced = false;
+        self.last_sync = Instant::now();
         Ok(())
     }
 
     /// Periodic duties: the `everysec` sync and compaction when due.
+    ///
+    /// Nothing happens while a sync is in flight: its records are not on the
+    /// board yet, so a compaction now would leave them out.
     pub fn maintain(&mut self, board: &Board) -> Result<(), StorageError> {
+        if self.is_syncing() {
+            return Ok(());
+        }
         if self.options.fsync == Fsync::EverySec
             && self.unsynced
             && self.last_sync.elapsed() >= EVERYSEC
@@ -501,8 +632,9 @@ impl Log {
         Ok(())
     }
 
-    /// Forces everything written so far to disk.
+    /// Forces everything written so far to disk, waiting for a sync in flight first.
     pub fn sync(&mut self) -> Result<(), StorageError> {
+        self.finish_sync()?;
         self.file.sync_data().map_err(|source| StorageError::Sync {
             path: self.path.clone(),
             source,
@@ -528,7 +660,7 @@ impl Log {
             source,
         })?;
         sync_dir(&self.path)?;
-        self.file = open_append(&self.path)?;
+        self.file = Arc::new(open_append(&self.path)?);
         self.len = compacted_size(board);
         self.unsynced = false;
         Ok(())
@@ -735,19 +867,53 @@ pub enum UpdateError {
     Storage(#[from] StorageError),
 }
 
+/// An update staged for the next commit.
+#[derive(Debug)]
+struct Staged {
+    name: String,
+    status: String,
+    set_at_ms: u64,
+}
+
+/// What [`Store::commit`] did with the staged updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// Stored and applied: answer them now.
+    Applied,
+    /// Written, being forced to disk: answer them after [`Store::finish_sync`].
+    Syncing,
+}
+
 /// The board and, unless in memory, its log: an update is applied once stored.
+///
+/// Updates are staged, then committed together: one write and (under
+/// `--fsync always`) one fsync for a whole batch of requests. While that fsync
+/// runs, the board shows only what is durable, and the next batch is staged.
 #[derive(Debug)]
 pub struct Store {
     board: Board,
     log: Option<Log>,
+    staged: Vec<Staged>,
+    /// Written and being synced: applied when the sync finishes.
+    in_flight: Vec<Staged>,
+    /// Names staged or in flight that are not on the board, so that a batch
+    /// cannot overfill it.
+    staged_new: HashSet<String>,
 }
 
 impl Store {
     /// A board that lives and dies with the process.
     pub fn in_memory(max_entries: usize) -> Store {
+        Store::with(Board::new(max_entries), None)
+    }
+
+    fn with(board: Board, log: Option<Log>) -> Store {
         Store {
-            board: Board::new(max_entries),
-            log: None,
+            board,
+            log,
+            staged: Vec::new(),
+            in_flight: Vec::new(),
+            staged_new: HashSet::new(),
         }
     }
 
@@ -759,24 +925,99 @@ impl Store {
     ) -> Result<(Store, OpenReport), StorageError> {
         let mut board = Board::new(max_entries);
         let (log, report) = Log::open(path, options, &mut board)?;
-        Ok((
-            Store {
-                board,
-                log: Some(log),
-            },
-            report,
-        ))
+        Ok((Store::with(board, Some(log)), report))
     }
 
-    /// Stores, then applies, one update; a refused update changes nothing.
-    pub fn update(&mut self, name: &str, status: &str) -> Result<Change, UpdateError> {
-        self.board.check_room(name)?;
-        let now = now_ms();
-        if let Some(log) = &mut self.log {
-            log.stage_set(name, status, now)?;
-            log.commit()?;
+    /// Stages an update for the next [`Store::commit`]; a refused one changes nothing.
+    pub fn stage(&mut self, name: &str, status: &str) -> Result<(), UpdateError> {
+        let is_new = !self.board.contains(name) && !self.staged_new.contains(name);
+        if is_new {
+            self.board.check_room(name, self.staged_new.len())?;
         }
-        Ok(self.board.set(name, status, now)?)
+        let set_at_ms = now_ms();
+        if let Some(log) = &mut self.log {
+            log.stage_set(name, status, set_at_ms)?;
+        }
+        if is_new {
+            self.staged_new.insert(name.to_owned());
+        }
+        self.staged.push(Staged {
+            name: name.to_owned(),
+            status: status.to_owned(),
+            set_at_ms,
+        });
+        Ok(())
+    }
+
+    /// Stores every staged update; applies them now, or once their sync is done.
+    ///
+    /// If storing fails, none is applied. Not while [`Store::is_syncing`].
+    pub fn commit(&mut self) -> Result<Committed, StorageError> {
+        let durable = match &mut self.log {
+            Some(log) => log.commit(),
+            None => Ok(Durable::Now),
+        };
+        match durable {
+            Ok(Durable::Now) => {
+                let staged = std::mem::take(&mut self.staged);
+                self.apply(&staged);
+                Ok(Committed::Applied)
+            }
+            Ok(Durable::Later) => {
+                self.in_flight = std::mem::take(&mut self.staged);
+                Ok(Committed::Syncing)
+            }
+            Err(err) => {
+                self.staged.clear();
+                self.recount_staged_new();
+                Err(err)
+            }
+        }
+    }
+
+    /// Whether committed updates wait for their sync.
+    pub fn is_syncing(&self) -> bool {
+        self.log.as_ref().is_some_and(Log::is_syncing)
+    }
+
+    /// Readable when the sync in flight is done (`--fsync always` only).
+    pub fn sync_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.log.as_ref().and_then(Log::sync_fd)
+    }
+
+    /// Finishes the sync in flight and applies its updates; on failure none is.
+    pub fn finish_sync(&mut self) -> Result<(), StorageError> {
+        let result = match &mut self.log {
+            Some(log) => log.finish_sync(),
+            None => Ok(()),
+        };
+        let in_flight = std::mem::take(&mut self.in_flight);
+        if result.is_ok() {
+            self.apply(&in_flight);
+        } else {
+            self.recount_staged_new();
+        }
+        result
+    }
+
+    fn apply(&mut self, updates: &[Staged]) {
+        for update in updates {
+            // Room was checked when it was staged.
+            self.board
+                .restore(&update.name, &update.status, update.set_at_ms);
+        }
+        self.recount_staged_new();
+    }
+
+    fn recount_staged_new(&mut self) {
+        let board = &self.board;
+        self.staged_new = self
+            .staged
+            .iter()
+            .chain(&self.in_flight)
+            .filter(|update| !board.contains(&update.name))
+            .map(|update| update.name.clone())
+            .collect();
     }
 
     /// The reply for the current board.

@@ -236,3 +236,68 @@ fn ipc_and_several_endpoints() {
     let reply = request_parts(&ipc, &[b"_:"]).expect("reply over ipc");
     assert_eq!(reply, b"- a: over tcp\n");
 }
+
+#[test]
+fn concurrent_new_names_never_overfill_the_board() {
+    // Requests that arrive together are committed together: the names staged in
+    // one batch must count against --max-entries too.
+    let server = Server::start(&["--max-entries", "5"]);
+    let barrier = std::sync::Barrier::new(20);
+    let replies: Vec<(String, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..20)
+            .map(|k| {
+                let (endpoint, barrier) = (&server.endpoint, &barrier);
+                scope.spawn(move || {
+                    let request = format!("n{k}: here");
+                    barrier.wait();
+                    let reply = request_parts(endpoint, &[request.as_bytes()]).expect("reply");
+                    (format!("n{k}"), String::from_utf8(reply).expect("UTF-8"))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client"))
+            .collect()
+    });
+    let accepted: Vec<&String> = replies
+        .iter()
+        .filter(|(_, reply)| reply.starts_with("- "))
+        .map(|(name, _)| name)
+        .collect();
+    let refused = replies
+        .iter()
+        .filter(|(_, r)| r.starts_with("error: board is full"))
+        .count();
+    assert_eq!((accepted.len(), refused), (5, 15), "{replies:?}");
+    let board = server.request_text("_:");
+    assert_eq!(board.lines().count(), 5, "{board}");
+    for name in accepted {
+        assert!(
+            board.contains(&format!("- {name}: here\n")),
+            "{name} in {board}"
+        );
+    }
+}
+
+#[test]
+fn a_peer_without_a_req_envelope_is_dropped_and_one_with_it_answered() {
+    let server = Server::start(&[]);
+    let context = zmq::Context::new();
+    let dealer = context.socket(zmq::DEALER).expect("DEALER");
+    dealer.set_linger(0).expect("LINGER");
+    dealer.set_rcvtimeo(500).expect("RCVTIMEO");
+    dealer.connect(&server.endpoint).expect("connect");
+    dealer.send("a: no envelope", 0).expect("send");
+    assert!(
+        dealer.recv_bytes(0).is_err(),
+        "no reply without a delimiter, as from REP"
+    );
+    dealer.set_rcvtimeo(10_000).expect("RCVTIMEO");
+    dealer
+        .send_multipart([&b""[..], b"b: with envelope"], 0)
+        .expect("send");
+    let reply = dealer.recv_multipart(0).expect("a reply");
+    assert_eq!(reply, vec![b"".to_vec(), b"- b: with envelope\n".to_vec()]);
+    assert_eq!(server.request_text("_:"), "- b: with envelope\n");
+}
