@@ -1,0 +1,670 @@
+//! The benchmark harness: `cargo bench --bench harness` prints markdown tables.
+//!
+//! Every figure is measured side by side in one run, interleaved, median of
+//! several runs: our server, the libzmq floor (a bare REP socket in this
+//! process that answers with a fixed reply of the same size), the Python
+//! original (when python3 and pyzmq are there) and Redis (when installed).
+//! `-- --smoke` runs every scenario briefly so that CI keeps the harness alive;
+//! its figures mean nothing. No figure is ever asserted.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use status_board::storage;
+
+/// How long and how often to measure.
+struct Settings {
+    smoke: bool,
+    duration: Duration,
+    warmup: Duration,
+    repeats: usize,
+    clients: Vec<usize>,
+    boards: Vec<usize>,
+    one_shots: usize,
+    memory_entries: usize,
+}
+
+impl Settings {
+    fn from_args() -> Settings {
+        let smoke = std::env::args().any(|a| a == "--smoke");
+        if smoke {
+            Settings {
+                smoke,
+                duration: Duration::from_millis(150),
+                warmup: Duration::from_millis(30),
+                repeats: 1,
+                clients: vec![1, 4, 16],
+                boards: vec![1, 1_000, 10_000],
+                one_shots: 3,
+                memory_entries: 100_000,
+            }
+        } else {
+            Settings {
+                smoke,
+                duration: Duration::from_secs(1),
+                warmup: Duration::from_millis(200),
+                repeats: 3,
+                clients: vec![1, 4, 16],
+                boards: vec![1, 1_000, 10_000],
+                one_shots: 40,
+                memory_entries: 100_000,
+            }
+        }
+    }
+}
+
+/// One measurement of closed-loop load.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+impl Sample {
+    fn cells(&self) -> String {
+        format!(
+            "{:.0} | {} / {} / {}",
+            self.rps,
+            micros(self.p50),
+            micros(self.p99),
+            micros(self.max)
+        )
+    }
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.0}", d.as_secs_f64() * 1e6)
+}
+
+/// `clients` REQ sockets in a closed loop against `endpoint` for the set duration.
+///
+/// One thread polls every socket, as redis-benchmark does with its connections:
+/// on two cores, a thread per client would measure the scheduler.
+fn load(
+    endpoint: &str,
+    clients: usize,
+    request: &dyn Fn(usize, u64) -> Vec<u8>,
+    s: &Settings,
+) -> Sample {
+    let context = zmq::Context::new();
+    let sockets: Vec<zmq::Socket> = (0..clients)
+        .map(|_| {
+            let socket = context.socket(zmq::REQ).expect("REQ socket");
+            socket.set_linger(0).expect("LINGER");
+            socket.connect(endpoint).expect("connect");
+            socket
+        })
+        .collect();
+    let start = Instant::now();
+    let (measure_from, end) = (start + s.warmup, start + s.warmup + s.duration);
+    let mut sent_at = vec![start; clients];
+    let mut count = vec![0u64; clients];
+    for (k, socket) in sockets.iter().enumerate() {
+        sent_at[k] = Instant::now();
+        socket.send(request(k, 0), 0).expect("send");
+    }
+    let mut latencies = Vec::with_capacity(1 << 16);
+    let mut outstanding = clients;
+    while outstanding > 0 {
+        let mut items: Vec<zmq::PollItem> = sockets
+            .iter()
+            .map(|s| s.as_poll_item(zmq::POLLIN))
+            .collect();
+        let ready = zmq::poll(&mut items, 10_000).expect("poll");
+        assert!(ready > 0, "no reply from {endpoint} in 10 s");
+        let readable: Vec<usize> = (0..clients).filter(|&k| items[k].is_readable()).collect();
+        drop(items);
+        for k in readable {
+            sockets[k].recv_msg(0).expect("reply");
+            let now = Instant::now();
+            if sent_at[k] >= measure_from {
+                latencies.push(now - sent_at[k]);
+            }
+            if now < end {
+                count[k] += 1;
+                sent_at[k] = now;
+                sockets[k].send(request(k, count[k]), 0).expect("send");
+            } else {
+                outstanding -= 1;
+            }
+        }
+    }
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        latencies
+            .get((latencies.len().saturating_sub(1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    Sample {
+        rps: latencies.len() as f64 / s.duration.as_secs_f64(),
+        p50: at(0.5),
+        p99: at(0.99),
+        max: latencies.last().copied().unwrap_or_default(),
+    }
+}
+
+/// Runs each target once per repeat, interleaved, and keeps the median by throughput.
+fn interleaved(targets: &[&dyn Fn() -> Sample], repeats: usize) -> Vec<Sample> {
+    let mut runs: Vec<Vec<Sample>> = vec![Vec::new(); targets.len()];
+    for _ in 0..repeats {
+        for (target, samples) in targets.iter().zip(&mut runs) {
+            samples.push(target());
+        }
+    }
+    runs.into_iter()
+        .map(|mut samples| {
+            samples.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+            samples[samples.len() / 2]
+        })
+        .collect()
+}
+
+fn poll_request(_: usize, _: u64) -> Vec<u8> {
+    b"_:".to_vec()
+}
+
+fn update_request(k: usize, i: u64) -> Vec<u8> {
+    format!("bench-{k}: update {i}").into_bytes()
+}
+
+/// The libzmq floor: a bare REP socket that answers every request with a fixed
+/// reply. It runs as a child process of this harness, as our server runs as one.
+struct Floor {
+    child: Child,
+    endpoint: String,
+}
+
+impl Floor {
+    fn start(reply: &[u8], dir: &Path) -> Floor {
+        let file = dir.join(format!("floor-reply-{}", reply.len()));
+        std::fs::write(&file, reply).expect("write reply");
+        let mut child = Command::new(std::env::current_exe().expect("harness path"))
+            .arg(format!("--serve-floor={}", file.display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn floor");
+        let stdout = common::Lines::from(child.stdout.take().expect("piped"));
+        let endpoint = common::endpoint_from_waiting_line(&stdout.next("the floor's endpoint"));
+        Floor { child, endpoint }
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The floor process: receive, answer with the fixed reply, nothing else.
+fn serve_floor(reply_file: &str) {
+    let reply = std::fs::read(reply_file).expect("read reply");
+    let context = zmq::Context::new();
+    let socket = context.socket(zmq::REP).expect("REP socket");
+    socket.set_linger(0).expect("LINGER");
+    socket.bind("tcp://127.0.0.1:*").expect("bind");
+    let endpoint = socket
+        .get_last_endpoint()
+        .expect("endpoint")
+        .expect("UTF-8");
+    println!("Waiting for clients on '{endpoint}'.");
+    loop {
+        // Killed by the harness when it is done.
+        socket.recv_msg(0).expect("floor receive");
+        socket.send(&reply[..], 0).expect("floor send");
+    }
+}
+
+/// A state file holding `n` entries like a real board's, for instant start-up.
+fn prefilled_state(dir: &Path, n: usize) -> PathBuf {
+    let path = dir.join(format!("board-{n}.log"));
+    let mut data = storage::MAGIC.to_vec();
+    for i in 0..n {
+        storage::encode_set(
+            &mut data,
+            &format!("user-{i:05}"),
+            &format!(": status text of user {i}"),
+            storage::now_ms(),
+        )
+        .expect("record");
+    }
+    std::fs::write(&path, data).expect("write state");
+    path
+}
+
+/// Our server with `extra` arguments, killed on drop.
+fn ours(extra: &[&str]) -> common::Server {
+    let mut args = vec!["--quiet"];
+    args.extend_from_slice(extra);
+    common::Server::start(&args)
+}
+
+fn resident_kib(child: &Child) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The Python original, filled with the same entries as ours.
+struct Python {
+    child: Child,
+    endpoint: String,
+    _reference: common::Reference,
+}
+
+impl Python {
+    fn start() -> Option<Python> {
+        let reference = common::reference_or_skip("benchmark of the Python original")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("python3")
+            .arg(&reference.server)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn python3");
+        let python = Python {
+            child,
+            endpoint: format!("tcp://127.0.0.1:{port}"),
+            _reference: reference,
+        };
+        // Dropped (killed and reaped) if it never answers.
+        common::request_parts_within(&python.endpoint, &[b"_:"], Duration::from_secs(10))?;
+        Some(python)
+    }
+
+    /// Adds entries up to `n` (each reply is the whole board: quadratic, so slow).
+    fn fill_to(&self, from: usize, n: usize) {
+        let context = zmq::Context::new();
+        let socket = context.socket(zmq::REQ).expect("REQ");
+        socket.set_linger(0).expect("LINGER");
+        socket.connect(&self.endpoint).expect("connect");
+        for i in from..n {
+            socket
+                .send(format!("user-{i:05}: status text of user {i}").as_str(), 0)
+                .expect("send");
+            socket.recv_bytes(0).expect("reply");
+        }
+    }
+}
+
+impl Drop for Python {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Redis server in a temporary directory, when Redis is installed.
+struct Redis {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Redis {
+    /// `appendfsync` as Redis names it, or `None` for no append-only file at all.
+    fn start(appendfsync: Option<&str>) -> Option<Redis> {
+        if !have("redis-server") || !have("redis-benchmark") || !have("redis-cli") {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut command = Command::new("redis-server");
+        command
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        match appendfsync {
+            Some(policy) => command.args(["--appendonly", "yes", "--appendfsync", policy]),
+            None => command.args(["--appendonly", "no"]),
+        };
+        let child = command.spawn().ok()?;
+        let redis = Redis {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if redis.cli(&["ping"]).is_some_and(|out| out.trim() == "PONG") {
+                return Some(redis);
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn cli(&self, args: &[&str]) -> Option<String> {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .ok()?;
+        Some(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// `redis-benchmark -t set -c K`, sized to run about the set duration.
+    fn bench_set(&self, clients: usize, s: &Settings) -> Option<f64> {
+        let run = |n: u64| -> Option<f64> {
+            let output = Command::new("redis-benchmark")
+                .args(["-p", &self.port.to_string(), "-t", "set", "-q"])
+                .args(["-c", &clients.to_string(), "-n", &n.to_string()])
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&output.stdout);
+            // "SET: 12345.67 requests per second, p50=0.175 msec" after \r progress lines
+            let line = text
+                .rsplit('\r')
+                .next()?
+                .lines()
+                .find(|l| l.contains("SET:"))?
+                .to_owned();
+            line.split_whitespace().nth(1)?.parse().ok()
+        };
+        let estimate = run(500)?;
+        let n = (estimate * s.duration.as_secs_f64()).max(500.0) as u64;
+        run(n)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Median wall time of running `command` to completion `n` times.
+fn median_run(n: usize, mut command: impl FnMut() -> Command) -> Duration {
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| {
+            let started = Instant::now();
+            let status = command()
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("run");
+            assert!(status.success(), "{status}");
+            started.elapsed()
+        })
+        .collect();
+    times.sort_unstable();
+    times[times.len() / 2]
+}
+
+fn polls(s: &Settings, out: &mut String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let python = Python::start();
+    let mut python_entries = 0;
+    writeln!(out, "## Poll throughput\n").ok();
+    writeln!(
+        out,
+        "Requests/s, and latency p50 / p99 / max in µs; `_:` polls from K closed-loop REQ clients.\n"
+    )
+    .ok();
+    writeln!(
+        out,
+        "| board | K | floor req/s | floor µs | ours req/s | ours µs | ours / floor | Python req/s | Python µs | ours / Python |"
+    )
+    .ok();
+    writeln!(out, "|{}", " --- |".repeat(10)).ok();
+    for &entries in &s.boards {
+        let state = prefilled_state(dir.path(), entries);
+        let server = ours(&["--state", state.to_str().expect("UTF-8"), "--fsync", "no"]);
+        let reply = server.request(b"_:");
+        let floor = Floor::start(&reply, dir.path());
+        let python = python.as_ref().filter(|_| !s.smoke || entries <= 1_000);
+        if let Some(python) = python {
+            python.fill_to(python_entries, entries);
+            python_entries = entries;
+            let theirs = common::request_parts(&python.endpoint, &[b"_:"]).expect("python reply");
+            assert_eq!(theirs, reply, "the Python board must be the same bytes");
+        }
+        for &clients in &s.clients {
+            let floor_run = || load(&floor.endpoint, clients, &poll_request, s);
+            let ours_run = || load(&server.endpoint, clients, &poll_request, s);
+            let python_run = || {
+                load(
+                    &python.expect("checked").endpoint,
+                    clients,
+                    &poll_request,
+                    s,
+                )
+            };
+            let mut targets: Vec<&dyn Fn() -> Sample> = vec![&floor_run, &ours_run];
+            if python.is_some() {
+                targets.push(&python_run);
+            }
+            let samples = interleaved(&targets, s.repeats);
+            let (python_cells, vs_python) = match samples.get(2) {
+                Some(p) => (p.cells(), format!("{:.1}×", samples[1].rps / p.rps)),
+                None => ("n/a | n/a".into(), "n/a".into()),
+            };
+            writeln!(
+                out,
+                "| {entries} ({} B) | {clients} | {} | {} | {:.2} | {python_cells} | {vs_python} |",
+                reply.len(),
+                samples[0].cells(),
+                samples[1].cells(),
+                samples[1].rps / samples[0].rps,
+            )
+            .ok();
+        }
+    }
+    writeln!(out).ok();
+}
+
+fn updates(s: &Settings, out: &mut String) {
+    writeln!(out, "## Updates\n").ok();
+    writeln!(
+        out,
+        "Requests/s, and latency p50 / p99 / max in µs, of updates from K clients, each to its own name; \
+         Redis: `redis-benchmark -t set -c K` with the matching `appendfsync`.\n"
+    )
+    .ok();
+    writeln!(
+        out,
+        "| durability | K | ours req/s | ours µs | Redis SET req/s | ours / Redis |"
+    )
+    .ok();
+    writeln!(out, "|{}", " --- |".repeat(6)).ok();
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (policy, redis_policy) in [
+        ("in-memory", None),
+        ("no", Some("no")),
+        ("everysec", Some("everysec")),
+        ("always", Some("always")),
+    ] {
+        let state = dir.path().join(format!("{policy}.log"));
+        let args: Vec<&str> = match policy {
+            "in-memory" => vec![],
+            _ => vec!["--state", state.to_str().expect("UTF-8"), "--fsync", policy],
+        };
+        let server = ours(&args);
+        let redis = Redis::start(redis_policy);
+        for &clients in &s.clients {
+            let samples = interleaved(
+                &[&|| load(&server.endpoint, clients, &update_request, s)],
+                s.repeats,
+            );
+            let theirs = redis.as_ref().and_then(|r| {
+                let mut runs: Vec<f64> = (0..s.repeats)
+                    .filter_map(|_| r.bench_set(clients, s))
+                    .collect();
+                runs.sort_by(f64::total_cmp);
+                runs.get(runs.len() / 2).copied()
+            });
+            let (redis_cell, ratio) = match theirs {
+                Some(rps) => (format!("{rps:.0}"), format!("{:.2}", samples[0].rps / rps)),
+                None => ("n/a".into(), "n/a".into()),
+            };
+            writeln!(
+                out,
+                "| {policy} | {clients} | {} | {redis_cell} | {ratio} |",
+                samples[0].cells()
+            )
+            .ok();
+        }
+    }
+    writeln!(out).ok();
+}
+
+fn one_shot(s: &Settings, out: &mut String) {
+    writeln!(out, "## One-shot client\n").ok();
+    let server = ours(&[]);
+    let client = env!("CARGO_BIN_EXE_status_client");
+    let ours_time = || {
+        median_run(s.one_shots, || {
+            let mut c = Command::new(client);
+            c.args(["bench", "--set", "one-shot", "--endpoint", &server.endpoint]);
+            c
+        })
+    };
+    match Redis::start(None) {
+        Some(redis) => {
+            let port = redis.port.to_string();
+            let redis_time = || {
+                median_run(s.one_shots, || {
+                    let mut c = Command::new("redis-cli");
+                    c.args(["-p", &port, "SET", "bench", "one-shot"]);
+                    c
+                })
+            };
+            // Interleave, then keep the median of the medians.
+            let mut pairs: Vec<(Duration, Duration)> = (0..s.repeats)
+                .map(|_| (ours_time(), redis_time()))
+                .collect();
+            pairs.sort_by_key(|pair| pair.0);
+            let (o, r) = pairs[pairs.len() / 2];
+            writeln!(
+                out,
+                "Median wall time of one whole process, {} runs each, median of {}: \
+                 `status_client bench --set one-shot` {} µs, `redis-cli SET bench one-shot` {} µs, ratio {:.2}.\n",
+                s.one_shots,
+                s.repeats,
+                micros(o),
+                micros(r),
+                o.as_secs_f64() / r.as_secs_f64()
+            )
+            .ok();
+        }
+        None => {
+            writeln!(
+                out,
+                "Median wall time of `status_client bench --set one-shot`: {} µs (redis-cli n/a).\n",
+                micros(ours_time())
+            )
+            .ok();
+        }
+    }
+}
+
+fn memory(s: &Settings, out: &mut String) {
+    writeln!(out, "## Memory\n").ok();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let empty = ours(&[]);
+    empty.request(b"_:");
+    let baseline = resident_kib(&empty.child);
+    let n = s.memory_entries.to_string();
+    let state = prefilled_state(dir.path(), s.memory_entries);
+    let full = ours(&[
+        "--state",
+        state.to_str().expect("UTF-8"),
+        "--max-entries",
+        &n,
+    ]);
+    let board = full.request(b"_:");
+    let resident = resident_kib(&full.child);
+    let state_bytes = std::fs::metadata(&state).map(|m| m.len()).unwrap_or(0);
+    writeln!(
+        out,
+        "| entries | encoded board | state file | RSS empty server | RSS | RSS − empty | (RSS − empty) / board |\n\
+         | --- | --- | --- | --- | --- | --- | --- |\n\
+         | {n} | {} KiB | {} KiB | {baseline} KiB | {resident} KiB | {} KiB | {:.1}× |\n",
+        board.len() / 1024,
+        state_bytes / 1024,
+        resident.saturating_sub(baseline),
+        (resident.saturating_sub(baseline) * 1024) as f64 / board.len().max(1) as f64
+    )
+    .ok();
+}
+
+/// A part of the report: its name for `--only=NAME`, and what writes it.
+type Section = (&'static str, fn(&Settings, &mut String));
+
+fn main() {
+    if let Some(file) =
+        std::env::args().find_map(|a| a.strip_prefix("--serve-floor=").map(str::to_owned))
+    {
+        return serve_floor(&file);
+    }
+    let s = Settings::from_args();
+    let mut out = String::new();
+    writeln!(
+        out,
+        "# status-board benchmarks{}\n\n{} cores; {} s per run after {} ms warm-up, median of {} interleaved runs.\n",
+        if s.smoke { " (smoke run: figures mean nothing)" } else { "" },
+        thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        s.duration.as_secs_f64(),
+        s.warmup.as_millis(),
+        s.repeats
+    )
+    .ok();
+    let sections: [Section; 4] = [
+        ("polls", polls),
+        ("updates", updates),
+        ("one-shot", one_shot),
+        ("memory", memory),
+    ];
+    let only: Vec<String> = std::env::args()
+        .filter_map(|a| a.strip_prefix("--only=").map(str::to_owned))
+        .collect();
+    for (name, section) in sections {
+        if only.is_empty() || only.iter().any(|o| o == name) {
+            let started = Instant::now();
+            section(&s, &mut out);
+            eprintln!("{name}: {:.1} s", started.elapsed().as_secs_f64());
+        }
+    }
+    print!("{out}");
+}
