@@ -1,5 +1,6 @@
 //! The server: bind the socket, then answer every request with the board.
 
+use std::collections::VecDeque;
 use std::io::Write;
 
 use std::path::PathBuf;
@@ -234,38 +235,45 @@ pub fn open_store(config: &Config) -> Result<(Store, String), ServerError> {
 /// Answers requests on a bound socket until `shutdown` is raised.
 ///
 /// Each round takes the requests already queued (up to [`MAX_BATCH`]). Polls
-/// and bad requests are answered at once; updates are staged and stored
-/// together, with one write (and under `--fsync always`, one fsync, which runs
-/// while the next round is taken), then answered. No request can end this
-/// loop: bad ones get an `error: ` reply and change nothing. Only a broken
-/// socket does. At shutdown, what is in hand is finished and answered.
+/// and bad requests are answered at once; updates are staged and written
+/// together, then answered once they are durable (under `--fsync always`, when
+/// the sync thread has caught up with them, while later rounds go on). No
+/// request can end this loop: bad ones get an `error: ` reply and change
+/// nothing. Only a broken socket does. At shutdown, what is in hand is
+/// finished and answered.
 pub fn serve(
     socket: &zmq::Socket,
     store: &mut Store,
     config: &Config,
     shutdown: &Shutdown,
 ) -> Result<(), ServerError> {
-    // Updates staged, not yet committed; and committed, waiting for their fsync.
+    // Updates staged, not yet written; and written batches waiting for their sync.
     let mut waiting = Vec::new();
-    let mut syncing = Vec::new();
+    let mut syncing = VecDeque::new();
     while !shutdown.is_triggered() {
         maintain(store);
-        let (readable, synced) = wait(socket, store)?;
+        let (readable, synced) = wait(socket, store, IDLE_POLL_MS)?;
         if synced {
-            finish_sync(socket, store, &mut syncing);
+            finish_syncs(socket, store, &mut syncing);
         }
         if readable {
             take_batch(socket, store, config, &mut waiting)?;
         }
-        if !store.is_syncing() && !waiting.is_empty() {
-            commit(socket, store, &mut waiting, &mut syncing);
-        }
+        commit(socket, store, &mut waiting, &mut syncing);
     }
-    finish_sync(socket, store, &mut syncing);
-    commit(socket, store, &mut waiting, &mut syncing);
-    finish_sync(socket, store, &mut syncing);
+    // Finish what is in hand; a sync thread that never answers cannot hold us.
+    let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
+    while (store.is_syncing() || !waiting.is_empty()) && std::time::Instant::now() < deadline {
+        if wait(socket, store, IDLE_POLL_MS)?.1 {
+            finish_syncs(socket, store, &mut syncing);
+        }
+        commit(socket, store, &mut waiting, &mut syncing);
+    }
     Ok(())
 }
+
+/// Longest a stop waits for updates in hand to become durable.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The log's periodic duties; a failure is reported and serving goes on.
 fn maintain(store: &mut Store) {
@@ -274,14 +282,14 @@ fn maintain(store: &mut Store) {
     }
 }
 
-/// Waits for a request or the end of the sync in flight; says which came.
-fn wait(socket: &zmq::Socket, store: &Store) -> Result<(bool, bool), ServerError> {
+/// Waits for a request or a finished sync; says which came.
+fn wait(socket: &zmq::Socket, store: &Store, timeout_ms: i64) -> Result<(bool, bool), ServerError> {
     let sync_fd = store.sync_fd().filter(|_| store.is_syncing());
     let mut items = vec![socket.as_poll_item(zmq::POLLIN)];
     if let Some(fd) = sync_fd {
         items.push(zmq::PollItem::from_fd(fd, zmq::POLLIN));
     }
-    match zmq::poll(&mut items, IDLE_POLL_MS) {
+    match zmq::poll(&mut items, timeout_ms) {
         Ok(0) | Err(zmq::Error::EINTR) => Ok((false, false)),
         Ok(_) => Ok((
             items[0].is_readable(),
@@ -394,31 +402,37 @@ fn stage(frame: &[u8], store: &mut Store, config: &Config) -> Result<bool, Rejec
     Ok(true)
 }
 
-/// Commits the staged updates: answers them now, or moves them to `syncing`.
+/// Writes the staged updates: answers them now, or queues them for their sync.
 fn commit(
     socket: &zmq::Socket,
     store: &mut Store,
     waiting: &mut Vec<Pending>,
-    syncing: &mut Vec<Pending>,
+    syncing: &mut VecDeque<Vec<Pending>>,
 ) {
     if waiting.is_empty() {
         return;
     }
     match store.commit() {
         Ok(Committed::Applied) => answer(socket, store, waiting),
-        Ok(Committed::Syncing) => syncing.append(waiting),
+        Ok(Committed::Syncing) => syncing.push_back(std::mem::take(waiting)),
+        Ok(Committed::Deferred) => {}
         Err(err) => unstored(socket, store, waiting, &err),
     }
 }
 
-/// Finishes the sync in flight, if any, and answers the updates it made durable.
-fn finish_sync(socket: &zmq::Socket, store: &mut Store, syncing: &mut Vec<Pending>) {
-    if !store.is_syncing() {
-        return;
-    }
-    match store.finish_sync() {
-        Ok(()) => answer(socket, store, syncing),
-        Err(err) => unstored(socket, store, syncing, &err),
+/// Answers the batches that finished syncs made durable, oldest first.
+fn finish_syncs(socket: &zmq::Socket, store: &mut Store, syncing: &mut VecDeque<Vec<Pending>>) {
+    match store.finish_syncs() {
+        Ok(done) => {
+            for mut batch in syncing.drain(..done.min(syncing.len())) {
+                answer(socket, store, &mut batch);
+            }
+        }
+        Err(err) => {
+            for mut batch in syncing.drain(..) {
+                unstored(socket, store, &mut batch, &err);
+            }
+        }
     }
 }
 

@@ -7,13 +7,15 @@
 //! when it has grown well past the board it describes. `docs/STORAGE.md` has
 //! the format and the guarantees.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, mpsc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -34,6 +36,11 @@ const KIND_SET: u8 = 1;
 
 /// How often `everysec` forces the log to disk.
 const EVERYSEC: Duration = Duration::from_secs(1);
+
+/// The state file grows by this much at a time, in written zeros, so that a
+/// record overwrites allocated blocks: its fdatasync then flushes data only,
+/// with no size change and no journal commit.
+const PREALLOCATE: u64 = 1 << 20;
 
 /// Default log size before compaction is considered, in bytes.
 pub const DEFAULT_COMPACT_AT: u64 = 4 << 20;
@@ -328,65 +335,130 @@ pub struct OpenReport {
     pub warnings: Vec<String>,
 }
 
-/// Forces the log to disk on a thread of its own (`--fsync always`), so the
-/// server takes the next batch of requests while the disk works.
+/// What the server has written and the sync thread should make durable.
+#[derive(Debug)]
+struct Wanted {
+    /// Sync the file up to here.
+    offset: u64,
+    /// The file to sync (compaction replaces it, only when nothing is in flight).
+    file: Arc<File>,
+    stop: bool,
+    /// Set by the sync thread when an fsync fails; it then stops.
+    error: Option<io::Error>,
+}
+
+/// State shared with the sync thread.
+#[derive(Debug)]
+struct SyncShared {
+    wanted: Mutex<Wanted>,
+    more: Condvar,
+    /// Everything before this offset is on disk.
+    synced: AtomicU64,
+}
+
+/// Forces the log to disk on a thread of its own (`--fsync always`): group
+/// commit by offset, as a database log does. The server writes each batch as
+/// soon as it has it; the thread syncs up to the newest offset written each
+/// time it is behind, so syncs run back to back and each covers every batch
+/// written while the previous one ran.
 #[derive(Debug)]
 struct Syncer {
-    requests: Option<mpsc::Sender<Arc<File>>>,
-    results: mpsc::Receiver<io::Result<()>>,
-    /// Readable once a sync has finished: the server's poll waits on it.
+    shared: Arc<SyncShared>,
+    /// Readable after each sync: the server's poll waits on it.
     wake: io::PipeReader,
     thread: Option<thread::JoinHandle<()>>,
-    in_flight: bool,
 }
 
 impl Syncer {
-    fn start() -> io::Result<Syncer> {
+    fn start(file: Arc<File>, synced: u64) -> io::Result<Syncer> {
         let (wake, mut waker) = io::pipe()?;
-        let (requests, jobs) = mpsc::channel::<Arc<File>>();
-        let (done, results) = mpsc::channel();
+        let shared = Arc::new(SyncShared {
+            wanted: Mutex::new(Wanted {
+                offset: synced,
+                file,
+                stop: false,
+                error: None,
+            }),
+            more: Condvar::new(),
+            synced: AtomicU64::new(synced),
+        });
+        let state = Arc::clone(&shared);
         let thread = thread::Builder::new().name("fsync".into()).spawn(move || {
-            for file in jobs {
-                if done.send(file.sync_data()).is_err() || waker.write_all(&[1]).is_err() {
+            loop {
+                let (offset, file) = {
+                    let Ok(mut wanted) = state.wanted.lock() else {
+                        return;
+                    };
+                    while wanted.offset <= state.synced.load(Ordering::Acquire) && !wanted.stop {
+                        wanted = match state.more.wait(wanted) {
+                            Ok(wanted) => wanted,
+                            Err(_) => return,
+                        };
+                    }
+                    if wanted.offset <= state.synced.load(Ordering::Acquire) {
+                        return; // stopping, and nothing left to sync
+                    }
+                    (wanted.offset, Arc::clone(&wanted.file))
+                };
+                match file.sync_data() {
+                    Ok(()) => state.synced.store(offset, Ordering::Release),
+                    Err(error) => {
+                        if let Ok(mut wanted) = state.wanted.lock() {
+                            wanted.error = Some(error);
+                        }
+                        let _ = waker.write_all(&[1]);
+                        return;
+                    }
+                }
+                if waker.write_all(&[1]).is_err() {
                     return;
                 }
             }
         })?;
         Ok(Syncer {
-            requests: Some(requests),
-            results,
+            shared,
             wake,
             thread: Some(thread),
-            in_flight: false,
         })
     }
 
-    fn start_sync(&mut self, file: Arc<File>) -> io::Result<()> {
-        let sent = self.requests.as_ref().map(|requests| requests.send(file));
-        match sent {
-            Some(Ok(())) => {
-                self.in_flight = true;
-                Ok(())
+    /// Asks for everything up to `offset` of `file` to be synced.
+    fn request(&self, offset: u64, file: &Arc<File>) {
+        if let Ok(mut wanted) = self.shared.wanted.lock() {
+            wanted.offset = offset;
+            if !Arc::ptr_eq(&wanted.file, file) {
+                wanted.file = Arc::clone(file);
             }
-            _ => Err(io::Error::other("the fsync thread has stopped")),
         }
+        self.shared.more.notify_one();
     }
 
-    /// Waits for the sync in flight (at once, if the wake pipe is readable).
-    fn finish(&mut self) -> io::Result<()> {
-        self.in_flight = false;
-        let mut byte = [0];
-        self.wake.read_exact(&mut byte)?;
-        self.results
-            .recv()
-            .unwrap_or_else(|_| Err(io::Error::other("the fsync thread has stopped")))
+    fn synced(&self) -> u64 {
+        self.shared.synced.load(Ordering::Acquire)
+    }
+
+    /// Consumes the wake-ups that made the pipe readable; returns a failure, if any.
+    fn take_wakeups(&mut self) -> io::Result<()> {
+        let mut bytes = [0; 64];
+        // Only called when poll said readable: a byte is there, or the end of the
+        // pipe if the thread is gone.
+        if self.wake.read(&mut bytes)? == 0 {
+            return Err(io::Error::other("the fsync thread has stopped"));
+        }
+        match self.shared.wanted.lock() {
+            Ok(mut wanted) => wanted.error.take().map_or(Ok(()), Err),
+            Err(_) => Err(io::Error::other("the fsync thread panicked")),
+        }
     }
 }
 
 impl Drop for Syncer {
     fn drop(&mut self) {
-        // Closing the channel ends the thread's loop.
-        self.requests = None;
+        // The thread syncs what is still wanted, then ends.
+        if let Ok(mut wanted) = self.shared.wanted.lock() {
+            wanted.stop = true;
+        }
+        self.shared.more.notify_one();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -398,8 +470,8 @@ impl Drop for Syncer {
 pub enum Durable {
     /// Already: answer now.
     Now,
-    /// Once the sync in flight finishes: see [`Log::finish_sync`].
-    Later,
+    /// Once [`Log::durable_offset`] reaches this offset.
+    At(u64),
 }
 
 /// The open state file: appends, syncs and compactions.
@@ -412,8 +484,10 @@ pub struct Log {
     /// Held for as long as the server runs; a second server cannot take it.
     _lock: File,
     options: StorageOptions,
-    /// Bytes in the file that are known good.
+    /// Bytes of records in the file, known good; zeros follow up to `allocated`.
     len: u64,
+    /// Size of the file: records, then preallocated zeros.
+    allocated: u64,
     /// Records staged by `stage_set`, written by `commit`.
     pending: Vec<u8>,
     /// Written but not yet forced to disk.
@@ -464,17 +538,12 @@ impl Log {
         let good_len = replay(path, &data, options.repair, board, &mut report)?;
         let mut log = Log {
             path: path.to_owned(),
-            file: Arc::new(open_append(path)?),
-            syncer: match options.fsync {
-                Fsync::Always => Some(Syncer::start().map_err(|source| StorageError::Open {
-                    path: path.to_owned(),
-                    source,
-                })?),
-                Fsync::EverySec | Fsync::No => None,
-            },
+            file: Arc::new(open_write(path)?),
+            syncer: None,
             _lock: lock,
             options: options.clone(),
             len: 0,
+            allocated: data.len() as u64,
             pending: Vec::new(),
             unsynced: false,
             last_sync: Instant::now(),
@@ -491,12 +560,13 @@ impl Log {
                 // Drop a header torn by a crash at creation, then write it whole.
                 log.truncate_to(0)?;
                 log.file
-                    .write_all(MAGIC)
+                    .write_all_at(MAGIC, 0)
                     .map_err(|source| StorageError::Write {
                         path: path.to_owned(),
                         source,
                     })?;
                 log.len = MAGIC.len() as u64;
+                log.allocated = log.len;
                 log.sync()?;
                 sync_dir(path)?;
             }
@@ -513,6 +583,15 @@ impl Log {
                 ));
                 log.compact(board)?;
             }
+        }
+        if options.fsync == Fsync::Always {
+            let syncer = Syncer::start(Arc::clone(&log.file), log.len).map_err(|source| {
+                StorageError::Open {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
+            log.syncer = Some(syncer);
         }
         report.restored = board.len();
         Ok((log, report))
@@ -547,81 +626,84 @@ impl Log {
                 path: self.path.clone(),
             });
         }
-        let written = self.file.as_ref().write_all(&self.pending);
         let staged = self.pending.len() as u64;
+        let end = self.len + staged;
+        let written = if end > self.allocated {
+            self.preallocate(end)
+        } else {
+            Ok(())
+        }
+        .and_then(|()| {
+            self.file
+                .write_all_at(&self.pending, self.len)
+                .map_err(|source| StorageError::Write {
+                    path: self.path.clone(),
+                    source,
+                })
+        });
         self.pending.clear();
-        if let Err(source) = written {
+        if let Err(err) = written {
             // A partial record would read as damage once more records follow it.
             let before = self.len;
             if self.truncate_to(before).is_err() {
                 self.broken = true;
             }
-            return Err(StorageError::Write {
-                path: self.path.clone(),
-                source,
-            });
+            return Err(err);
         }
-        self.len += staged;
+        self.len = end;
         self.unsynced = true;
-        let Some(syncer) = &mut self.syncer else {
-            return Ok(Durable::Now);
-        };
-        match syncer.start_sync(Arc::clone(&self.file)) {
-            Ok(()) => Ok(Durable::Later),
-            Err(source) => {
-                self.broken = true;
-                Err(StorageError::Sync {
-                    path: self.path.clone(),
-                    source,
-                })
+        match &self.syncer {
+            Some(syncer) => {
+                syncer.request(self.len, &self.file);
+                Ok(Durable::At(self.len))
             }
+            None => Ok(Durable::Now),
         }
     }
 
-    /// Whether a sync started by [`Log::commit`] has not been finished yet.
-    pub fn is_syncing(&self) -> bool {
-        self.syncer.as_ref().is_some_and(|s| s.in_flight)
+    /// Everything before this offset is durable under the log's policy.
+    pub fn durable_offset(&self) -> u64 {
+        self.syncer.as_ref().map_or(self.len, Syncer::synced)
     }
 
-    /// A descriptor that becomes readable when the sync in flight is done.
+    /// A descriptor that becomes readable after each sync (`--fsync always` only).
     pub fn sync_fd(&self) -> Option<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
         self.syncer.as_ref().map(|s| s.wake.as_raw_fd())
     }
 
-    /// Waits for the sync in flight; after a failure nothing more is written.
-    pub fn finish_sync(&mut self) -> Result<(), StorageError> {
-        let Some(syncer) = self.syncer.as_mut().filter(|s| s.in_flight) else {
+    /// Takes the wake-ups of finished syncs; after a failed one nothing more is written.
+    pub fn take_wakeups(&mut self) -> Result<(), StorageError> {
+        let Some(syncer) = &mut self.syncer else {
             return Ok(());
         };
-        if let Err(source) = syncer.finish() {
+        syncer.take_wakeups().map_err(|source| {
             // What the kernel did with the unsynced pages is unknown: stop here.
             self.broken = true;
-            return Err(StorageError::Sync {
+            StorageError::Sync {
                 path: self.path.clone(),
                 source,
-            });
-        }
-        self.unsynced = false;
-        self.last_sync = Instant::now();
-        Ok(())
+            }
+        })
+    }
+
+    /// Whether compaction should run once nothing is in flight.
+    fn compaction_due(&self, board: &Board) -> bool {
+        self.len > self.next_compaction && self.len > 2 * compacted_size(board)
     }
 
     /// Periodic duties: the `everysec` sync and compaction when due.
     ///
-    /// Nothing happens while a sync is in flight: its records are not on the
-    /// board yet, so a compaction now would leave them out.
+    /// Only when no committed record waits for its sync: those are not on the
+    /// board yet, so a compaction would leave them out.
     pub fn maintain(&mut self, board: &Board) -> Result<(), StorageError> {
-        if self.is_syncing() {
-            return Ok(());
-        }
         if self.options.fsync == Fsync::EverySec
             && self.unsynced
             && self.last_sync.elapsed() >= EVERYSEC
         {
             self.sync()?;
         }
-        if self.len > self.next_compaction && self.len > 2 * compacted_size(board) {
+        if self.compaction_due(board) {
             if let Err(e) = self.compact(board) {
                 // Keep appending to the whole log; try again when it has doubled.
                 self.next_compaction = self.len.saturating_mul(2);
@@ -632,9 +714,8 @@ impl Log {
         Ok(())
     }
 
-    /// Forces everything written so far to disk, waiting for a sync in flight first.
+    /// Forces everything written so far to disk.
     pub fn sync(&mut self) -> Result<(), StorageError> {
-        self.finish_sync()?;
         self.file.sync_data().map_err(|source| StorageError::Sync {
             path: self.path.clone(),
             source,
@@ -660,8 +741,9 @@ impl Log {
             source,
         })?;
         sync_dir(&self.path)?;
-        self.file = Arc::new(open_append(&self.path)?);
+        self.file = Arc::new(open_write(&self.path)?);
         self.len = compacted_size(board);
+        self.allocated = self.len;
         self.unsynced = false;
         Ok(())
     }
@@ -674,7 +756,30 @@ impl Log {
                 source,
             })?;
         self.len = len;
+        self.allocated = len;
         Ok(())
+    }
+
+    /// Grows the file with written zeros so that records up to `end` overwrite.
+    fn preallocate(&mut self, end: u64) -> Result<(), StorageError> {
+        let grown = end.saturating_add(PREALLOCATE);
+        let zeros = vec![0; usize::try_from(grown - self.allocated).unwrap_or(0)];
+        self.file
+            .write_all_at(&zeros, self.allocated)
+            .map_err(|source| StorageError::Write {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.allocated = grown;
+        Ok(())
+    }
+
+    /// Forces everything to disk and trims the preallocated zeros: the clean end.
+    pub fn close(&mut self) -> Result<(), StorageError> {
+        self.sync()?;
+        let len = self.len;
+        self.truncate_to(len)?;
+        self.sync()
     }
 }
 
@@ -716,6 +821,8 @@ fn replay(
                 board.restore(record.name, record.status, record.set_at_ms);
                 offset += size;
             }
+            // Preallocated zeros after the last record: the clean end of the log.
+            Err(_) if data[offset..].iter().all(|&b| b == 0) => break,
             Err(reason) => match resync(data, offset + 1) {
                 None => {
                     report.warnings.push(format!(
@@ -751,7 +858,7 @@ fn replay(
     Ok(if repaired {
         Replayed::Repaired
     } else {
-        Replayed::Whole(data.len() as u64)
+        Replayed::Whole(offset as u64)
     })
 }
 
@@ -779,10 +886,12 @@ fn write_snapshot(path: &Path, board: &Board) -> Result<(), StorageError> {
     })
 }
 
-fn open_append(path: &Path) -> Result<File, StorageError> {
+/// Opens the log for positioned writes (records go at its logical end, not its size).
+fn open_write(path: &Path) -> Result<File, StorageError> {
     OpenOptions::new()
         .create(true)
-        .append(true)
+        .truncate(false)
+        .write(true)
         .open(path)
         .map_err(|source| StorageError::Open {
             path: path.to_owned(),
@@ -880,22 +989,26 @@ struct Staged {
 pub enum Committed {
     /// Stored and applied: answer them now.
     Applied,
-    /// Written, being forced to disk: answer them after [`Store::finish_sync`].
+    /// Written, being forced to disk: answer them when [`Store::finish_syncs`]
+    /// counts this batch done.
     Syncing,
+    /// Not written yet: compaction is due and waits for the batches in flight.
+    Deferred,
 }
 
 /// The board and, unless in memory, its log: an update is applied once stored.
 ///
-/// Updates are staged, then committed together: one write and (under
-/// `--fsync always`) one fsync for a whole batch of requests. While that fsync
-/// runs, the board shows only what is durable, and the next batch is staged.
+/// Updates are staged, then committed together: one write for a whole batch
+/// of requests. Under `--fsync always` the batch is applied once the sync
+/// thread has made it durable; meanwhile the board shows only what is durable,
+/// and later batches are written behind it.
 #[derive(Debug)]
 pub struct Store {
     board: Board,
     log: Option<Log>,
     staged: Vec<Staged>,
-    /// Written and being synced: applied when the sync finishes.
-    in_flight: Vec<Staged>,
+    /// Written batches waiting for their sync, each with the offset it ends at.
+    in_flight: VecDeque<(u64, Vec<Staged>)>,
     /// Names staged or in flight that are not on the board, so that a batch
     /// cannot overfill it.
     staged_new: HashSet<String>,
@@ -912,7 +1025,7 @@ impl Store {
             board,
             log,
             staged: Vec::new(),
-            in_flight: Vec::new(),
+            in_flight: VecDeque::new(),
             staged_new: HashSet::new(),
         }
     }
@@ -949,22 +1062,28 @@ impl Store {
         Ok(())
     }
 
-    /// Stores every staged update; applies them now, or once their sync is done.
+    /// Writes the staged updates; applies them now, or once they are durable.
     ///
-    /// If storing fails, none is applied. Not while [`Store::is_syncing`].
+    /// If writing fails, none is applied.
     pub fn commit(&mut self) -> Result<Committed, StorageError> {
-        let durable = match &mut self.log {
-            Some(log) => log.commit(),
-            None => Ok(Durable::Now),
+        let Some(log) = &mut self.log else {
+            let staged = std::mem::take(&mut self.staged);
+            self.apply(&staged);
+            return Ok(Committed::Applied);
         };
-        match durable {
+        if !self.in_flight.is_empty() && log.compaction_due(&self.board) {
+            // Compaction writes the board, which lacks what is in flight: let it land.
+            return Ok(Committed::Deferred);
+        }
+        match log.commit() {
             Ok(Durable::Now) => {
                 let staged = std::mem::take(&mut self.staged);
                 self.apply(&staged);
                 Ok(Committed::Applied)
             }
-            Ok(Durable::Later) => {
-                self.in_flight = std::mem::take(&mut self.staged);
+            Ok(Durable::At(offset)) => {
+                let staged = std::mem::take(&mut self.staged);
+                self.in_flight.push_back((offset, staged));
                 Ok(Committed::Syncing)
             }
             Err(err) => {
@@ -975,29 +1094,42 @@ impl Store {
         }
     }
 
-    /// Whether committed updates wait for their sync.
+    /// Whether committed batches wait for their sync.
     pub fn is_syncing(&self) -> bool {
-        self.log.as_ref().is_some_and(Log::is_syncing)
+        !self.in_flight.is_empty()
     }
 
-    /// Readable when the sync in flight is done (`--fsync always` only).
+    /// Readable after each sync (`--fsync always` only); then call [`Store::finish_syncs`].
     pub fn sync_fd(&self) -> Option<std::os::fd::RawFd> {
         self.log.as_ref().and_then(Log::sync_fd)
     }
 
-    /// Finishes the sync in flight and applies its updates; on failure none is.
-    pub fn finish_sync(&mut self) -> Result<(), StorageError> {
-        let result = match &mut self.log {
-            Some(log) => log.finish_sync(),
-            None => Ok(()),
+    /// Applies the batches that are durable now, oldest first; returns how many.
+    ///
+    /// If a sync failed, every batch in flight is dropped unapplied and the
+    /// error returned: their clients must be told.
+    pub fn finish_syncs(&mut self) -> Result<usize, StorageError> {
+        let Some(log) = &mut self.log else {
+            return Ok(0);
         };
-        let in_flight = std::mem::take(&mut self.in_flight);
-        if result.is_ok() {
-            self.apply(&in_flight);
-        } else {
+        if let Err(err) = log.take_wakeups() {
+            self.in_flight.clear();
             self.recount_staged_new();
+            return Err(err);
         }
-        result
+        let durable = log.durable_offset();
+        let mut done = 0;
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|(end, _)| *end <= durable)
+        {
+            if let Some((_, batch)) = self.in_flight.pop_front() {
+                self.apply(&batch);
+                done += 1;
+            }
+        }
+        Ok(done)
     }
 
     fn apply(&mut self, updates: &[Staged]) {
@@ -1014,7 +1146,7 @@ impl Store {
         self.staged_new = self
             .staged
             .iter()
-            .chain(&self.in_flight)
+            .chain(self.in_flight.iter().flat_map(|(_, batch)| batch))
             .filter(|update| !board.contains(&update.name))
             .map(|update| update.name.clone())
             .collect();
@@ -1036,17 +1168,19 @@ impl Store {
     }
 
     /// Periodic duties of the log (the `everysec` sync, compaction).
+    ///
+    /// Not while batches wait for their sync: compaction would leave them out.
     pub fn maintain(&mut self) -> Result<(), StorageError> {
         match &mut self.log {
-            Some(log) => log.maintain(&self.board),
-            None => Ok(()),
+            Some(log) if self.in_flight.is_empty() => log.maintain(&self.board),
+            _ => Ok(()),
         }
     }
 
     /// Forces everything to disk before the server exits.
     pub fn close(&mut self) -> Result<(), StorageError> {
         match &mut self.log {
-            Some(log) => log.sync(),
+            Some(log) => log.close(),
             None => Ok(()),
         }
     }
@@ -1136,6 +1270,28 @@ mod tests {
         let second = MAGIC.len() + record("a", ": 1", 1).len();
         data[second + 12] ^= 0x40;
         (data, second)
+    }
+
+    #[test]
+    fn preallocated_zeros_end_the_log_without_a_warning() {
+        let mut data = log_file(&[record("a", ": 1", 1)]);
+        let end = data.len() as u64;
+        data.extend_from_slice(&[0; 4096]);
+        let (result, mut board, report) = replay_bytes(&data, false);
+        assert!(matches!(result, Ok(Replayed::Whole(len)) if len == end));
+        assert_eq!(board.encoded(), b"- a: 1\n");
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    }
+
+    #[test]
+    fn a_torn_record_before_the_zeros_is_still_torn() {
+        let mut data = log_file(&[record("a", ": 1", 1)]);
+        let end = data.len() as u64;
+        data.extend_from_slice(&record("b", ": 2", 2)[..10]);
+        data.extend_from_slice(&[0; 4096]);
+        let (result, _, report) = replay_bytes(&data, false);
+        assert!(matches!(result, Ok(Replayed::TornAt(len)) if len == end));
+        assert!(report.warnings[0].contains("torn"));
     }
 
     #[test]
