@@ -437,6 +437,16 @@ impl Syncer {
         self.shared.synced.load(Ordering::Acquire)
     }
 
+    /// Starts over on a new file whose first `offset` bytes are already synced
+    /// (after compaction, when nothing is in flight: offsets restart with it).
+    fn restart(&self, file: &Arc<File>, offset: u64) {
+        if let Ok(mut wanted) = self.shared.wanted.lock() {
+            wanted.file = Arc::clone(file);
+            wanted.offset = offset;
+            self.shared.synced.store(offset, Ordering::Release);
+        }
+    }
+
     /// Consumes the wake-ups that made the pipe readable; returns a failure, if any.
     fn take_wakeups(&mut self) -> io::Result<()> {
         let mut bytes = [0; 64];
@@ -744,6 +754,9 @@ impl Log {
         self.file = Arc::new(open_write(&self.path)?);
         self.len = compacted_size(board);
         self.allocated = self.len;
+        if let Some(syncer) = &self.syncer {
+            syncer.restart(&self.file, self.len);
+        }
         self.unsynced = false;
         Ok(())
     }

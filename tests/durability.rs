@@ -178,14 +178,18 @@ fn kill_9_under_concurrent_writers_loses_no_acknowledged_update() {
 fn compaction_interrupted_by_kill_9_loses_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = state_in(&dir);
-    // Compact whenever the log is twice the board: many times a second under load.
-    for (round, millis) in [150, 230, 310, 90, 400].into_iter().enumerate() {
-        let server = kill_9_under_load(
-            &state,
-            &["--compact-at", "1"],
-            3,
-            Duration::from_millis(millis),
-        );
+    // Compact whenever the log is twice the board: many times a second under
+    // load, with and without the sync thread that --fsync always runs.
+    let rounds = [
+        (150, "everysec"),
+        (230, "always"),
+        (310, "no"),
+        (90, "always"),
+        (400, "always"),
+    ];
+    for (round, (millis, policy)) in rounds.into_iter().enumerate() {
+        let args = ["--compact-at", "1", "--fsync", policy];
+        let server = kill_9_under_load(&state, &args, 3, Duration::from_millis(millis));
         // Records only: a killed server leaves its preallocated zeros behind.
         let data = std::fs::read(&state).expect("state file");
         let size = data
@@ -198,6 +202,30 @@ fn compaction_interrupted_by_kill_9_loses_nothing() {
         );
         drop(server);
     }
+}
+
+#[test]
+fn fsync_always_keeps_answering_across_compactions() {
+    // The log grows to 16 KiB, then compacts to one record: offsets start over,
+    // and the sync thread must start over with them.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = state_in(&dir);
+    let server = start_on(&state, &["--fsync", "always", "--compact-at", "16384"]);
+    for i in 0..2000 {
+        let reply = common::request_parts_within(
+            &server.endpoint,
+            &[format!("a: update {i}").as_bytes()],
+            Duration::from_secs(5),
+        );
+        assert_eq!(
+            reply.as_deref(),
+            Some(format!("- a: update {i}\n").as_bytes()),
+            "update {i} answered"
+        );
+    }
+    server.stop(libc::SIGKILL);
+    let again = start_on(&state, &[]);
+    assert_eq!(again.request_text("_:"), "- a: update 1999\n");
 }
 
 #[test]
