@@ -255,7 +255,6 @@ pub fn serve(
     let mut waiting = Vec::new();
     let mut syncing = VecDeque::new();
     while !shutdown.is_triggered() {
-        maintain(store);
         if store.is_syncing() {
             // Wait for a request or the sync thread, whichever comes first.
             let (readable, synced) = wait(socket, store, IDLE_POLL_MS)?;
@@ -270,6 +269,9 @@ pub fn serve(
             // costs one system call fewer per round than poll, then receive.
             take_batch(socket, store, config, &mut waiting, 0)?;
         }
+        // Before the commit: once the batches in flight have landed, a due
+        // compaction runs here, ahead of the next write (it waits for them).
+        maintain(store);
         commit(socket, store, &mut waiting, &mut syncing);
     }
     // Finish what is in hand; a sync thread that never answers cannot hold us.

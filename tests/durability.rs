@@ -229,6 +229,38 @@ fn fsync_always_keeps_answering_across_compactions() {
 }
 
 #[test]
+fn compaction_happens_under_concurrent_fsync_always_load() {
+    // Batches are nearly always in flight; compaction must still find its moment.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = state_in(&dir);
+    let server = start_on(&state, &["--fsync", "always", "--compact-at", "8192"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..8)
+        .map(|k| {
+            let (endpoint, stop) = (server.endpoint.clone(), Arc::clone(&stop));
+            thread::spawn(move || writer(endpoint, k, stop))
+        })
+        .collect();
+    thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    let acked: u64 = writers
+        .into_iter()
+        .map(|w| w.join().expect("writer").0.map_or(0, |last| last + 1))
+        .sum();
+    let (status, _) = server.stop(libc::SIGINT);
+    assert_eq!(status.code(), Some(0));
+    let size = std::fs::metadata(&state).expect("state file").len();
+    assert!(
+        acked > 1000,
+        "enough load to need compaction: {acked} updates"
+    );
+    assert!(
+        size < 32 * 1024,
+        "{acked} updates left a {size}-byte log: no compaction"
+    );
+}
+
+#[test]
 fn a_compaction_left_half_done_is_cleaned_up() {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = state_in(&dir);
