@@ -260,56 +260,34 @@ fn resident_kib(child: &Child) -> u64 {
         .unwrap_or(0)
 }
 
-/// The Python original, filled with the same entries as ours.
+/// The Python original, when python3 and pyzmq are there.
 struct Python {
-    child: Child,
-    endpoint: String,
+    server: common::PythonServer,
     _reference: common::Reference,
 }
 
 impl Python {
     fn start() -> Option<Python> {
         let reference = common::reference_or_skip("benchmark of the Python original")?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new("python3")
-            .arg(&reference.server)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn python3");
-        let python = Python {
-            child,
-            endpoint: format!("tcp://127.0.0.1:{port}"),
+        Some(Python {
+            server: common::PythonServer::start(&reference),
             _reference: reference,
-        };
-        // Dropped (killed and reaped) if it never answers.
-        common::request_parts_within(&python.endpoint, &[b"_:"], Duration::from_secs(10))?;
-        Some(python)
+        })
     }
 
-    /// Adds entries up to `n` (each reply is the whole board: quadratic, so slow).
+    /// Adds entries up to `n`, the same as ours (each reply is the whole board:
+    /// quadratic, so slow).
     fn fill_to(&self, from: usize, n: usize) {
         let context = zmq::Context::new();
         let socket = context.socket(zmq::REQ).expect("REQ");
         socket.set_linger(0).expect("LINGER");
-        socket.connect(&self.endpoint).expect("connect");
+        socket.connect(&self.server.endpoint).expect("connect");
         for i in from..n {
             socket
                 .send(format!("user-{i:05}: status text of user {i}").as_str(), 0)
                 .expect("send");
             socket.recv_bytes(0).expect("reply");
         }
-    }
-}
-
-impl Drop for Python {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -336,10 +314,7 @@ impl Redis {
             return None;
         }
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = common::free_port();
         let mut command = Command::new("redis-server");
         command
             .args([
@@ -457,7 +432,8 @@ fn polls(s: &Settings, out: &mut String) {
         if let Some(python) = python {
             python.fill_to(python_entries, entries);
             python_entries = entries;
-            let theirs = common::request_parts(&python.endpoint, &[b"_:"]).expect("python reply");
+            let theirs =
+                common::request_parts(&python.server.endpoint, &[b"_:"]).expect("python reply");
             assert_eq!(theirs, reply, "the Python board must be the same bytes");
         }
         for &clients in &s.clients {
@@ -465,7 +441,7 @@ fn polls(s: &Settings, out: &mut String) {
             let ours_run = || load(&server.endpoint, clients, &poll_request, s);
             let python_run = || {
                 load(
-                    &python.expect("checked").endpoint,
+                    &python.expect("checked").server.endpoint,
                     clients,
                     &poll_request,
                     s,

@@ -389,10 +389,7 @@ fn a_second_server_on_the_same_state_file_refuses_to_start() {
 #[test]
 fn the_default_state_is_per_user_and_keyed_by_the_port() {
     let home = tempfile::tempdir().expect("temp dir");
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("addr").port()
-    };
+    let port = common::free_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_status_server"));
     command
         .arg(port.to_string())

@@ -3,60 +3,12 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Lines, Reference, Server, reference_or_skip, run_with_input};
+use common::{Lines, PythonServer, Reference, Server, reference_or_skip, run_with_input};
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A port that was free a moment ago, for the Python server (it takes no `*`).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// The original Python server, killed on drop.
-struct PythonServer {
-    child: std::process::Child,
-    port: u16,
-    stdout: Lines,
-}
-
-impl PythonServer {
-    fn start(reference: &Reference) -> PythonServer {
-        let port = free_port();
-        let mut child = Command::new("python3")
-            .arg("-u")
-            .arg(&reference.server)
-            .arg(port.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the Python server");
-        let stdout = Lines::from(child.stdout.take().expect("piped"));
-        let first = stdout.next("the Python server's first line");
-        assert_eq!(
-            first,
-            format!("Waiting for clients on port '{port}' on host '127.0.0.1'.")
-        );
-        PythonServer {
-            child,
-            port,
-            stdout,
-        }
-    }
-}
-
-impl Drop for PythonServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs the original client with `lines` on stdin; it crashes at EOF, as it does.
 fn python_client(reference: &Reference, name: &str, port: u16, lines: &str) -> String {

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -333,7 +333,52 @@ impl Drop for Reference {
     }
 }
 
-/// Reads a child's stdout line by line (for the Python server).
-pub fn lines_of(stdout: ChildStdout) -> Lines {
-    Lines::from(stdout)
+/// A loopback port that was free a moment ago, for programs that take no `*`.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The original Python server on a free port, killed on drop.
+pub struct PythonServer {
+    pub child: Child,
+    pub port: u16,
+    pub endpoint: String,
+    pub stdout: Lines,
+}
+
+impl PythonServer {
+    /// Starts it and waits for its first line, which it prints once bound.
+    pub fn start(reference: &Reference) -> PythonServer {
+        let port = free_port();
+        let mut child = Command::new("python3")
+            .arg("-u")
+            .arg(&reference.server)
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the Python server");
+        let stdout = Lines::from(child.stdout.take().expect("piped"));
+        let first = stdout.next("the Python server's first line");
+        assert_eq!(
+            first,
+            format!("Waiting for clients on port '{port}' on host '127.0.0.1'.")
+        );
+        PythonServer {
+            child,
+            port,
+            endpoint: format!("tcp://127.0.0.1:{port}"),
+            stdout,
+        }
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
