@@ -134,6 +134,18 @@ impl fmt::Display for Field {
 }
 
 /// Parses one request frame, checking every rule before anything is stored.
+///
+/// ```
+/// use status_board::protocol::{Limits, ProtocolError, Request, parse_request};
+///
+/// let limits = Limits::default();
+/// assert_eq!(
+///     parse_request(b"Jackson: I'm BAD", &limits),
+///     Ok(Request::Update { name: "Jackson", status: ": I'm BAD" })
+/// );
+/// assert_eq!(parse_request(b"_:", &limits), Ok(Request::Poll));
+/// assert_eq!(parse_request(b"no colon", &limits), Err(ProtocolError::NoColon));
+/// ```
 pub fn parse_request<'a>(frame: &'a [u8], limits: &Limits) -> Result<Request<'a>, ProtocolError> {
     if frame.len() > limits.max_request {
         return Err(ProtocolError::TooLarge {
@@ -236,6 +248,15 @@ pub enum Reply {
 }
 
 /// Parses a reply frame: an error, or a board of `- NAME: STATUS` lines.
+///
+/// ```
+/// use status_board::protocol::{Entry, Reply, parse_reply};
+///
+/// let board = parse_reply(b"- Jackson: I'm BAD\n").unwrap();
+/// let entry = Entry { name: "Jackson".into(), status: ": I'm BAD".into() };
+/// assert_eq!(board, Reply::Board(vec![entry]));
+/// assert_eq!(parse_reply(b"error: name is empty").unwrap(), Reply::Error("name is empty".into()));
+/// ```
 pub fn parse_reply(frame: &[u8]) -> Result<Reply, ProtocolError> {
     let text = std::str::from_utf8(frame).map_err(|e| ProtocolError::NotUtf8 {
         offset: e.valid_up_to(),
