@@ -75,11 +75,6 @@ impl Client {
         }
     }
 
-    /// The endpoint this client talks to.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
     /// Sends `request` and returns the reply frame, retrying on silence.
     pub fn request(&mut self, request: &[u8], shutdown: &Shutdown) -> Result<Vec<u8>, ClientError> {
         let timeout = self.timeout;

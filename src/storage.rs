@@ -607,11 +607,6 @@ impl Log {
         Ok((log, report))
     }
 
-    /// The state file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Stages a set record; nothing is written until [`Log::commit`].
     pub fn stage_set(
         &mut self,
@@ -625,7 +620,6 @@ impl Log {
     /// Writes every staged record; under `--fsync always` starts forcing them to disk.
     ///
     /// On failure nothing staged counts: the file is cut back to where it was.
-    /// A commit must not start while a sync is in flight.
     pub fn commit(&mut self) -> Result<Durable, StorageError> {
         if self.pending.is_empty() {
             return Ok(Durable::Now);
@@ -1168,16 +1162,6 @@ impl Store {
     /// The reply for the current board.
     pub fn encoded(&mut self) -> &[u8] {
         self.board.encoded()
-    }
-
-    /// The board as it stands.
-    pub fn board(&self) -> &Board {
-        &self.board
-    }
-
-    /// The state file, unless in memory.
-    pub fn path(&self) -> Option<&Path> {
-        self.log.as_ref().map(Log::path)
     }
 
     /// Periodic duties of the log (the `everysec` sync, compaction).
