@@ -257,7 +257,7 @@ pub fn serve(
     while !shutdown.is_triggered() {
         if store.is_syncing() {
             // Wait for a request or the sync thread, whichever comes first.
-            let (readable, synced) = wait(socket, store, IDLE_POLL_MS)?;
+            let (readable, synced) = wait(Some(socket), store)?;
             if synced {
                 finish_syncs(socket, store, &mut syncing);
             }
@@ -275,9 +275,10 @@ pub fn serve(
         commit(socket, store, &mut waiting, &mut syncing);
     }
     // Finish what is in hand; a sync thread that never answers cannot hold us.
+    // New requests are not taken any more, so only the sync thread is waited on.
     let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
     while (store.is_syncing() || !waiting.is_empty()) && std::time::Instant::now() < deadline {
-        if wait(socket, store, IDLE_POLL_MS)?.1 {
+        if store.is_syncing() && wait(None, store)?.1 {
             finish_syncs(socket, store, &mut syncing);
         }
         commit(socket, store, &mut waiting, &mut syncing);
@@ -295,19 +296,24 @@ fn maintain(store: &mut Store) {
     }
 }
 
-/// Waits for a request or a finished sync; says which came.
-fn wait(socket: &zmq::Socket, store: &Store, timeout_ms: i64) -> Result<(bool, bool), ServerError> {
+/// Waits up to [`IDLE_POLL_MS`] for a request (if `socket` is given) or a
+/// finished sync; says which came, as (request, sync).
+fn wait(socket: Option<&zmq::Socket>, store: &Store) -> Result<(bool, bool), ServerError> {
     let sync_fd = store.sync_fd().filter(|_| store.is_syncing());
-    let mut items = vec![socket.as_poll_item(zmq::POLLIN)];
-    if let Some(fd) = sync_fd {
-        items.push(zmq::PollItem::from_fd(fd, zmq::POLLIN));
-    }
-    match zmq::poll(&mut items, timeout_ms) {
+    let mut items: Vec<zmq::PollItem> = socket
+        .map(|s| s.as_poll_item(zmq::POLLIN))
+        .into_iter()
+        .chain(sync_fd.map(|fd| zmq::PollItem::from_fd(fd, zmq::POLLIN)))
+        .collect();
+    match zmq::poll(&mut items, IDLE_POLL_MS) {
         Ok(0) | Err(zmq::Error::EINTR) => Ok((false, false)),
-        Ok(_) => Ok((
-            items[0].is_readable(),
-            items.get(1).is_some_and(zmq::PollItem::is_readable),
-        )),
+        Ok(_) => {
+            let sync_item = usize::from(socket.is_some());
+            Ok((
+                socket.is_some() && items[0].is_readable(),
+                items.get(sync_item).is_some_and(zmq::PollItem::is_readable),
+            ))
+        }
         Err(source) => Err(socket_error("poll the socket")(source)),
     }
 }

@@ -175,6 +175,45 @@ fn kill_9_under_concurrent_writers_loses_no_acknowledged_update() {
 }
 
 #[test]
+fn sigint_under_fsync_always_load_finishes_what_is_in_hand() {
+    // Batches are in flight when the signal comes: they are synced and answered,
+    // the server exits 0 promptly, and every acknowledged update is there.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = state_in(&dir);
+    let server = start_on(&state, &["--fsync", "always"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..8)
+        .map(|k| {
+            let (endpoint, stop) = (server.endpoint.clone(), Arc::clone(&stop));
+            thread::spawn(move || writer(endpoint, k, stop))
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(500));
+    let (status, took) = server.stop(libc::SIGINT);
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<Option<u64>> = writers
+        .into_iter()
+        .map(|w| w.join().expect("writer").0)
+        .collect();
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(3), "stopped in {took:?}");
+
+    let again = start_on(&state, &[]);
+    let restored = parse_board(&again.request(b"_:"));
+    for (k, acked) in acked.iter().enumerate() {
+        let Some(acked) = acked else { continue };
+        let value = restored
+            .iter()
+            .find(|(n, _)| *n == format!("w{k}"))
+            .map(|(_, v)| *v);
+        assert!(
+            value.is_some_and(|v| v >= *acked),
+            "w{k}: acknowledged {acked}, restored {value:?}"
+        );
+    }
+}
+
+#[test]
 fn compaction_interrupted_by_kill_9_loses_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = state_in(&dir);
