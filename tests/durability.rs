@@ -491,7 +491,26 @@ fn preallocated_zeros_are_the_clean_end_and_a_clean_stop_trims_them() {
 
 #[test]
 fn in_memory_says_so_and_keeps_nothing() {
-    let server = Server::start(&[]);
-    let line = server.stderr.next("state line");
+    let home = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_status_server"))
+        .args(["--in-memory", "--bind", "tcp://127.0.0.1:*"])
+        .env("HOME", home.path())
+        .env("XDG_STATE_HOME", home.path())
+        .current_dir(home.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = common::Lines::from(child.stdout.take().expect("piped"));
+    let stderr = common::Lines::from(child.stderr.take().expect("piped"));
+    let endpoint = common::endpoint_from_waiting_line(&stdout.next("Waiting line"));
+    let line = stderr.next("state line");
     assert!(line.contains("in memory only"), "{line}");
+    let reply = common::request_parts(&endpoint, &[b"a: 1"]).expect("reply");
+    assert_eq!(reply, b"- a: 1\n");
+    common::send_signal(&child, libc::SIGINT);
+    let status = common::wait_timeout(&mut child, common::EXIT_TIMEOUT).expect("exits");
+    assert_eq!(status.code(), Some(0));
+    let left: Vec<_> = std::fs::read_dir(home.path()).expect("list").collect();
+    assert!(left.is_empty(), "nothing written: {left:?}");
 }
