@@ -2,11 +2,12 @@
 //!
 //! Every request is answered with the whole board, and polls far outnumber
 //! updates, so the encoded reply is kept and only rebuilt after a change that
-//! cannot be appended to it.
+//! cannot be appended to it. Every change is numbered, so a watcher can ask
+//! whether it missed one, and can be recorded for the publisher.
 
 use indexmap::IndexMap;
 
-use crate::protocol;
+use crate::protocol::{self, Removal};
 
 /// Default largest number of names on a board.
 pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
@@ -42,6 +43,31 @@ pub struct Status {
     pub set_at_ms: u64,
 }
 
+/// A change as the publisher sends it: what happened to whom, and its number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    /// The board's sequence number after this change.
+    pub seq: u64,
+    /// Who.
+    pub name: String,
+    /// What: the new status and its time, or a removal and when.
+    pub what: What,
+}
+
+/// The two kinds of change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum What {
+    /// Set (or refreshed) to this status at this time.
+    Set(Status),
+    /// Removed at this time, for this reason.
+    Removed {
+        /// Why.
+        why: Removal,
+        /// When, in ms since the Unix epoch.
+        at_ms: u64,
+    },
+}
+
 /// The ordered name → status map and its encoded reply.
 #[derive(Debug, Clone)]
 pub struct Board {
@@ -52,6 +78,12 @@ pub struct Board {
     /// The reply for the current entries, valid unless `stale`.
     encoded: Vec<u8>,
     stale: bool,
+    /// Counts every change (a refresh too: it moves the status's time).
+    seq: u64,
+    /// The snapshot's entry lines and the `seq` they were built at.
+    timed: Option<(u64, Vec<u8>)>,
+    /// Changes not yet taken by the publisher; `None` when nobody publishes.
+    changes: Option<Vec<Changed>>,
 }
 
 impl Board {
@@ -63,6 +95,38 @@ impl Board {
             content_bytes: 0,
             encoded: Vec::new(),
             stale: false,
+            seq: 0,
+            timed: None,
+            changes: None,
+        }
+    }
+
+    /// Starts keeping a record of changes for [`Board::take_changes`].
+    pub fn record_changes(&mut self) {
+        self.changes.get_or_insert_with(Vec::new);
+    }
+
+    /// The changes since the last call, oldest first.
+    pub fn take_changes(&mut self) -> Vec<Changed> {
+        self.changes
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The number of the last change.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    fn changed(&mut self, name: &str, what: What) {
+        self.seq += 1;
+        if let Some(changes) = &mut self.changes {
+            changes.push(Changed {
+                seq: self.seq,
+                name: name.to_owned(),
+                what,
+            });
         }
     }
 
@@ -85,6 +149,20 @@ impl Board {
 
     /// Sets a status read back from storage, which was within the limit when stored.
     pub fn restore(&mut self, name: &str, status: &str, set_at_ms: u64) -> Change {
+        let change = self.put(name, status, set_at_ms);
+        if self.changes.is_some() {
+            let what = What::Set(Status {
+                text: status.to_owned(),
+                set_at_ms,
+            });
+            self.changed(name, what);
+        } else {
+            self.seq += 1;
+        }
+        change
+    }
+
+    fn put(&mut self, name: &str, status: &str, set_at_ms: u64) -> Change {
         if let Some(current) = self.entries.get_mut(name) {
             current.set_at_ms = set_at_ms;
             if current.text == status {
@@ -107,6 +185,55 @@ impl Board {
             protocol::encode_entry(&mut self.encoded, name, &self.entries[name].text);
         }
         Change::Added
+    }
+
+    /// Removes `name` if its status was set no later than `set_by_ms`; says
+    /// whether it did. The condition lets an expiry decided on an old status
+    /// leave a refresh that was stored before it alone, in replay too.
+    pub fn remove(&mut self, name: &str, set_by_ms: u64, why: Removal, at_ms: u64) -> bool {
+        match self.entries.get(name) {
+            Some(status) if status.set_at_ms <= set_by_ms => {}
+            _ => return false,
+        }
+        // Keeps the others' order; O(n), and removals are rare next to updates.
+        if let Some(status) = self.entries.shift_remove(name) {
+            self.content_bytes -= name.len() + status.text.len();
+        }
+        self.stale = true;
+        self.changed(name, What::Removed { why, at_ms });
+        true
+    }
+
+    /// Names whose status was set at or before `cutoff_ms`, with that time.
+    pub fn set_no_later_than(&self, cutoff_ms: u64) -> Vec<(String, u64)> {
+        self.entries
+            .iter()
+            .filter(|(_, s)| s.set_at_ms <= cutoff_ms)
+            .map(|(n, s)| (n.clone(), s.set_at_ms))
+            .collect()
+    }
+
+    /// The oldest time among statuses set after `after_ms`, if any.
+    pub fn oldest_after(&self, after_ms: u64) -> Option<u64> {
+        self.entries
+            .values()
+            .map(|s| s.set_at_ms)
+            .filter(|&at| at > after_ms)
+            .min()
+    }
+
+    /// The snapshot's entry lines, `SET_AT_MS NAME STATUS\n`, for the current board.
+    pub fn timed_encoding(&mut self) -> &[u8] {
+        let fresh = matches!(&self.timed, Some((seq, _)) if *seq == self.seq);
+        if !fresh {
+            let mut out = self.timed.take().map(|(_, v)| v).unwrap_or_default();
+            out.clear();
+            for (name, status) in &self.entries {
+                protocol::encode_timed_entry(&mut out, status.set_at_ms, name, &status.text);
+            }
+            self.timed = Some((self.seq, out));
+        }
+        self.timed.as_ref().map_or(&[][..], |(_, v)| v.as_slice())
     }
 
     /// The reply for the current board: one `- NAME STATUS\n` line per entry.
@@ -214,6 +341,71 @@ mod tests {
         );
     }
 
+    #[test]
+    fn every_change_is_numbered_and_recorded_once_asked() {
+        let mut board = Board::new(10);
+        board.set("a", ": 1", 1).unwrap();
+        assert_eq!(board.seq(), 1);
+        board.record_changes();
+        board.set("a", ": 1", 2).unwrap(); // a refresh moves the time: a change
+        board.set("b", ": 2", 3).unwrap();
+        assert!(board.remove("a", 5, Removal::Cleared, 6));
+        assert!(
+            !board.remove("zz", 5, Removal::Cleared, 6),
+            "absent: no change"
+        );
+        let changes = board.take_changes();
+        let seqs: Vec<u64> = changes.iter().map(|c| c.seq).collect();
+        assert_eq!(seqs, [2, 3, 4]);
+        assert_eq!(
+            changes[2].what,
+            What::Removed {
+                why: Removal::Cleared,
+                at_ms: 6
+            }
+        );
+        assert!(board.take_changes().is_empty());
+        assert_eq!(board.encoded(), b"- b: 2\n");
+    }
+
+    #[test]
+    fn removal_spares_a_status_set_after_its_cutoff() {
+        let mut board = Board::new(10);
+        board.set("a", ": old", 100).unwrap();
+        board.set("a", ": refreshed", 200).unwrap();
+        assert!(!board.remove("a", 100, Removal::Expired, 300));
+        assert_eq!(board.get("a").map(|s| s.text.as_str()), Some(": refreshed"));
+        assert!(board.remove("a", 200, Removal::Expired, 300));
+        assert!(board.is_empty());
+        assert_eq!(board.content_bytes(), 0);
+    }
+
+    #[test]
+    fn expiry_helpers_find_old_statuses() {
+        let mut board = Board::new(10);
+        board.set("a", ": 1", 10).unwrap();
+        board.set("b", ": 2", 20).unwrap();
+        board.set("c", ": 3", 30).unwrap();
+        assert_eq!(
+            board.set_no_later_than(20),
+            [("a".into(), 10), ("b".into(), 20)]
+        );
+        assert_eq!(board.oldest_after(20), Some(30));
+        assert_eq!(board.oldest_after(30), None);
+    }
+
+    #[test]
+    fn timed_encoding_follows_every_change() {
+        let mut board = Board::new(10);
+        board.set("a", ": 1", 10).unwrap();
+        assert_eq!(board.timed_encoding(), b"10 a: 1\n");
+        board.set("a", ": 1", 11).unwrap();
+        board.set("b", ": 2", 12).unwrap();
+        assert_eq!(board.timed_encoding(), b"11 a: 1\n12 b: 2\n");
+        board.remove("a", 11, Removal::Cleared, 13);
+        assert_eq!(board.timed_encoding(), b"12 b: 2\n");
+    }
+
     proptest! {
         #[test]
         fn cached_reply_always_matches_the_entries(
@@ -221,7 +413,11 @@ mod tests {
         ) {
             let mut board = Board::new(4);
             for (name, status) in ops {
-                let _ = board.set(&format!("n{name}"), &format!(": s{status}"), 0);
+                if status == 3 {
+                    board.remove(&format!("n{name}"), u64::MAX, Removal::Cleared, 0);
+                } else {
+                    let _ = board.set(&format!("n{name}"), &format!(": s{status}"), 0);
+                }
                 let expected = fresh_encoding(&board);
                 prop_assert_eq!(board.encoded(), &expected[..]);
                 let bytes: usize = board.iter().map(|(n, s)| n.len() + s.text.len()).sum();

@@ -18,6 +18,19 @@ pub const POLL_REQUEST: &str = "_:";
 /// Every error reply starts with this, so a client can tell it from a board.
 pub const ERROR_PREFIX: &str = "error: ";
 
+/// Starts every extension request. To the original server it is a poll (the
+/// name `_`), so it answers with the plain board and our client can tell.
+pub const EXTENSION_PREFIX: &str = "_:@";
+
+/// Asks for the board with ages, its sequence number and the publisher.
+pub const SNAPSHOT_REQUEST: &str = "_:@board";
+
+/// First line of a snapshot reply; a board reply never starts like this.
+pub const SNAPSHOT_MAGIC: &str = "status-board 1\n";
+
+/// A snapshot reply's answer to `_:@since` when nothing changed.
+pub const UNCHANGED_PREFIX: &str = "unchanged ";
+
 /// Default largest request, in bytes: a status line, not a document.
 pub const DEFAULT_MAX_REQUEST: usize = 4096;
 
@@ -53,6 +66,21 @@ pub enum Request<'a> {
         name: &'a str,
         /// The status including its leading `:`, as the original stores it.
         status: &'a str,
+    },
+    /// `_:@board`: the board with ages, its sequence number and publisher.
+    Snapshot,
+    /// `_:@since EPOCH SEQ`: `unchanged SEQ` if the board is still at that
+    /// point, the snapshot otherwise.
+    Since {
+        /// The server run the caller's board came from.
+        epoch: &'a str,
+        /// The last change the caller has.
+        seq: u64,
+    },
+    /// `_:@clear NAME`: remove `NAME` from the board, answer with the snapshot.
+    Clear {
+        /// The name to remove.
+        name: &'a str,
     },
 }
 
@@ -105,6 +133,19 @@ pub enum ProtocolError {
         /// Its byte offset within the field.
         offset: usize,
     },
+    /// `_:@…` that is not one of the extensions this server knows.
+    #[error(
+        "unknown extension request {0:?}; expected '_:@board', '_:@since EPOCH SEQ' or '_:@clear NAME'"
+    )]
+    UnknownExtension(String),
+    /// A snapshot reply or a published change that does not parse (client side).
+    #[error("malformed {what}: {text:?}")]
+    Malformed {
+        /// Which message.
+        what: &'static str,
+        /// The offending line.
+        text: String,
+    },
     /// A board line that does not start with `- ` or has no `:` (client side).
     #[error("reply line {line} is not '- NAME: STATUS': {text:?}")]
     BadBoardLine {
@@ -156,6 +197,9 @@ pub fn parse_request<'a>(frame: &'a [u8], limits: &Limits) -> Result<Request<'a>
     let text = std::str::from_utf8(frame).map_err(|e| ProtocolError::NotUtf8 {
         offset: e.valid_up_to(),
     })?;
+    if let Some(extension) = text.strip_prefix(EXTENSION_PREFIX) {
+        return parse_extension(extension, limits);
+    }
     let colon = text.find(':').ok_or(ProtocolError::NoColon)?;
     let (name, status) = text.split_at(colon);
     if name == POLL_NAME {
@@ -164,6 +208,31 @@ pub fn parse_request<'a>(frame: &'a [u8], limits: &Limits) -> Result<Request<'a>
     check_name(name, limits)?;
     check_line(status, Field::Status)?;
     Ok(Request::Update { name, status })
+}
+
+/// Parses what follows `_:@`.
+fn parse_extension<'a>(text: &'a str, limits: &Limits) -> Result<Request<'a>, ProtocolError> {
+    let unknown = || ProtocolError::UnknownExtension(format!("{EXTENSION_PREFIX}{text}"));
+    let (verb, args) = text.split_once(' ').unwrap_or((text, ""));
+    match verb {
+        "board" if args.is_empty() => Ok(Request::Snapshot),
+        "since" => {
+            let (epoch, seq) = args.split_once(' ').ok_or_else(unknown)?;
+            let seq = seq.parse().map_err(|_| unknown())?;
+            if epoch.is_empty() || !epoch.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(unknown());
+            }
+            Ok(Request::Since { epoch, seq })
+        }
+        "clear" => {
+            check_name(args, limits)?;
+            if args == POLL_NAME {
+                return Err(unknown());
+            }
+            Ok(Request::Clear { name: args })
+        }
+        _ => Err(unknown()),
+    }
 }
 
 /// Checks a name as the server would, so a client can refuse it before sending.
@@ -229,6 +298,57 @@ pub fn format_error(err: &impl fmt::Display) -> String {
     format!("{ERROR_PREFIX}{err}")
 }
 
+/// Builds `_:@since EPOCH SEQ`: the board only if it moved past `seq`.
+pub fn format_since(epoch: &str, seq: u64) -> String {
+    format!("{EXTENSION_PREFIX}since {epoch} {seq}")
+}
+
+/// Builds `_:@clear NAME`.
+pub fn format_clear(name: &str) -> String {
+    format!("{EXTENSION_PREFIX}clear {name}")
+}
+
+/// What a snapshot reply says about the board before its entries.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SnapshotHeader {
+    /// Identifies one server run: sequence numbers restart with it.
+    pub epoch: String,
+    /// The number of the last change in this snapshot.
+    pub seq: u64,
+    /// The server's clock when it answered, in ms since the Unix epoch; ages
+    /// are computed against it, so client and server clocks need not agree.
+    pub now_ms: u64,
+    /// Endpoints where the server publishes changes; none if it does not.
+    pub publish: Vec<String>,
+    /// How long a status lives without a refresh, if the server expires them.
+    pub ttl_ms: Option<u64>,
+}
+
+/// Writes a snapshot reply's header: the magic line, `key value` lines, a blank line.
+pub fn encode_snapshot_header(out: &mut Vec<u8>, header: &SnapshotHeader) {
+    use std::io::Write;
+    out.extend_from_slice(SNAPSHOT_MAGIC.as_bytes());
+    // Writing to a Vec cannot fail.
+    let _ = write!(
+        out,
+        "epoch {}\nseq {}\nnow {}\n",
+        header.epoch, header.seq, header.now_ms
+    );
+    for endpoint in &header.publish {
+        let _ = writeln!(out, "publish {endpoint}");
+    }
+    if let Some(ttl) = header.ttl_ms {
+        let _ = writeln!(out, "ttl {ttl}");
+    }
+    out.push(b'\n');
+}
+
+/// Appends one snapshot entry line, `SET_AT_MS NAME STATUS\n`.
+pub fn encode_timed_entry(out: &mut Vec<u8>, set_at_ms: u64, name: &str, status: &str) {
+    use std::io::Write;
+    let _ = writeln!(out, "{set_at_ms} {name}{status}");
+}
+
 /// One line of a board as a client sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -236,6 +356,213 @@ pub struct Entry {
     pub name: String,
     /// The status including its leading `:`, exactly as stored.
     pub status: String,
+    /// When it was set, by the server's clock (ms since the Unix epoch); only
+    /// our server's snapshots carry it.
+    pub set_at_ms: Option<u64>,
+}
+
+/// A snapshot reply: the board with ages, and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Sequence number, clock, publisher.
+    pub header: SnapshotHeader,
+    /// The entries in board order, each with its time.
+    pub entries: Vec<Entry>,
+}
+
+/// The reply to an extension request, as a client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtendedReply {
+    /// Our server's board with ages.
+    Snapshot(Snapshot),
+    /// Nothing changed since the sequence number asked about.
+    Unchanged {
+        /// That sequence number.
+        seq: u64,
+    },
+    /// A plain board: the server speaks only the original protocol.
+    Board(Vec<Entry>),
+    /// The server refused the request; the text after `error: `.
+    Error(String),
+}
+
+/// Parses the reply to an extension request, from our server or the original.
+pub fn parse_extended_reply(frame: &[u8]) -> Result<ExtendedReply, ProtocolError> {
+    let text = std::str::from_utf8(frame).map_err(|e| ProtocolError::NotUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    if let Some(seq) = text.strip_prefix(UNCHANGED_PREFIX) {
+        let seq = seq
+            .trim_end()
+            .parse()
+            .map_err(|_| ProtocolError::Malformed {
+                what: "unchanged reply",
+                text: text.to_owned(),
+            })?;
+        return Ok(ExtendedReply::Unchanged { seq });
+    }
+    if text.starts_with(SNAPSHOT_MAGIC) {
+        return parse_snapshot(text).map(ExtendedReply::Snapshot);
+    }
+    Ok(match parse_reply(frame)? {
+        Reply::Board(entries) => ExtendedReply::Board(entries),
+        Reply::Error(message) => ExtendedReply::Error(message),
+    })
+}
+
+/// Parses a snapshot reply (one that starts with [`SNAPSHOT_MAGIC`]).
+pub fn parse_snapshot(text: &str) -> Result<Snapshot, ProtocolError> {
+    let malformed = |line: &str| ProtocolError::Malformed {
+        what: "snapshot line",
+        text: line.to_owned(),
+    };
+    let number = |line: &str, value: &str| value.parse::<u64>().map_err(|_| malformed(line));
+    let mut lines = text.lines();
+    lines.next(); // the magic line
+    let mut header = SnapshotHeader::default();
+    let (mut has_epoch, mut has_seq) = (false, false);
+    for line in lines.by_ref() {
+        if line.is_empty() {
+            break;
+        }
+        let (key, value) = line.split_once(' ').ok_or_else(|| malformed(line))?;
+        match key {
+            "epoch" => (header.epoch, has_epoch) = (value.to_owned(), true),
+            "seq" => (header.seq, has_seq) = (number(line, value)?, true),
+            "now" => header.now_ms = number(line, value)?,
+            "publish" => header.publish.push(value.to_owned()),
+            "ttl" => header.ttl_ms = Some(number(line, value)?),
+            _ => {} // a later version's addition
+        }
+    }
+    if !has_epoch || !has_seq {
+        return Err(malformed("(header without epoch and seq)"));
+    }
+    let mut entries = Vec::new();
+    for line in lines {
+        let (at, rest) = line.split_once(' ').ok_or_else(|| malformed(line))?;
+        let colon = rest.find(':').ok_or_else(|| malformed(line))?;
+        let (name, status) = rest.split_at(colon);
+        entries.push(Entry {
+            name: name.to_owned(),
+            status: status.to_owned(),
+            set_at_ms: Some(number(line, at)?),
+        });
+    }
+    Ok(Snapshot { header, entries })
+}
+
+/// Why a name left the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Its owner asked (`--clear`).
+    Cleared,
+    /// It was not refreshed within the server's `--ttl`.
+    Expired,
+}
+
+impl Removal {
+    /// The word on the wire and on screen.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Removal::Cleared => "cleared",
+            Removal::Expired => "expired",
+        }
+    }
+}
+
+/// A change to the board, as published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// `name` now has `status` (a new name goes last).
+    Set {
+        /// Who.
+        name: &'a str,
+        /// The status including its leading `:`.
+        status: &'a str,
+    },
+    /// `name` left the board.
+    Removed {
+        /// Who.
+        name: &'a str,
+        /// Why.
+        why: Removal,
+    },
+    /// No change: the publisher is alive and at this sequence number.
+    Heartbeat,
+}
+
+/// One published message: a change or a heartbeat, numbered within a server run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notice<'a> {
+    /// The server run; a new one means start over from a snapshot.
+    pub epoch: &'a str,
+    /// The change's number: one more than the previous change's. A heartbeat
+    /// carries the last change's number.
+    pub seq: u64,
+    /// When it happened (a heartbeat: when it was sent), by the server's clock.
+    pub at_ms: u64,
+    /// What happened.
+    pub event: Event<'a>,
+}
+
+/// Writes a published message: `set|del|hb EPOCH SEQ AT_MS …` on one frame.
+///
+/// `set E S AT NAME STATUS`, `del E S AT cleared|expired NAME`, `hb E S AT`:
+/// the name comes last because it may hold spaces.
+pub fn encode_notice(out: &mut Vec<u8>, notice: &Notice<'_>) {
+    use std::io::Write;
+    let Notice {
+        epoch, seq, at_ms, ..
+    } = notice;
+    let _ = match notice.event {
+        Event::Set { name, status } => write!(out, "set {epoch} {seq} {at_ms} {name}{status}"),
+        Event::Removed { name, why } => {
+            write!(out, "del {epoch} {seq} {at_ms} {} {name}", why.as_str())
+        }
+        Event::Heartbeat => write!(out, "hb {epoch} {seq} {at_ms}"),
+    };
+}
+
+/// Parses a published message.
+pub fn parse_notice(frame: &[u8]) -> Result<Notice<'_>, ProtocolError> {
+    let text = std::str::from_utf8(frame).map_err(|e| ProtocolError::NotUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    let malformed = || ProtocolError::Malformed {
+        what: "published change",
+        text: text.to_owned(),
+    };
+    let mut parts = text.splitn(5, ' ');
+    let mut next = || parts.next().ok_or_else(malformed);
+    let (kind, epoch, seq, at_ms) = (next()?, next()?, next()?, next()?);
+    let seq = seq.parse().map_err(|_| malformed())?;
+    let at_ms = at_ms.parse().map_err(|_| malformed())?;
+    let event = match kind {
+        "hb" => Event::Heartbeat,
+        "set" => {
+            let rest = next()?;
+            let colon = rest.find(':').ok_or_else(malformed)?;
+            let (name, status) = rest.split_at(colon);
+            Event::Set { name, status }
+        }
+        "del" => {
+            let (why, name) = next()?.split_once(' ').ok_or_else(malformed)?;
+            let why = match why {
+                "cleared" => Removal::Cleared,
+                "expired" => Removal::Expired,
+                _ => return Err(malformed()),
+            };
+            Event::Removed { name, why }
+        }
+        _ => return Err(malformed()),
+    };
+    Ok(Notice {
+        epoch,
+        seq,
+        at_ms,
+        event,
+    })
 }
 
 /// A reply as a client sees it.
@@ -253,7 +580,7 @@ pub enum Reply {
 /// use status_board::protocol::{Entry, Reply, parse_reply};
 ///
 /// let board = parse_reply(b"- Jackson: I'm BAD\n").unwrap();
-/// let entry = Entry { name: "Jackson".into(), status: ": I'm BAD".into() };
+/// let entry = Entry { name: "Jackson".into(), status: ": I'm BAD".into(), set_at_ms: None };
 /// assert_eq!(board, Reply::Board(vec![entry]));
 /// assert_eq!(parse_reply(b"error: name is empty").unwrap(), Reply::Error("name is empty".into()));
 /// ```
@@ -281,6 +608,7 @@ pub fn parse_board(text: &str) -> Result<Vec<Entry>, ProtocolError> {
         entries.push(Entry {
             name: name.to_owned(),
             status: status.to_owned(),
+            set_at_ms: None,
         });
     }
     Ok(entries)
@@ -333,6 +661,74 @@ mod tests {
         assert_eq!(parse("_:"), Ok(Request::Poll));
         assert_eq!(parse("_: anything at all"), Ok(Request::Poll));
         assert_eq!(parse("_:\nnot checked"), Ok(Request::Poll));
+    }
+
+    #[test]
+    fn extension_requests_parse() {
+        assert_eq!(parse("_:@board"), Ok(Request::Snapshot));
+        assert_eq!(
+            parse("_:@since a1b2 42"),
+            Ok(Request::Since {
+                epoch: "a1b2",
+                seq: 42
+            })
+        );
+        assert_eq!(
+            parse("_:@clear Jan Jansen"),
+            Ok(Request::Clear { name: "Jan Jansen" })
+        );
+        for bad in [
+            "_:@",
+            "_:@nope",
+            "_:@board x",
+            "_:@since",
+            "_:@since a1",
+            "_:@since a1 x",
+            "_:@since a-1 3",
+            "_:@clear _",
+        ] {
+            assert!(
+                matches!(parse(bad), Err(ProtocolError::UnknownExtension(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse("_:@clear "), Err(ProtocolError::EmptyName));
+        assert!(matches!(
+            parse("_:@clear a\nb"),
+            Err(ProtocolError::ControlChar { .. })
+        ));
+    }
+
+    #[test]
+    fn the_originals_own_requests_keep_their_meaning() {
+        // What the Python client sends: a poll, and updates, also to odd names.
+        assert_eq!(parse("_:"), Ok(Request::Poll));
+        assert_eq!(parse("_: @board"), Ok(Request::Poll));
+        assert!(matches!(parse("@board: x"), Ok(Request::Update { .. })));
+    }
+
+    #[test]
+    fn extended_replies_from_either_server() {
+        assert_eq!(
+            parse_extended_reply(b"unchanged 17"),
+            Ok(ExtendedReply::Unchanged { seq: 17 })
+        );
+        // The original answers every extension with its plain board.
+        assert_eq!(
+            parse_extended_reply(b"- a: x\n"),
+            Ok(ExtendedReply::Board(vec![Entry {
+                name: "a".into(),
+                status: ": x".into(),
+                set_at_ms: None
+            }]))
+        );
+        assert_eq!(parse_extended_reply(b""), Ok(ExtendedReply::Board(vec![])));
+        assert_eq!(
+            parse_extended_reply(b"error: no"),
+            Ok(ExtendedReply::Error("no".into()))
+        );
+        assert!(parse_extended_reply(b"status-board 1\nseq 1\n\n").is_err());
+        assert!(parse_extended_reply(b"status-board 1\nepoch e\nseq 1\n\nbad line\n").is_err());
     }
 
     #[test]
@@ -524,9 +920,53 @@ mod tests {
             for (name, text) in &rows {
                 let status = format!(": {text}");
                 encode_entry(&mut out, name, &status);
-                expected.push(Entry { name: name.clone(), status });
+                expected.push(Entry { name: name.clone(), status, set_at_ms: None });
             }
             prop_assert_eq!(parse_reply(&out), Ok(Reply::Board(expected)));
+        }
+
+        #[test]
+        fn any_snapshot_survives_encode_then_parse(
+            rows in proptest::collection::vec((valid_name(), valid_text(), any::<u64>()), 0..8),
+            seq in any::<u64>(),
+            ttl in proptest::option::of(any::<u64>()),
+        ) {
+            let header = SnapshotHeader {
+                epoch: "e1".into(),
+                seq,
+                now_ms: 7,
+                publish: vec!["tcp://127.0.0.1:5556".into()],
+                ttl_ms: ttl,
+            };
+            let mut out = Vec::new();
+            encode_snapshot_header(&mut out, &header);
+            let mut entries = Vec::new();
+            for (name, text, at) in &rows {
+                let status = format!(": {text}");
+                encode_timed_entry(&mut out, *at, name, &status);
+                entries.push(Entry { name: name.clone(), status, set_at_ms: Some(*at) });
+            }
+            prop_assert_eq!(
+                parse_extended_reply(&out),
+                Ok(ExtendedReply::Snapshot(Snapshot { header, entries }))
+            );
+        }
+
+        #[test]
+        fn any_notice_survives_encode_then_parse(
+            name in valid_name(), text in valid_text(), seq in any::<u64>(), at in any::<u64>(), kind in 0u8..4
+        ) {
+            let status = format!(": {text}");
+            let event = match kind {
+                0 => Event::Set { name: &name, status: &status },
+                1 => Event::Removed { name: &name, why: Removal::Cleared },
+                2 => Event::Removed { name: &name, why: Removal::Expired },
+                _ => Event::Heartbeat,
+            };
+            let notice = Notice { epoch: "abc123", seq, at_ms: at, event };
+            let mut out = Vec::new();
+            encode_notice(&mut out, &notice);
+            prop_assert_eq!(parse_notice(&out), Ok(notice));
         }
 
         #[test]

@@ -51,6 +51,7 @@ mod tests {
         let entries = vec![Entry {
             name: "a\"b".into(),
             status: ": x\\y".into(),
+            set_at_ms: None,
         }];
         write_json(&mut out, &entries).unwrap();
         assert_eq!(

@@ -4,9 +4,10 @@ use std::collections::VecDeque;
 use std::io::Write;
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use crate::board::BoardError;
-use crate::protocol::{self, Limits, ProtocolError, Request};
+use crate::board::{BoardError, What};
+use crate::protocol::{self, Event, Limits, Notice, ProtocolError, Request};
 use crate::shutdown::Shutdown;
 use crate::storage::{self, Committed, StorageError, StorageOptions, Store, UpdateError};
 
@@ -105,6 +106,10 @@ pub struct Config {
     pub max_entries: usize,
     /// Leave out the per-request `received name` lines.
     pub quiet: bool,
+    /// Where to publish every change (`--publish`); none by default.
+    pub publish: Vec<String>,
+    /// Remove a status not refreshed for this long (`--ttl`).
+    pub ttl: Option<Duration>,
 }
 
 /// Why the server could not start or had to stop.
@@ -196,15 +201,76 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), ServerError> {
     let (mut store, summary) = open_store(config)?;
     let context = zmq::Context::new();
     let (socket, bound) = bind(&context, &config.listen.endpoints(), &config.limits)?;
+    let publisher = match config.publish.is_empty() {
+        true => None,
+        false => Some(bind_publisher(&context, &config.publish)?),
+    };
     for endpoint in &bound {
         println!("{}", waiting_line(&config.listen, endpoint));
     }
     eprintln!("{summary}");
-    let served = serve(&socket, &mut store, config, shutdown);
+    if let Some(publisher) = &publisher {
+        for endpoint in &publisher.endpoints {
+            eprintln!("Publishing changes on '{endpoint}'.");
+        }
+    }
+    let served = serve(&socket, publisher.as_ref(), &mut store, config, shutdown);
     // Flush whatever happens to the loop: every acknowledged update goes to disk.
     let closed = store.close();
     served?;
     Ok(closed?)
+}
+
+/// A bound PUB socket and the endpoints watchers are told to subscribe to.
+pub struct Publisher {
+    socket: zmq::Socket,
+    /// The endpoints as bound (a `*` or `0` port resolved).
+    pub endpoints: Vec<String>,
+}
+
+/// Most changes queued for one watcher before it misses some (and then
+/// catches up from a snapshot): bounds the memory a stalled watcher costs.
+const PUBLISH_HWM: i32 = 50_000;
+
+/// LINGER for the publisher: changes in flight at exit are not worth a wait.
+const PUBLISH_LINGER_MS: i32 = 100;
+
+/// How often the publisher says it is alive when nothing changes.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Creates the PUB socket that carries every change and binds it.
+pub fn bind_publisher(
+    context: &zmq::Context,
+    endpoints: &[String],
+) -> Result<Publisher, ServerError> {
+    let socket = context
+        .socket(zmq::PUB)
+        .map_err(socket_error("create a PUB socket"))?;
+    socket
+        .set_linger(PUBLISH_LINGER_MS)
+        .map_err(socket_error("set LINGER"))?;
+    socket
+        .set_sndhwm(PUBLISH_HWM)
+        .map_err(socket_error("set SNDHWM"))?;
+    let mut bound = Vec::with_capacity(endpoints.len());
+    for endpoint in endpoints {
+        socket
+            .set_ipv6(protocol::is_ipv6_endpoint(endpoint))
+            .map_err(socket_error("set IPV6"))?;
+        socket.bind(endpoint).map_err(|source| ServerError::Bind {
+            endpoint: endpoint.clone(),
+            source,
+        })?;
+        let last = socket
+            .get_last_endpoint()
+            .map_err(socket_error("read the bound endpoint"))?
+            .unwrap_or_else(|_| endpoint.clone());
+        bound.push(last);
+    }
+    Ok(Publisher {
+        socket,
+        endpoints: bound,
+    })
 }
 
 /// The store the config asks for, and a line saying where it is.
@@ -236,58 +302,193 @@ pub fn open_store(config: &Config) -> Result<(Store, String), ServerError> {
     }
 }
 
-/// Answers requests on a bound socket until `shutdown` is raised.
+/// Answers requests on a bound socket until `shutdown` is raised; publishes
+/// every change on `publisher`, if given.
 ///
-/// Each round takes the requests already queued (up to [`MAX_BATCH`]). Polls
-/// and bad requests are answered at once; updates are staged and written
-/// together, then answered once they are durable (under `--fsync always`, when
-/// the sync thread has caught up with them, while later rounds go on). No
-/// request can end this loop: bad ones get an `error: ` reply and change
-/// nothing. Only a broken socket does. At shutdown, what is in hand is
-/// finished and answered.
+/// Each round takes the requests already queued (up to [`MAX_BATCH`]). Polls,
+/// snapshots and bad requests are answered at once; updates and clears are
+/// staged and written together, then answered once they are durable (under
+/// `--fsync always`, when the sync thread has caught up with them, while later
+/// rounds go on). No request can end this loop: bad ones get an `error: `
+/// reply and change nothing. Only a broken socket does. At shutdown, what is
+/// in hand is finished and answered.
 pub fn serve(
     socket: &zmq::Socket,
+    publisher: Option<&Publisher>,
     store: &mut Store,
     config: &Config,
     shutdown: &Shutdown,
 ) -> Result<(), ServerError> {
-    // Updates staged, not yet written; and written batches waiting for their sync.
-    let mut waiting = Vec::new();
-    let mut syncing = VecDeque::new();
+    if publisher.is_some() {
+        store.record_changes();
+    }
+    store.set_ttl(
+        config
+            .ttl
+            .map(|ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
+    );
+    let mut server = Serving {
+        socket,
+        store,
+        config,
+        live: Live {
+            epoch: new_epoch(),
+            publisher,
+            last_heartbeat: Instant::now(),
+            buffer: Vec::new(),
+        },
+        waiting: Vec::new(),
+        syncing: VecDeque::new(),
+    };
     while !shutdown.is_triggered() {
-        if store.is_syncing() {
+        if server.store.is_syncing() {
             // Wait for a request or the sync thread, whichever comes first.
-            let (readable, synced) = wait(Some(socket), store)?;
+            let (readable, synced) = wait(Some(socket), server.store)?;
             if synced {
-                finish_syncs(socket, store, &mut syncing);
+                server.finish_syncs();
             }
             if readable {
-                take_batch(socket, store, config, &mut waiting, zmq::DONTWAIT)?;
+                server.take_batch(zmq::DONTWAIT)?;
             }
         } else {
             // Only requests to wait for: a blocking receive (RCVTIMEO bounds it)
             // costs one system call fewer per round than poll, then receive.
-            take_batch(socket, store, config, &mut waiting, 0)?;
+            server.take_batch(0)?;
+        }
+        if let Err(err) = server.store.expire() {
+            eprintln!(
+                "warning: cannot expire statuses: {}",
+                crate::error_chain(&err)
+            );
         }
         // Before the commit: once the batches in flight have landed, a due
         // compaction runs here, ahead of the next write (it waits for them).
-        maintain(store);
-        commit(socket, store, &mut waiting, &mut syncing);
+        maintain(server.store);
+        server.commit();
+        server.publish();
     }
     // Finish what is in hand; a sync thread that never answers cannot hold us.
     // New requests are not taken any more, so only the sync thread is waited on.
-    let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
-    while (store.is_syncing() || !waiting.is_empty()) && std::time::Instant::now() < deadline {
-        if store.is_syncing() && wait(None, store)?.1 {
-            finish_syncs(socket, store, &mut syncing);
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    while (server.store.is_syncing() || !server.waiting.is_empty()) && Instant::now() < deadline {
+        if server.store.is_syncing() && wait(None, server.store)?.1 {
+            server.finish_syncs();
         }
-        commit(socket, store, &mut waiting, &mut syncing);
+        server.commit();
+        server.publish();
     }
     Ok(())
 }
 
+/// An identifier for this run of the server: sequence numbers restart with it,
+/// so a watcher that sees a new one starts over from a snapshot.
+fn new_epoch() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded from the OS's randomness; the time and pid make a
+    // repeat within one boot impossible even if it were not.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(storage::now_ms());
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
+
+/// The serve loop's state: the socket, the board, and the requests in hand.
+struct Serving<'a> {
+    socket: &'a zmq::Socket,
+    store: &'a mut Store,
+    config: &'a Config,
+    live: Live<'a>,
+    /// Updates staged, not yet written.
+    waiting: Vec<Pending>,
+    /// Written batches waiting for their sync, oldest first; one per batch in
+    /// flight in the store, some of them empty (an expiry nobody waits for).
+    syncing: VecDeque<Vec<Pending>>,
+}
+
+/// What watchers see beyond the board: this run's epoch, and the publisher.
+struct Live<'a> {
+    epoch: String,
+    publisher: Option<&'a Publisher>,
+    last_heartbeat: Instant,
+    /// Reused for each published message.
+    buffer: Vec<u8>,
+}
+
+impl Live<'_> {
+    /// The snapshot reply: header, then one timed line per entry.
+    fn snapshot(&self, store: &mut Store, config: &Config) -> Vec<u8> {
+        let header = protocol::SnapshotHeader {
+            epoch: self.epoch.clone(),
+            seq: store.seq(),
+            now_ms: storage::now_ms(),
+            publish: self
+                .publisher
+                .map(|p| p.endpoints.clone())
+                .unwrap_or_default(),
+            ttl_ms: config
+                .ttl
+                .map(|ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
+        };
+        let body = store.timed_encoding();
+        let mut out = Vec::with_capacity(body.len() + 128);
+        protocol::encode_snapshot_header(&mut out, &header);
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// Sends the board's new changes, or a heartbeat when it is time for one.
+    fn publish(&mut self, store: &mut Store) {
+        let Some(publisher) = self.publisher else {
+            return;
+        };
+        let changes = store.take_changes();
+        for change in &changes {
+            let (event, at_ms) = match &change.what {
+                What::Set(status) => (
+                    Event::Set {
+                        name: &change.name,
+                        status: &status.text,
+                    },
+                    status.set_at_ms,
+                ),
+                What::Removed { why, at_ms } => (
+                    Event::Removed {
+                        name: &change.name,
+                        why: *why,
+                    },
+                    *at_ms,
+                ),
+            };
+            self.send(publisher, change.seq, at_ms, event);
+        }
+        if !changes.is_empty() {
+            // A change says the publisher is alive as well as a heartbeat does.
+            self.last_heartbeat = Instant::now();
+        } else if self.last_heartbeat.elapsed() >= HEARTBEAT {
+            self.send(publisher, store.seq(), storage::now_ms(), Event::Heartbeat);
+            self.last_heartbeat = Instant::now();
+        }
+    }
+
+    fn send(&mut self, publisher: &Publisher, seq: u64, at_ms: u64, event: Event<'_>) {
+        self.buffer.clear();
+        let notice = Notice {
+            epoch: &self.epoch,
+            seq,
+            at_ms,
+            event,
+        };
+        protocol::encode_notice(&mut self.buffer, &notice);
+        // PUB never blocks: a watcher past its high-water mark misses changes,
+        // sees the gap in the numbers and fetches a snapshot.
+        if let Err(err) = publisher.socket.send(&self.buffer[..], zmq::DONTWAIT) {
+            eprintln!("could not publish a change: {err}");
+        }
+    }
+}
+
 /// Longest a stop waits for updates in hand to become durable.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The log's periodic duties; a failure is reported and serving goes on.
 fn maintain(store: &mut Store) {
@@ -326,47 +527,187 @@ struct Pending {
     /// The REQ envelope: the peer's identity and the routing frames, up to and
     /// including the empty delimiter. Sent back in front of the reply.
     envelope: Vec<zmq::Message>,
-    /// `None` for the board; the error otherwise.
-    rejected: Option<Rejected>,
+    /// What it gets once its change is durable.
+    answer: Answer,
 }
 
-/// Takes the queued requests (up to [`MAX_BATCH`]): answers polls and bad
-/// requests at once, stages updates into `waiting`.
-fn take_batch(
-    socket: &zmq::Socket,
-    store: &mut Store,
-    config: &Config,
-    waiting: &mut Vec<Pending>,
-    first_flags: i32,
-) -> Result<(), ServerError> {
-    let mut flags = first_flags;
-    for _ in 0..MAX_BATCH {
-        let Some(mut frames) = receive(socket, flags)? else {
-            break;
+/// The reply a request gets.
+enum Answer {
+    /// The plain board: a poll, or an update from any client.
+    Board,
+    /// The snapshot: an extension request.
+    Snapshot,
+    /// Refused.
+    Rejected(Rejected),
+}
+
+impl Serving<'_> {
+    /// Takes the queued requests (up to [`MAX_BATCH`]): answers polls and bad
+    /// requests at once, stages updates into `waiting`.
+    fn take_batch(&mut self, first_flags: i32) -> Result<(), ServerError> {
+        let mut flags = first_flags;
+        for _ in 0..MAX_BATCH {
+            let Some(mut frames) = receive(self.socket, flags)? else {
+                break;
+            };
+            flags = zmq::DONTWAIT;
+            // ROUTER puts the peer's identity first; a REQ peer adds an empty delimiter
+            // before its body. Like a REP socket, drop what has no delimiter.
+            let Some(delimiter) = frames.iter().skip(1).position(|f| f.is_empty()) else {
+                eprintln!("dropped a message that has no REQ envelope");
+                continue;
+            };
+            let body = frames.split_off(delimiter + 2);
+            let handled = match body.as_slice() {
+                [] => self.handle(b""),
+                [frame] => self.handle(frame),
+                parts => Err(ProtocolError::Multipart { parts: parts.len() }.into()),
+            };
+            match handled {
+                Ok(Handled::Staged(answer)) => self.waiting.push(Pending {
+                    envelope: frames,
+                    answer,
+                }),
+                // The board is sent from the store's cache, never copied.
+                Ok(Handled::Reply(Now::Board)) => {
+                    send_reply(self.socket, frames, self.store.encoded());
+                }
+                Ok(Handled::Reply(Now::Bytes(bytes))) => send_reply(self.socket, frames, &bytes),
+                Err(err) => reject(self.socket, frames, &err),
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses one request; answers it now or stages its change.
+    fn handle(&mut self, frame: &[u8]) -> Result<Handled, Rejected> {
+        let request = protocol::parse_request(frame, &self.config.limits)?;
+        let (name, status, answer) = match request {
+            Request::Poll => return Ok(Handled::Reply(Now::Board)),
+            Request::Snapshot => {
+                let snapshot = self.live.snapshot(self.store, self.config);
+                return Ok(Handled::Reply(Now::Bytes(snapshot)));
+            }
+            Request::Since { epoch, seq } => {
+                if epoch == self.live.epoch && seq == self.store.seq() {
+                    let unchanged = format!("{}{seq}", protocol::UNCHANGED_PREFIX);
+                    return Ok(Handled::Reply(Now::Bytes(unchanged.into_bytes())));
+                }
+                let snapshot = self.live.snapshot(self.store, self.config);
+                return Ok(Handled::Reply(Now::Bytes(snapshot)));
+            }
+            Request::Update { name, status } => (name, Some(status), Answer::Board),
+            Request::Clear { name } => (name, None, Answer::Snapshot),
         };
-        flags = zmq::DONTWAIT;
-        // ROUTER puts the peer's identity first; a REQ peer adds an empty delimiter
-        // before its body. Like a REP socket, drop what has no delimiter.
-        let Some(delimiter) = frames.iter().skip(1).position(|f| f.is_empty()) else {
-            eprintln!("dropped a message that has no REQ envelope");
-            continue;
-        };
-        let body = frames.split_off(delimiter + 2);
-        let staged = match body.as_slice() {
-            [] => stage(b"", store, config),
-            [frame] => stage(frame, store, config),
-            parts => Err(ProtocolError::Multipart { parts: parts.len() }.into()),
+        let staged = match status {
+            Some(status) => self.store.stage(name, status),
+            None => self.store.stage_clear(name).map_err(UpdateError::from),
         };
         match staged {
-            Ok(true) => waiting.push(Pending {
-                envelope: frames,
-                rejected: None,
-            }),
-            Ok(false) => send_reply(socket, frames, store.encoded()),
-            Err(err) => reject(socket, frames, &err),
+            Ok(()) => {}
+            Err(UpdateError::Board(err)) => return Err(err.into()),
+            Err(UpdateError::Storage(err)) => {
+                eprintln!("error: {}", crate::error_chain(&err));
+                return Err(Rejected::Unstored);
+            }
+        }
+        if !self.config.quiet {
+            // Errors writing our own log (a closed stdout) must not stop the service.
+            let _ = match status {
+                Some(status) => writeln!(
+                    std::io::stdout(),
+                    "received name: '{name}' status: '{status}'"
+                ),
+                None => writeln!(std::io::stdout(), "cleared name: '{name}'"),
+            };
+        }
+        Ok(Handled::Staged(answer))
+    }
+
+    /// Writes the staged changes: answers them now, or queues them for their sync.
+    fn commit(&mut self) {
+        if !self.store.has_staged() {
+            return;
+        }
+        match self.store.commit() {
+            Ok(Committed::Applied) => self.answer_waiting(),
+            Ok(Committed::Syncing) => self.syncing.push_back(std::mem::take(&mut self.waiting)),
+            Ok(Committed::Deferred) => {}
+            Err(err) => {
+                let mut batch = std::mem::take(&mut self.waiting);
+                self.unstored(&mut batch, &err);
+            }
         }
     }
-    Ok(())
+
+    /// Answers the batches that finished syncs made durable, oldest first.
+    fn finish_syncs(&mut self) {
+        match self.store.finish_syncs() {
+            Ok(done) => {
+                let done = done.min(self.syncing.len());
+                for mut batch in self.syncing.drain(..done).collect::<Vec<_>>() {
+                    self.answer(&mut batch);
+                }
+            }
+            Err(err) => {
+                for mut batch in self.syncing.drain(..).collect::<Vec<_>>() {
+                    self.unstored(&mut batch, &err);
+                }
+            }
+        }
+    }
+
+    fn answer_waiting(&mut self) {
+        let mut batch = std::mem::take(&mut self.waiting);
+        self.answer(&mut batch);
+    }
+
+    /// Answers a batch whose changes could not be stored.
+    fn unstored(&mut self, batch: &mut Vec<Pending>, err: &StorageError) {
+        eprintln!("error: {}", crate::error_chain(err));
+        for pending in batch.iter_mut() {
+            pending.answer = Answer::Rejected(Rejected::Unstored);
+        }
+        self.answer(batch);
+    }
+
+    /// Answers every request of a batch, emptying it.
+    fn answer(&mut self, batch: &mut Vec<Pending>) {
+        // Built at most once per batch: every clear in it gets the same board.
+        let mut snapshot = None;
+        for pending in batch.drain(..) {
+            match &pending.answer {
+                Answer::Board => send_reply(self.socket, pending.envelope, self.store.encoded()),
+                Answer::Snapshot => {
+                    let reply =
+                        snapshot.get_or_insert_with(|| self.live.snapshot(self.store, self.config));
+                    send_reply(self.socket, pending.envelope, reply);
+                }
+                Answer::Rejected(err) => reject(self.socket, pending.envelope, err),
+            }
+        }
+    }
+
+    /// Publishes what changed since the last round.
+    fn publish(&mut self) {
+        self.live.publish(self.store);
+    }
+}
+
+/// What became of a request.
+enum Handled {
+    /// Answer now with this.
+    Reply(Now),
+    /// Staged; answer with this once it is durable.
+    Staged(Answer),
+}
+
+/// A reply sent at once.
+enum Now {
+    /// The plain board (borrowed from the store when sent).
+    Board,
+    /// Anything else.
+    Bytes(Vec<u8>),
 }
 
 /// Receives one whole message (waiting at most RCVTIMEO unless `flags` is
@@ -399,83 +740,6 @@ enum Rejected {
     /// The update could not be stored; the details go to the server's log, not the client.
     #[error("the server cannot store updates right now; try again later")]
     Unstored,
-}
-
-/// Parses one request and stages its update; `Ok(true)` if it waits for a commit.
-fn stage(frame: &[u8], store: &mut Store, config: &Config) -> Result<bool, Rejected> {
-    let (name, status) = match protocol::parse_request(frame, &config.limits)? {
-        Request::Poll => return Ok(false),
-        Request::Update { name, status } => (name, status),
-    };
-    match store.stage(name, status) {
-        Ok(()) => {}
-        Err(UpdateError::Board(err)) => return Err(err.into()),
-        Err(UpdateError::Storage(err)) => {
-            eprintln!("error: {}", crate::error_chain(&err));
-            return Err(Rejected::Unstored);
-        }
-    }
-    if !config.quiet {
-        // Errors writing our own log (a closed stdout) must not stop the service.
-        let _ = writeln!(
-            std::io::stdout(),
-            "received name: '{name}' status: '{status}'"
-        );
-    }
-    Ok(true)
-}
-
-/// Writes the staged updates: answers them now, or queues them for their sync.
-fn commit(
-    socket: &zmq::Socket,
-    store: &mut Store,
-    waiting: &mut Vec<Pending>,
-    syncing: &mut VecDeque<Vec<Pending>>,
-) {
-    if waiting.is_empty() {
-        return;
-    }
-    match store.commit() {
-        Ok(Committed::Applied) => answer(socket, store, waiting),
-        Ok(Committed::Syncing) => syncing.push_back(std::mem::take(waiting)),
-        Ok(Committed::Deferred) => {}
-        Err(err) => unstored(socket, store, waiting, &err),
-    }
-}
-
-/// Answers the batches that finished syncs made durable, oldest first.
-fn finish_syncs(socket: &zmq::Socket, store: &mut Store, syncing: &mut VecDeque<Vec<Pending>>) {
-    match store.finish_syncs() {
-        Ok(done) => {
-            for mut batch in syncing.drain(..done.min(syncing.len())) {
-                answer(socket, store, &mut batch);
-            }
-        }
-        Err(err) => {
-            for mut batch in syncing.drain(..) {
-                unstored(socket, store, &mut batch, &err);
-            }
-        }
-    }
-}
-
-/// Answers a batch whose updates could not be stored.
-fn unstored(socket: &zmq::Socket, store: &mut Store, batch: &mut Vec<Pending>, err: &StorageError) {
-    eprintln!("error: {}", crate::error_chain(err));
-    for pending in batch.iter_mut() {
-        pending.rejected = Some(Rejected::Unstored);
-    }
-    answer(socket, store, batch);
-}
-
-/// Answers every request of a batch, emptying it.
-fn answer(socket: &zmq::Socket, store: &mut Store, batch: &mut Vec<Pending>) {
-    for pending in batch.drain(..) {
-        match &pending.rejected {
-            None => send_reply(socket, pending.envelope, store.encoded()),
-            Some(err) => reject(socket, pending.envelope, err),
-        }
-    }
 }
 
 /// Answers one request with an error, and logs it.

@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::board::{Board, BoardError};
-use crate::protocol::{self, Field, Limits};
+use crate::protocol::{self, Field, Limits, Removal};
 
 /// First bytes of every state file: what it is and which format version.
 pub const MAGIC: &[u8; 8] = b"SBLOG01\n";
@@ -33,6 +33,9 @@ const FIXED_PAYLOAD: usize = 1 + 8 + 2;
 
 /// Record kind: set a status.
 const KIND_SET: u8 = 1;
+
+/// Record kind: remove a name if its status was set no later than the record's time.
+const KIND_REMOVE: u8 = 2;
 
 /// How often `everysec` forces the log to disk.
 const EVERYSEC: Duration = Duration::from_secs(1);
@@ -113,12 +116,24 @@ pub enum DecodeError {
 /// A record read back from the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record<'a> {
-    /// The name set.
+    /// Set or remove.
+    pub kind: RecordKind,
+    /// The name set or removed.
     pub name: &'a str,
-    /// Its status, including the leading `:`.
+    /// Its status, including the leading `:`; empty for a removal.
     pub status: &'a str,
-    /// When, in milliseconds since the Unix epoch.
+    /// Set: when. Remove: only a status set no later than this goes. In
+    /// milliseconds since the Unix epoch.
     pub set_at_ms: u64,
+}
+
+/// What a record does to the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    /// Sets a status.
+    Set,
+    /// Removes a name (`--clear`, or expiry).
+    Remove,
 }
 
 /// Why the state could not be opened, written or kept.
@@ -223,6 +238,21 @@ pub fn encode_set(
     status: &str,
     set_at_ms: u64,
 ) -> Result<(), StorageError> {
+    encode(out, KIND_SET, name, status, set_at_ms)
+}
+
+/// Appends one remove record to `out`: `name` goes if set no later than `set_by_ms`.
+pub fn encode_remove(out: &mut Vec<u8>, name: &str, set_by_ms: u64) -> Result<(), StorageError> {
+    encode(out, KIND_REMOVE, name, "", set_by_ms)
+}
+
+fn encode(
+    out: &mut Vec<u8>,
+    kind: u8,
+    name: &str,
+    status: &str,
+    set_at_ms: u64,
+) -> Result<(), StorageError> {
     let payload_len = FIXED_PAYLOAD + name.len() + status.len();
     let too_large = || StorageError::TooLarge {
         name: name.len(),
@@ -236,7 +266,7 @@ pub fn encode_set(
     out.reserve(RECORD_HEADER + payload_len);
     out.extend_from_slice(&len);
     out.extend_from_slice(&[0; 4]); // checksum, filled in below
-    out.push(KIND_SET);
+    out.push(kind);
     out.extend_from_slice(&set_at_ms.to_le_bytes());
     out.extend_from_slice(&name_len.to_le_bytes());
     out.extend_from_slice(name.as_bytes());
@@ -285,9 +315,11 @@ pub fn decode(data: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
     if checksum(&data[0..4], payload) != le_u32(&data[4..8]) {
         return Err(DecodeError::BadChecksum);
     }
-    if payload[0] != KIND_SET {
-        return Err(DecodeError::UnknownKind(payload[0]));
-    }
+    let kind = match payload[0] {
+        KIND_SET => RecordKind::Set,
+        KIND_REMOVE => RecordKind::Remove,
+        other => return Err(DecodeError::UnknownKind(other)),
+    };
     let set_at_ms = le_u64(&payload[1..9]);
     let name_len = le_u16(&payload[9..11]) as usize;
     let rest = &payload[FIXED_PAYLOAD..];
@@ -301,15 +333,21 @@ pub fn decode(data: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
         max_request: usize::MAX,
         max_name: usize::MAX,
     };
+    let valid_status = match kind {
+        RecordKind::Set => {
+            status.starts_with(':') && protocol::check_line(status, Field::Status).is_ok()
+        }
+        RecordKind::Remove => status.is_empty(),
+    };
     let valid = protocol::check_name(name, &unlimited).is_ok()
         && name != protocol::POLL_NAME
-        && status.starts_with(':')
-        && protocol::check_line(status, Field::Status).is_ok();
+        && valid_status;
     if !valid {
         return Err(DecodeError::BadContents);
     }
     Ok((
         Record {
+            kind,
             name,
             status,
             set_at_ms,
@@ -617,6 +655,11 @@ impl Log {
         encode_set(&mut self.pending, name, status, set_at_ms)
     }
 
+    /// Stages a remove record; nothing is written until [`Log::commit`].
+    pub fn stage_remove(&mut self, name: &str, set_by_ms: u64) -> Result<(), StorageError> {
+        encode_remove(&mut self.pending, name, set_by_ms)
+    }
+
     /// Writes every staged record; under `--fsync always` starts forcing them to disk.
     ///
     /// On failure nothing staged counts: the file is cut back to where it was.
@@ -825,7 +868,15 @@ fn replay(
     while offset < data.len() {
         match decode(&data[offset..]) {
             Ok((record, size)) => {
-                board.restore(record.name, record.status, record.set_at_ms);
+                match record.kind {
+                    RecordKind::Set => {
+                        board.restore(record.name, record.status, record.set_at_ms);
+                    }
+                    RecordKind::Remove => {
+                        // Why it went is not kept: nobody is told about a replay.
+                        board.remove(record.name, record.set_at_ms, Removal::Cleared, 0);
+                    }
+                }
                 offset += size;
             }
             // Preallocated zeros after the last record: the clean end of the log.
@@ -983,12 +1034,26 @@ pub enum UpdateError {
     Storage(#[from] StorageError),
 }
 
-/// An update staged for the next commit.
+/// A change staged for the next commit.
 #[derive(Debug)]
 struct Staged {
     name: String,
-    status: String,
-    set_at_ms: u64,
+    op: Op,
+}
+
+/// What a staged change does.
+#[derive(Debug)]
+enum Op {
+    Set {
+        status: String,
+        set_at_ms: u64,
+    },
+    /// Removes the name if its status was set no later than `set_by_ms`.
+    Remove {
+        set_by_ms: u64,
+        why: Removal,
+        at_ms: u64,
+    },
 }
 
 /// What [`Store::commit`] did with the staged updates.
@@ -1019,6 +1084,12 @@ pub struct Store {
     /// Names staged or in flight that are not on the board, so that a batch
     /// cannot overfill it.
     staged_new: HashSet<String>,
+    /// Time of the last change: stamps never go back, even if the clock does.
+    last_stamp: u64,
+    /// How long a status lives without a refresh, in ms (`--ttl`).
+    ttl_ms: Option<u64>,
+    /// No status expires before this time, so [`Store::expire`] need not look.
+    next_expiry: u64,
 }
 
 impl Store {
@@ -1034,7 +1105,42 @@ impl Store {
             staged: Vec::new(),
             in_flight: VecDeque::new(),
             staged_new: HashSet::new(),
+            last_stamp: 0,
+            ttl_ms: None,
+            next_expiry: 0,
         }
+    }
+
+    /// Expire statuses not refreshed within `ttl_ms` (see [`Store::expire`]).
+    pub fn set_ttl(&mut self, ttl_ms: Option<u64>) {
+        self.ttl_ms = ttl_ms;
+        self.next_expiry = 0;
+    }
+
+    /// Keep the board's changes for the publisher ([`Store::take_changes`]).
+    pub fn record_changes(&mut self) {
+        self.board.record_changes();
+    }
+
+    /// The board's changes since the last call, oldest first.
+    pub fn take_changes(&mut self) -> Vec<crate::board::Changed> {
+        self.board.take_changes()
+    }
+
+    /// The number of the board's last change.
+    pub fn seq(&self) -> u64 {
+        self.board.seq()
+    }
+
+    /// The snapshot's entry lines for the current board.
+    pub fn timed_encoding(&mut self) -> &[u8] {
+        self.board.timed_encoding()
+    }
+
+    /// Now, in ms since the Unix epoch, never earlier than the last stamp.
+    fn stamp(&mut self) -> u64 {
+        self.last_stamp = now_ms().max(self.last_stamp);
+        self.last_stamp
     }
 
     /// The board restored from `path`, kept there from now on.
@@ -1054,17 +1160,69 @@ impl Store {
         if is_new {
             self.board.check_room(name, self.staged_new.len())?;
         }
-        let set_at_ms = now_ms();
-        if let Some(log) = &mut self.log {
-            log.stage_set(name, status, set_at_ms)?;
-        }
+        let set_at_ms = self.stamp();
+        let op = Op::Set {
+            status: status.to_owned(),
+            set_at_ms,
+        };
+        self.stage_op(name, op)?;
         if is_new {
             self.staged_new.insert(name.to_owned());
         }
+        Ok(())
+    }
+
+    /// Stages the removal of `name` (`--clear`): whatever it holds once the
+    /// changes staged before this one are applied.
+    pub fn stage_clear(&mut self, name: &str) -> Result<(), StorageError> {
+        let at_ms = self.stamp();
+        let op = Op::Remove {
+            set_by_ms: at_ms,
+            why: Removal::Cleared,
+            at_ms,
+        };
+        self.stage_op(name, op)
+    }
+
+    /// Stages the removal of every status older than the TTL; returns how many.
+    ///
+    /// Cheap until the oldest status is due: only then is the board scanned.
+    pub fn expire(&mut self) -> Result<usize, StorageError> {
+        let Some(ttl_ms) = self.ttl_ms else {
+            return Ok(0);
+        };
+        let now = now_ms();
+        if now < self.next_expiry {
+            return Ok(0);
+        }
+        let cutoff = now.saturating_sub(ttl_ms);
+        let due = self.board.set_no_later_than(cutoff);
+        for (name, set_at_ms) in &due {
+            // Only the status seen here: a refresh staged before it survives.
+            let op = Op::Remove {
+                set_by_ms: *set_at_ms,
+                why: Removal::Expired,
+                at_ms: now,
+            };
+            self.stage_op(name, op)?;
+        }
+        self.next_expiry = self
+            .board
+            .oldest_after(cutoff)
+            .map_or(u64::MAX, |at| at.saturating_add(ttl_ms));
+        Ok(due.len())
+    }
+
+    fn stage_op(&mut self, name: &str, op: Op) -> Result<(), StorageError> {
+        if let Some(log) = &mut self.log {
+            match &op {
+                Op::Set { status, set_at_ms } => log.stage_set(name, status, *set_at_ms)?,
+                Op::Remove { set_by_ms, .. } => log.stage_remove(name, *set_by_ms)?,
+            }
+        }
         self.staged.push(Staged {
             name: name.to_owned(),
-            status: status.to_owned(),
-            set_at_ms,
+            op,
         });
         Ok(())
     }
@@ -1099,6 +1257,11 @@ impl Store {
                 Err(err)
             }
         }
+    }
+
+    /// Whether changes are staged for the next [`Store::commit`].
+    pub fn has_staged(&self) -> bool {
+        !self.staged.is_empty()
     }
 
     /// Whether committed batches wait for their sync.
@@ -1141,9 +1304,22 @@ impl Store {
 
     fn apply(&mut self, updates: &[Staged]) {
         for update in updates {
-            // Room was checked when it was staged.
-            self.board
-                .restore(&update.name, &update.status, update.set_at_ms);
+            match &update.op {
+                Op::Set { status, set_at_ms } => {
+                    // Room was checked when it was staged.
+                    self.board.restore(&update.name, status, *set_at_ms);
+                    if let Some(ttl) = self.ttl_ms {
+                        self.next_expiry = self.next_expiry.min(set_at_ms.saturating_add(ttl));
+                    }
+                }
+                Op::Remove {
+                    set_by_ms,
+                    why,
+                    at_ms,
+                } => {
+                    self.board.remove(&update.name, *set_by_ms, *why, *at_ms);
+                }
+            }
         }
         self.recount_staged_new();
     }
@@ -1154,7 +1330,7 @@ impl Store {
             .staged
             .iter()
             .chain(self.in_flight.iter().flat_map(|(_, batch)| batch))
-            .filter(|update| !board.contains(&update.name))
+            .filter(|update| matches!(update.op, Op::Set { .. }) && !board.contains(&update.name))
             .map(|update| update.name.clone())
             .collect();
     }
@@ -1234,11 +1410,41 @@ mod tests {
         assert_eq!(
             decoded,
             Record {
+                kind: RecordKind::Set,
                 name: "alice",
                 status: ": in a meeting",
                 set_at_ms: 1_700_000_000_123
             }
         );
+    }
+
+    #[test]
+    fn remove_records_replay_in_order_with_their_cutoff() {
+        let mut removal = Vec::new();
+        encode_remove(&mut removal, "bob", 20).unwrap();
+        let (decoded, _) = decode(&removal).unwrap();
+        assert_eq!(decoded.kind, RecordKind::Remove);
+        let data = log_file(&[
+            record("alice", ": 1", 10),
+            record("bob", ": 2", 20),
+            record("carol", ": 3", 30),
+            removal,
+            // Expired on its status of time 30, but refreshed before that was stored.
+            record("carol", ": 4", 40),
+            {
+                let mut out = Vec::new();
+                encode_remove(&mut out, "carol", 30).unwrap();
+                out
+            },
+            {
+                let mut out = Vec::new();
+                encode_remove(&mut out, "alice", 10).unwrap();
+                out
+            },
+        ]);
+        let (result, mut board, _) = replay_bytes(&data, false);
+        assert!(result.is_ok());
+        assert_eq!(board.encoded(), b"- carol: 4\n");
     }
 
     #[test]
@@ -1370,7 +1576,7 @@ mod tests {
             let data = record(&name, &status, at);
             let (decoded, size) = decode(&data).unwrap();
             prop_assert_eq!(size, data.len());
-            prop_assert_eq!(decoded, Record { name: &name, status: &status, set_at_ms: at });
+            prop_assert_eq!(decoded, Record { kind: RecordKind::Set, name: &name, status: &status, set_at_ms: at });
         }
 
         #[test]

@@ -26,6 +26,7 @@ use status_board::storage::{DEFAULT_COMPACT_AT, Fsync, StorageOptions};
 ///   status_server --bind ipc:///tmp/status.sock --bind tcp://127.0.0.1:2345
 ///   status_server --state /var/lib/status/board.log --fsync always
 ///   status_server --in-memory              # forget everything on exit
+///   status_server --publish tcp://127.0.0.1:2346 --ttl 8h
 #[derive(Debug, Parser)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
@@ -81,6 +82,23 @@ struct Args {
     /// Compact the state file once it is larger than this and twice the board
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_COMPACT_AT)]
     compact_at: u64,
+
+    /// Publish every change on this ZeroMQ endpoint (repeatable), e.g.
+    /// tcp://127.0.0.1:2346; watchers find it by asking and get changes pushed
+    #[arg(long, value_name = "ENDPOINT")]
+    publish: Vec<String>,
+
+    /// Remove a status that was not refreshed for this long, e.g. 90s, 30m, 8h, 2days
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+    ttl: Option<std::time::Duration>,
+}
+
+fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
+    let ttl = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if ttl < std::time::Duration::from_secs(1) {
+        return Err("must be at least 1s".into());
+    }
+    Ok(ttl)
 }
 
 impl Args {
@@ -114,6 +132,8 @@ impl Args {
             },
             max_entries: self.max_entries,
             quiet: self.quiet,
+            publish: self.publish,
+            ttl: self.ttl,
         }
     }
 }
