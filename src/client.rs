@@ -75,6 +75,16 @@ impl Client {
         }
     }
 
+    /// The ZeroMQ context, for other sockets to the same server (a subscriber).
+    pub fn context(&self) -> &zmq::Context {
+        &self.context
+    }
+
+    /// The endpoint this client asks.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     /// Sends `request` and returns the reply frame, retrying on silence.
     pub fn request(&mut self, request: &[u8], shutdown: &Shutdown) -> Result<Vec<u8>, ClientError> {
         let timeout = self.timeout;

@@ -7,17 +7,23 @@
 //! # Layout
 //!
 //! - [`protocol`]: parse and format requests and replies, and their error enum;
-//!   the one place the wire format lives, shared by both binaries.
-//! - [`board`]: the ordered name → status map and its cached encoded reply.
+//!   the one place the wire format lives, shared by both binaries, with its
+//!   extensions (snapshots, unchanged polls, clear, published changes).
+//! - [`board`]: the ordered name → status map, its cached encoded replies, and
+//!   the numbered changes the publisher sends.
 //! - [`storage`]: the state file, an append-only log of checksummed records,
 //!   and the [`storage::Store`] that applies an update only once it is stored.
-//! - [`server`]: opening the state, binding the socket, the request loop that
-//!   stores each batch of updates with one write before answering it.
+//! - [`server`]: opening the state, binding the sockets, the request loop that
+//!   stores each batch of updates with one write before answering it, expires
+//!   old statuses and publishes every change.
 //! - [`client`]: sending a request and waiting for its reply, never forever
 //!   (the Lazy Pirate pattern).
 //! - [`modes`]: what `status_client` does: interactive, piped, one-shot, watch,
 //!   and its exit codes.
-//! - [`render`]: a board as the original's text block or as JSON.
+//! - [`watch`]: a watcher's copy of the board, kept in step by snapshots and
+//!   published changes (the Clone pattern).
+//! - [`render`]: a board as the original's text block, as JSON, or as a
+//!   terminal screen redrawn in place with ages.
 //! - [`shutdown`]: the flag that Ctrl-C, SIGTERM or a test raises.
 //!
 //! The binaries in `src/bin/` only parse arguments, call into this crate, and
@@ -31,6 +37,7 @@ pub mod render;
 pub mod server;
 pub mod shutdown;
 pub mod storage;
+pub mod watch;
 
 use std::error::Error;
 

@@ -4,15 +4,20 @@
 //! with `--json`, one JSON document per board. Each mode ends with a [`RunError`]
 //! whose [`RunError::exit_code`] is the process exit code.
 
+use std::collections::HashSet;
 use std::io::{self, BufRead, IsTerminal, StdoutLock, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustyline::error::ReadlineError;
 
 use crate::client::{Client, ClientError};
-use crate::protocol::{self, ERROR_PREFIX, Field, Limits, POLL_NAME, POLL_REQUEST, ProtocolError};
-use crate::render;
+use crate::protocol::{
+    self, ERROR_PREFIX, ExtendedReply, Field, Limits, POLL_NAME, POLL_REQUEST, ProtocolError,
+    SNAPSHOT_REQUEST,
+};
+use crate::render::{self, Style};
 use crate::shutdown::Shutdown;
+use crate::watch::{self, Applied, Mirror};
 
 /// Exit code when the server answered `error: …` or with something that is not a board.
 pub const EXIT_REFUSED: u8 = 1;
@@ -32,6 +37,8 @@ pub struct Options {
     pub name: String,
     /// One status to post (one-shot mode).
     pub set: Option<String>,
+    /// Remove your entry (one-shot).
+    pub clear: bool,
     /// Time between polls when watching.
     pub interval: Duration,
     /// Stop watching after this many boards.
@@ -57,6 +64,8 @@ pub enum Mode {
     Piped,
     /// `--set TEXT`: one update, the board, exit.
     OneShot(String),
+    /// `--clear`: remove one's entry, the board, exit.
+    Clear,
     /// The name `_`: show the board every interval.
     Watch,
 }
@@ -75,6 +84,9 @@ pub enum RunError {
         /// What the server said after `error: `.
         message: String,
     },
+    /// The server cannot do what was asked: it speaks only the original protocol.
+    #[error("{0}")]
+    Unsupported(String),
     /// The reply is neither a board nor an error.
     #[error("the reply from {endpoint} is not a status board")]
     BadReply {
@@ -106,6 +118,7 @@ impl RunError {
             RunError::Client(ClientError::NoReply { .. }) => EXIT_UNREACHABLE,
             RunError::Client(ClientError::Interrupted) => EXIT_INTERRUPTED,
             RunError::Refused { .. }
+            | RunError::Unsupported(_)
             | RunError::BadReply { .. }
             | RunError::Client(ClientError::Socket { .. })
             | RunError::Stdout(_) => EXIT_REFUSED,
@@ -118,9 +131,9 @@ impl Options {
     pub fn mode(&self) -> Result<Mode, RunError> {
         let usage = |text: &str| Err(RunError::Usage(text.to_owned()));
         if self.name == POLL_NAME {
-            if self.set.is_some() {
+            if self.set.is_some() || self.clear {
                 return usage(
-                    "the name '_' only reads the board; give your own name to --set a status",
+                    "the name '_' only reads the board; give your own name to --set or --clear a status",
                 );
             }
             if self.quiet {
@@ -148,6 +161,9 @@ impl Options {
                 self.name
             )));
         }
+        if self.clear {
+            return Ok(Mode::Clear);
+        }
         match &self.set {
             Some(text) => {
                 protocol::check_line(text, Field::Status)
@@ -172,6 +188,7 @@ pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), RunError> {
     };
     let result = match mode {
         Mode::OneShot(text) => session.one_shot(&text),
+        Mode::Clear => session.clear(),
         Mode::Piped => session.piped(),
         Mode::Interactive => session.interactive(),
         Mode::Watch => session.watch(),
@@ -292,36 +309,445 @@ impl Session<'_> {
         }
     }
 
+    fn clear(&mut self) -> Result<(), RunError> {
+        let request = protocol::format_clear(&self.options.name);
+        let reply = self.ask(&request)?;
+        let snapshot = match protocol::parse_extended_reply(reply.as_bytes()) {
+            Ok(ExtendedReply::Snapshot(snapshot)) => snapshot,
+            Ok(ExtendedReply::Board(_)) => {
+                return Err(RunError::Unsupported(format!(
+                    "the server at {} speaks only the original protocol, which cannot remove a status; nothing was changed",
+                    self.options.endpoint
+                )));
+            }
+            Ok(_) => {
+                return Err(self.bad_reply(ProtocolError::Malformed {
+                    what: "reply to a clear",
+                    text: reply.clone(),
+                }));
+            }
+            Err(source) => return Err(self.bad_reply(source)),
+        };
+        if self.options.quiet {
+            return Ok(());
+        }
+        self.show(&Mirror::new(snapshot).plain(), false)
+    }
+
+    fn bad_reply(&self, source: ProtocolError) -> RunError {
+        RunError::BadReply {
+            endpoint: self.options.endpoint.clone(),
+            source,
+        }
+    }
+
+    /// Shows the board until Ctrl-C or `--count`: pushed changes when the
+    /// server publishes them, else a poll every interval that costs a few
+    /// bytes while nothing changes, else (the original server) its polls.
     fn watch(&mut self) -> Result<(), RunError> {
-        self.greet()?;
+        let view = View::choose(self.options.json);
+        if !matches!(view, View::Screen(_)) {
+            self.greet()?;
+        }
+        let mut watching = Watching {
+            mirror: Mirror::original(Vec::new()),
+            feed: Feed::Original,
+            view,
+            silent: HashSet::new(),
+            last_drawn: Instant::now(),
+            started: false,
+        };
+        let Some(reply) = self.fetch(SNAPSHOT_REQUEST)? else {
+            return Ok(());
+        };
+        if !self.take(&mut watching, reply)? {
+            return Ok(());
+        }
+        self.draw(&mut watching, true)?;
+        while !self.done() {
+            let going = match watching.feed {
+                Feed::Live(_) => self.follow(&mut watching)?,
+                Feed::Since | Feed::Original => self.poll(&mut watching)?,
+            };
+            if !going {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `--count` boards have been shown.
+    fn done(&self) -> bool {
+        self.options.count.is_some_and(|count| self.shown >= count)
+    }
+
+    /// Sends a watcher's request until some reply comes; `None` on Ctrl-C.
+    ///
+    /// A server that stops answering is reported once, then asked again
+    /// until it is back.
+    fn fetch(&mut self, request: &str) -> Result<Option<ExtendedReply>, RunError> {
         let mut outage = false;
         loop {
-            match self.ask(POLL_REQUEST) {
-                Ok(board) => {
+            match self.client.request(request.as_bytes(), self.shutdown) {
+                Ok(reply) => {
                     if outage {
                         eprintln!("status_client: {} answers again", self.options.endpoint);
-                        outage = false;
                     }
-                    self.show(&board, true)?;
-                    if self.options.count.is_some_and(|count| self.shown >= count) {
-                        return Ok(());
-                    }
+                    return protocol::parse_extended_reply(&reply)
+                        .map(Some)
+                        .map_err(|source| self.bad_reply(source));
                 }
-                Err(RunError::Client(err @ ClientError::NoReply { .. })) => {
+                Err(err @ ClientError::NoReply { .. }) => {
                     if !outage {
                         eprintln!("status_client: {err} (still trying; Ctrl-C to stop)");
                         outage = true;
                     }
                     // The tries already waited; ask again at once.
-                    continue;
                 }
                 // Ctrl-C is how a watcher is stopped.
-                Err(RunError::Client(ClientError::Interrupted)) => return Ok(()),
-                Err(e) => return Err(e),
+                Err(ClientError::Interrupted) => return Ok(None),
+                Err(e) => return Err(e.into()),
             }
-            if !self.shutdown.sleep(self.options.interval) {
-                return Ok(());
+        }
+    }
+
+    /// Takes a reply in and picks how to follow the board from there;
+    /// `Ok(false)` on Ctrl-C.
+    fn take(&mut self, w: &mut Watching, reply: ExtendedReply) -> Result<bool, RunError> {
+        match reply {
+            ExtendedReply::Snapshot(snapshot) => {
+                w.install(snapshot);
+                self.choose_feed(w)
             }
+            ExtendedReply::Unchanged { .. } => Ok(true),
+            ExtendedReply::Board(entries) => {
+                w.mirror.reset_original(entries);
+                w.started = true;
+                w.feed = Feed::Original;
+                Ok(true)
+            }
+            // Not our server, and not the original either: fall back to the
+            // one request every status server answers.
+            ExtendedReply::Error(message) => {
+                eprintln!(
+                    "status_client: the server refused a snapshot ({message}); polling instead"
+                );
+                w.feed = Feed::Original;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Subscribes to the publisher the snapshot names, if any (then takes a
+    /// fresh snapshot, the Clone pattern's order); else polls with `_:@since`.
+    fn choose_feed(&mut self, w: &mut Watching) -> Result<bool, RunError> {
+        let endpoint = watch::publisher_endpoint(&self.options.endpoint, &w.mirror.publish)
+            .filter(|e| !w.silent.contains(e));
+        let Some(endpoint) = endpoint else {
+            w.feed = Feed::Since;
+            return Ok(true);
+        };
+        if matches!(&w.feed, Feed::Live(sub) if sub.endpoint == endpoint) {
+            return Ok(true);
+        }
+        match Subscription::open(self.client.context(), &endpoint) {
+            Ok(sub) => w.feed = Feed::Live(sub),
+            Err(err) => {
+                eprintln!("status_client: cannot subscribe to {endpoint}: {err}; polling instead");
+                w.silent.insert(endpoint);
+                w.feed = Feed::Since;
+                return Ok(true);
+            }
+        }
+        // Subscribed first: every change after the snapshot is on its way.
+        match self.fetch(SNAPSHOT_REQUEST)? {
+            None => Ok(false),
+            Some(ExtendedReply::Snapshot(snapshot)) => {
+                w.install(snapshot);
+                Ok(true)
+            }
+            Some(other) => self.take(w, other),
+        }
+    }
+
+    /// Waits for published changes and applies them; redraws a terminal
+    /// every second for the ages. `Ok(false)` on Ctrl-C or `--count`.
+    fn follow(&mut self, w: &mut Watching) -> Result<bool, RunError> {
+        let Feed::Live(sub) = &mut w.feed else {
+            return Ok(true);
+        };
+        let readable = match sub
+            .socket
+            .poll(zmq::POLLIN, SHUTDOWN_CHECK.as_millis() as i64)
+        {
+            Ok(n) => n > 0,
+            Err(zmq::Error::EINTR) => false,
+            Err(source) => {
+                return Err(ClientError::Socket {
+                    action: "wait for changes",
+                    source,
+                }
+                .into());
+            }
+        };
+        if self.shutdown.is_triggered() {
+            return Ok(false);
+        }
+        // Taken off the socket first, then applied: drawing needs the watcher.
+        let mut frames = Vec::new();
+        if readable {
+            sub.heard();
+            while frames.len() < DRAIN_AT_ONCE {
+                match sub.socket.recv_bytes(zmq::DONTWAIT) {
+                    Ok(frame) => frames.push(frame),
+                    Err(_) => break,
+                }
+            }
+        }
+        let mut dirty = false;
+        let mut gap = false;
+        for frame in &frames {
+            let notice = match protocol::parse_notice(frame) {
+                Ok(notice) => notice,
+                Err(err) => {
+                    eprintln!("status_client: ignored a published change: {err}");
+                    continue;
+                }
+            };
+            match w.mirror.apply(&notice) {
+                Applied::Changed if w.view.per_change() => {
+                    self.draw(w, true)?;
+                    if self.done() {
+                        return Ok(false);
+                    }
+                }
+                Applied::Changed => dirty = true,
+                Applied::Ignored => {}
+                Applied::Gap => {
+                    gap = true;
+                    break;
+                }
+            }
+        }
+        let Feed::Live(sub) = &mut w.feed else {
+            return Ok(true);
+        };
+        if !gap && sub.last_heard.elapsed() >= SILENCE {
+            if !sub.ever_heard {
+                // Nothing ever came: a firewall, or an address only the server's
+                // host can reach. Polling works wherever the server answers.
+                eprintln!(
+                    "status_client: no changes from the publisher at {} in {} s; polling every {} s instead",
+                    sub.endpoint,
+                    SILENCE.as_secs(),
+                    self.options.interval.as_secs_f64()
+                );
+                w.silent.insert(sub.endpoint.clone());
+                w.feed = Feed::Since;
+                return Ok(true);
+            }
+            // It spoke before and stopped: the server may be gone or restarted.
+            sub.last_heard = Instant::now();
+            gap = true;
+        }
+        if gap {
+            let Some(reply) = self.fetch(SNAPSHOT_REQUEST)? else {
+                return Ok(false);
+            };
+            let before = w.mirror.seq;
+            let epoch = w.mirror.epoch.clone();
+            if !self.take(w, reply)? {
+                return Ok(false);
+            }
+            if w.mirror.seq != before || w.mirror.epoch != epoch {
+                return self.draw(w, true).map(|()| true);
+            }
+        }
+        let due = dirty || w.last_drawn.elapsed() >= REDRAW_EVERY;
+        if matches!(w.view, View::Screen(_)) && due {
+            self.draw(w, dirty)?;
+        }
+        Ok(true)
+    }
+
+    /// Waits one interval (redrawing a terminal for the ages), then polls.
+    fn poll(&mut self, w: &mut Watching) -> Result<bool, RunError> {
+        let deadline = Instant::now() + self.options.interval;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let slice = match w.view {
+                View::Screen(_) => left.min(REDRAW_EVERY),
+                _ => left,
+            };
+            if !self.shutdown.sleep(slice) {
+                return Ok(false);
+            }
+            if let View::Screen(_) = w.view {
+                self.draw(w, false)?;
+            }
+        }
+        let request = match w.feed {
+            Feed::Since => protocol::format_since(&w.mirror.epoch, w.mirror.seq),
+            _ => POLL_REQUEST.to_owned(),
+        };
+        let Some(reply) = self.fetch(&request)? else {
+            return Ok(false);
+        };
+        if !self.take(w, reply)? {
+            return Ok(false);
+        }
+        // A board every interval, as the original prints it, changed or not.
+        self.draw(w, true)?;
+        Ok(true)
+    }
+
+    /// Shows the board; `new_board` counts it toward `--count` (a terminal is
+    /// also redrawn for the ages, which does not count).
+    fn draw(&mut self, w: &mut Watching, new_board: bool) -> Result<(), RunError> {
+        let written = match w.view {
+            View::Scroll if new_board => {
+                render::write_block(&mut self.out, self.shown, &w.mirror.plain())
+            }
+            View::Json if new_board => render::write_mirror_json(&mut self.out, &w.mirror),
+            View::Screen(style) => {
+                let title = self.title(w);
+                w.last_drawn = Instant::now();
+                render::write_screen(&mut self.out, &mut w.mirror, &title, style)
+            }
+            View::Scroll | View::Json => return Ok(()),
+        };
+        written
+            .and_then(|()| self.out.flush())
+            .map_err(RunError::Stdout)?;
+        if new_board {
+            self.shown += 1;
+        }
+        Ok(())
+    }
+
+    /// The terminal screen's first line: where, how, how many.
+    fn title(&self, w: &Watching) -> String {
+        let every = format!("every {} s", self.options.interval.as_secs_f64());
+        let how = match &w.feed {
+            Feed::Live(_) => "live".to_owned(),
+            Feed::Since => format!("polling {every}"),
+            Feed::Original => format!("polling {every} (original server: no ages)"),
+        };
+        let names = w.mirror.entries().count();
+        format!(
+            "status board at {} · {how} · {names} {}",
+            self.options.endpoint,
+            if names == 1 { "name" } else { "names" }
+        )
+    }
+}
+
+/// How often a terminal watcher redraws when nothing changes: ages move.
+const REDRAW_EVERY: Duration = Duration::from_secs(1);
+
+/// A publisher silent this long is presumed gone; it sends a heartbeat every second.
+const SILENCE: Duration = Duration::from_secs(3);
+
+/// How often a live watcher looks at the Ctrl-C flag.
+const SHUTDOWN_CHECK: Duration = Duration::from_millis(100);
+
+/// Most published messages taken off the socket before they are applied.
+const DRAIN_AT_ONCE: usize = 1024;
+
+/// Most changes a watcher queues before it misses some (then catches up from a snapshot).
+const SUBSCRIBE_HWM: i32 = 100_000;
+
+/// How a watcher shows boards.
+#[derive(Debug, Clone, Copy)]
+enum View {
+    /// The original's numbered blocks: stdout is not a terminal.
+    Scroll,
+    /// One JSON document per board (`--json`).
+    Json,
+    /// Redrawn in place with ages and marks: stdout is a terminal.
+    Screen(Style),
+}
+
+impl View {
+    fn choose(json: bool) -> View {
+        let dumb = std::env::var("TERM").is_ok_and(|term| term == "dumb");
+        match json {
+            true => View::Json,
+            // A dumb terminal cannot move the cursor: scroll as the original does.
+            false if io::stdout().is_terminal() && !dumb => View::Screen(Style::from_env()),
+            false => View::Scroll,
+        }
+    }
+
+    /// Whether every published change is a board of its own.
+    fn per_change(self) -> bool {
+        !matches!(self, View::Screen(_))
+    }
+}
+
+/// How a watcher keeps up with the board.
+enum Feed {
+    /// Changes pushed by the server's publisher.
+    Live(Subscription),
+    /// `_:@since EPOCH SEQ` every interval: a few bytes while nothing changes.
+    Since,
+    /// The original server: `_:` every interval, the whole board each time.
+    Original,
+}
+
+/// A SUB socket on the server's publisher.
+struct Subscription {
+    socket: zmq::Socket,
+    endpoint: String,
+    last_heard: Instant,
+    ever_heard: bool,
+}
+
+impl Subscription {
+    fn open(context: &zmq::Context, endpoint: &str) -> Result<Subscription, zmq::Error> {
+        let socket = context.socket(zmq::SUB)?;
+        // LINGER 0: a subscriber has nothing to deliver at exit.
+        socket.set_linger(0)?;
+        socket.set_rcvhwm(SUBSCRIBE_HWM)?;
+        socket.set_ipv6(true)?;
+        socket.set_subscribe(b"")?;
+        socket.connect(endpoint)?;
+        Ok(Subscription {
+            socket,
+            endpoint: endpoint.to_owned(),
+            last_heard: Instant::now(),
+            ever_heard: false,
+        })
+    }
+
+    fn heard(&mut self) {
+        self.last_heard = Instant::now();
+        self.ever_heard = true;
+    }
+}
+
+/// A watcher's state between boards.
+struct Watching {
+    mirror: Mirror,
+    feed: Feed,
+    view: View,
+    /// Publishers that never spoke to us: not tried again.
+    silent: HashSet<String>,
+    last_drawn: Instant,
+    /// Whether a first board is in: later snapshots mark what they change.
+    started: bool,
+}
+
+impl Watching {
+    fn install(&mut self, snapshot: protocol::Snapshot) {
+        if self.started {
+            self.mirror.reset(snapshot);
+        } else {
+            self.mirror = Mirror::new(snapshot);
+            self.started = true;
         }
     }
 }

@@ -19,7 +19,13 @@ use status_board::shutdown::Shutdown;
 ///                  tail -f build.log | grep --line-buffered RESULT | status_client ci
 ///   one-shot     --set TEXT: post one status, print the board, exit
 ///                  status_client ci --set "build #42 green"
-///   watch        the name `_`: show the board every --interval seconds
+///                --clear: remove your entry, print the board, exit
+///                  status_client ci --clear
+///   watch        the name `_`: show the board as it changes; on a terminal it
+///                is redrawn in place with ages (NO_COLOR turns colors off),
+///                otherwise printed as the original does. Changes are pushed
+///                when the server publishes them; otherwise it polls every
+///                --interval seconds (a few bytes while nothing changes)
 ///                  status_client _ --interval 0.5
 ///
 /// Every request waits --timeout ms for a reply and is sent again on a fresh
@@ -27,10 +33,10 @@ use status_board::shutdown::Shutdown;
 /// server is back.
 ///
 /// Exit codes:
-///   0    done: one-shot posted, end of input, --count reached, Ctrl-D,
+///   0    done: one-shot posted or cleared, end of input, --count reached, Ctrl-D,
 ///        or Ctrl-C in interactive or watch mode
-///   1    the server refused an update (an `error: ...` reply) or sent a reply
-///        that is not a board
+///   1    the server refused an update (an `error: ...` reply), cannot --clear
+///        (the original server), or sent a reply that is not a board
 ///   2    usage: bad arguments, a name or text the protocol cannot carry,
 ///        an invalid endpoint, unreadable input
 ///   3    no reply from the server after every try
@@ -58,7 +64,11 @@ struct Args {
     #[arg(long, value_name = "TEXT")]
     set: Option<String>,
 
-    /// Seconds between boards when watching; fractions allowed
+    /// Remove your entry from the board, print the board and exit
+    #[arg(long, conflicts_with = "set")]
+    clear: bool,
+
+    /// Seconds between polls when watching a server that does not push changes; fractions allowed
     #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_interval)]
     interval: Duration,
 
@@ -66,7 +76,7 @@ struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
 
-    /// Print each board as one line of JSON: {"entries":[{"name":…,"status":…}]}
+    /// Print each board as one line of JSON: {"seq":…,"entries":[{"name":…,"status":…,"set_at":…,"age_s":…}]}
     #[arg(long)]
     json: bool,
 
@@ -112,6 +122,7 @@ impl Args {
             endpoint,
             name: self.name,
             set: self.set,
+            clear: self.clear,
             interval: self.interval,
             count: self.count,
             json: self.json,

@@ -1,0 +1,380 @@
+//! A watcher's copy of the board, kept in step with the server.
+//!
+//! This is the client half of the Clone pattern (ZeroMQ guide, chapter 5):
+//! subscribe to the publisher first, then take a snapshot, which carries the
+//! number of its last change. Published changes at or below that number are
+//! already in it and are dropped; the next one must be exactly one more. A
+//! gap, or a change from another server run (epoch), means something was
+//! missed: the watcher takes a fresh snapshot.
+
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+
+use crate::protocol::{Entry, Event, Notice, Removal, Snapshot, SnapshotHeader};
+use crate::storage::now_ms;
+
+/// How long a change stays marked on a terminal watcher.
+pub const MARK_FOR: Duration = Duration::from_secs(10);
+
+/// One name on the mirrored board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorEntry {
+    /// The status including its leading `:`.
+    pub status: String,
+    /// When it was set, by the server's clock (ms since the Unix epoch);
+    /// `None` from the original server, which does not say.
+    pub set_at_ms: Option<u64>,
+    /// When this watcher saw it change; `None` if it was already there.
+    pub changed: Option<Instant>,
+}
+
+/// A name that left the board, shown for a while.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departure {
+    /// Who.
+    pub name: String,
+    /// Why.
+    pub why: Removal,
+    /// When this watcher saw it.
+    pub seen: Instant,
+}
+
+/// What applying a published message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The board changed.
+    Changed,
+    /// Nothing to do: already in the snapshot, or a heartbeat in step.
+    Ignored,
+    /// Something was missed, or the server restarted: take a fresh snapshot.
+    Gap,
+}
+
+/// The board as our server last described it, with its place in the change stream.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    /// The server run this board came from.
+    pub epoch: String,
+    /// The number of the last change applied.
+    pub seq: u64,
+    /// Where the server publishes changes.
+    pub publish: Vec<String>,
+    entries: IndexMap<String, MirrorEntry>,
+    departures: Vec<Departure>,
+    /// Server clock minus ours, in ms, so that ages do not depend on our clock.
+    clock_offset_ms: i64,
+}
+
+impl Mirror {
+    /// A mirror of a snapshot, taken just now.
+    pub fn new(snapshot: Snapshot) -> Mirror {
+        let mut mirror = Mirror {
+            epoch: String::new(),
+            seq: 0,
+            publish: Vec::new(),
+            entries: IndexMap::new(),
+            departures: Vec::new(),
+            clock_offset_ms: 0,
+        };
+        mirror.replace(snapshot, false);
+        mirror
+    }
+
+    /// A mirror of the original server's plain board: no times, no numbers.
+    pub fn original(entries: Vec<Entry>) -> Mirror {
+        Mirror::new(Self::as_snapshot(entries))
+    }
+
+    /// Takes the original server's plain board in, marking what differs.
+    pub fn reset_original(&mut self, entries: Vec<Entry>) {
+        self.reset(Self::as_snapshot(entries));
+    }
+
+    fn as_snapshot(entries: Vec<Entry>) -> Snapshot {
+        Snapshot {
+            header: SnapshotHeader {
+                now_ms: now_ms(),
+                ..SnapshotHeader::default()
+            },
+            entries,
+        }
+    }
+
+    /// Whether this board came from the original server (no epoch, no ages).
+    pub fn is_original(&self) -> bool {
+        self.epoch.is_empty()
+    }
+
+    /// Takes a fresh snapshot in; entries that differ from before are marked changed.
+    pub fn reset(&mut self, snapshot: Snapshot) {
+        self.replace(snapshot, true);
+    }
+
+    fn replace(&mut self, snapshot: Snapshot, mark: bool) {
+        let now = Instant::now();
+        let header = snapshot.header;
+        self.clock_offset_ms = offset(header.now_ms);
+        let mut entries = IndexMap::with_capacity(snapshot.entries.len());
+        for Entry {
+            name,
+            status,
+            set_at_ms,
+        } in snapshot.entries
+        {
+            let changed = match self.entries.get(&name) {
+                Some(old) if old.status == status && old.set_at_ms == set_at_ms => old.changed,
+                Some(_) => Some(now),
+                None if mark => Some(now),
+                None => None,
+            };
+            entries.insert(
+                name,
+                MirrorEntry {
+                    status,
+                    set_at_ms,
+                    changed,
+                },
+            );
+        }
+        self.entries = entries;
+        self.epoch = header.epoch;
+        self.seq = header.seq;
+        self.publish = header.publish;
+    }
+
+    /// Applies one published message, if it is the next one.
+    pub fn apply(&mut self, notice: &Notice<'_>) -> Applied {
+        if notice.epoch != self.epoch {
+            return Applied::Gap;
+        }
+        if let Event::Heartbeat = notice.event {
+            self.clock_offset_ms = offset(notice.at_ms);
+            // It carries the last change's number: beyond ours means we missed it.
+            return if notice.seq > self.seq {
+                Applied::Gap
+            } else {
+                Applied::Ignored
+            };
+        }
+        if notice.seq <= self.seq {
+            return Applied::Ignored;
+        }
+        if notice.seq != self.seq + 1 {
+            return Applied::Gap;
+        }
+        self.seq = notice.seq;
+        let now = Instant::now();
+        match notice.event {
+            Event::Set { name, status } => {
+                let entry = MirrorEntry {
+                    status: status.to_owned(),
+                    set_at_ms: Some(notice.at_ms),
+                    changed: Some(now),
+                };
+                self.departures.retain(|d| d.name != name);
+                self.entries.insert(name.to_owned(), entry);
+            }
+            Event::Removed { name, why } => {
+                self.entries.shift_remove(name);
+                self.departures.push(Departure {
+                    name: name.to_owned(),
+                    why,
+                    seen: now,
+                });
+            }
+            Event::Heartbeat => {}
+        }
+        Applied::Changed
+    }
+
+    /// Entries in board order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &MirrorEntry)> {
+        self.entries.iter().map(|(n, e)| (n.as_str(), e))
+    }
+
+    /// Names that left the board within [`MARK_FOR`].
+    pub fn recent_departures(&mut self) -> &[Departure] {
+        self.departures.retain(|d| d.seen.elapsed() < MARK_FOR);
+        &self.departures
+    }
+
+    /// How long ago the server set a status, by the server's clock; `None`
+    /// from the original server.
+    pub fn age(&self, entry: &MirrorEntry) -> Option<Duration> {
+        let server_now = now_ms().saturating_add_signed(self.clock_offset_ms);
+        let set_at = entry.set_at_ms?;
+        Some(Duration::from_millis(server_now.saturating_sub(set_at)))
+    }
+
+    /// The board as the original protocol prints it: `- NAME STATUS` lines.
+    pub fn plain(&self) -> String {
+        let mut out = Vec::new();
+        for (name, entry) in &self.entries {
+            crate::protocol::encode_entry(&mut out, name, &entry.status);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// Server clock minus ours, given the server's time just received.
+fn offset(server_now_ms: u64) -> i64 {
+    let ours = now_ms();
+    i64::try_from(i128::from(server_now_ms) - i128::from(ours)).unwrap_or(0)
+}
+
+/// The endpoint to subscribe to: one of `published` on the transport we reach
+/// the server by, with a wildcard host (`0.0.0.0`, `*`, `::`) replaced by the
+/// server's host.
+pub fn publisher_endpoint(server: &str, published: &[String]) -> Option<String> {
+    let transport = |e: &str| e.split_once("://").map(|(t, _)| t.to_owned());
+    let chosen = published
+        .iter()
+        .find(|p| transport(p) == transport(server))
+        .or_else(|| published.first())?;
+    let Some(rest) = chosen.strip_prefix("tcp://") else {
+        return Some(chosen.clone());
+    };
+    let (host, port) = rest.rsplit_once(':')?;
+    let wildcard = matches!(host, "0.0.0.0" | "*" | "[::]" | "[::ffff:0.0.0.0]");
+    let server_host = server
+        .strip_prefix("tcp://")
+        .and_then(|r| r.rsplit_once(':'))
+        .map(|(h, _)| h);
+    match server_host {
+        Some(server_host) if wildcard => Some(format!("tcp://{server_host}:{port}")),
+        _ => Some(chosen.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(seq: u64, entries: &[(&str, &str, u64)]) -> Snapshot {
+        Snapshot {
+            header: SnapshotHeader {
+                epoch: "e1".into(),
+                seq,
+                now_ms: now_ms(),
+                publish: vec![],
+                ttl_ms: None,
+            },
+            entries: entries
+                .iter()
+                .map(|(n, s, at)| Entry {
+                    name: (*n).into(),
+                    status: (*s).into(),
+                    set_at_ms: Some(*at),
+                })
+                .collect(),
+        }
+    }
+
+    fn set<'a>(seq: u64, name: &'a str, status: &'a str) -> Notice<'a> {
+        Notice {
+            epoch: "e1",
+            seq,
+            at_ms: 5,
+            event: Event::Set { name, status },
+        }
+    }
+
+    #[test]
+    fn changes_in_the_snapshot_are_dropped_and_the_next_applied() {
+        let mut mirror = Mirror::new(snapshot(5, &[("a", ": 1", 1)]));
+        assert_eq!(mirror.apply(&set(4, "a", ": old")), Applied::Ignored);
+        assert_eq!(mirror.apply(&set(5, "a", ": 1")), Applied::Ignored);
+        assert_eq!(mirror.apply(&set(6, "b", ": 2")), Applied::Changed);
+        assert_eq!(
+            mirror.apply(&set(6, "b", ": 2")),
+            Applied::Ignored,
+            "a duplicate"
+        );
+        assert_eq!(mirror.plain(), "- a: 1\n- b: 2\n");
+        assert_eq!(mirror.seq, 6);
+    }
+
+    #[test]
+    fn a_gap_another_epoch_or_a_heartbeat_ahead_asks_for_a_snapshot() {
+        let mut mirror = Mirror::new(snapshot(5, &[]));
+        assert_eq!(mirror.apply(&set(7, "a", ": 1")), Applied::Gap);
+        let mut other = set(6, "a", ": 1");
+        other.epoch = "e2";
+        assert_eq!(mirror.apply(&other), Applied::Gap);
+        let heartbeat = |seq| Notice {
+            epoch: "e1",
+            seq,
+            at_ms: now_ms(),
+            event: Event::Heartbeat,
+        };
+        assert_eq!(mirror.apply(&heartbeat(5)), Applied::Ignored);
+        assert_eq!(mirror.apply(&heartbeat(6)), Applied::Gap);
+        assert_eq!(mirror.seq, 5, "nothing applied past a gap");
+    }
+
+    #[test]
+    fn removal_keeps_order_and_is_remembered_for_a_while() {
+        let mut mirror = Mirror::new(snapshot(1, &[("a", ": 1", 1), ("b", ": 2", 1)]));
+        let removed = Notice {
+            epoch: "e1",
+            seq: 2,
+            at_ms: 9,
+            event: Event::Removed {
+                name: "a",
+                why: Removal::Expired,
+            },
+        };
+        assert_eq!(mirror.apply(&removed), Applied::Changed);
+        assert_eq!(mirror.plain(), "- b: 2\n");
+        let gone = mirror.recent_departures();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(
+            (gone[0].name.as_str(), gone[0].why),
+            ("a", Removal::Expired)
+        );
+    }
+
+    #[test]
+    fn a_fresh_snapshot_marks_only_what_differs() {
+        let mut mirror = Mirror::new(snapshot(1, &[("a", ": 1", 1), ("b", ": 2", 1)]));
+        assert!(mirror.entries().all(|(_, e)| e.changed.is_none()));
+        mirror.reset(snapshot(9, &[("a", ": 1", 1), ("c", ": 3", 2)]));
+        let marked: Vec<&str> = mirror
+            .entries()
+            .filter(|(_, e)| e.changed.is_some())
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(marked, ["c"]);
+        assert_eq!(mirror.plain(), "- a: 1\n- c: 3\n");
+    }
+
+    #[test]
+    fn ages_follow_the_servers_clock() {
+        let mut snap = snapshot(1, &[("a", ": 1", 1_000_000)]);
+        snap.header.now_ms = 1_000_000 + 180_000; // the server says: 3 min later
+        let mirror = Mirror::new(snap);
+        let (_, entry) = mirror.entries().next().unwrap();
+        let age = mirror.age(entry).map(|a| a.as_secs()).unwrap_or(0);
+        assert!((179..=182).contains(&age), "{age}");
+    }
+
+    #[test]
+    fn the_publisher_is_found_on_the_servers_host() {
+        let published = vec!["tcp://0.0.0.0:2346".to_owned()];
+        assert_eq!(
+            publisher_endpoint("tcp://board.example:2345", &published).as_deref(),
+            Some("tcp://board.example:2346")
+        );
+        let specific = vec!["ipc:///tmp/x".to_owned(), "tcp://10.0.0.5:2346".to_owned()];
+        assert_eq!(
+            publisher_endpoint("tcp://10.0.0.5:2345", &specific).as_deref(),
+            Some("tcp://10.0.0.5:2346")
+        );
+        assert_eq!(
+            publisher_endpoint("ipc:///tmp/s", &specific).as_deref(),
+            Some("ipc:///tmp/x")
+        );
+        assert_eq!(publisher_endpoint("tcp://h:1", &[]), None);
+    }
+}
