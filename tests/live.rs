@@ -1,0 +1,490 @@
+//! The live board: pushed changes, unchanged polls, ages, expiry and clear,
+//! with the real binaries (and the Python original for the fallbacks).
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{
+    EXIT_TIMEOUT, Lines, PythonServer, Server, free_port, reference_or_skip, run_with_input,
+    wait_timeout,
+};
+use serde_json::{Value, json};
+use status_board::protocol::{self, Event, ExtendedReply, Removal, Snapshot};
+
+/// Our server, publishing on a free loopback port.
+fn publishing(extra: &[&str]) -> Server {
+    let mut args = vec!["--publish", "tcp://127.0.0.1:*", "--quiet"];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+fn client(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_status_client"));
+    command.args(args);
+    command
+}
+
+/// Runs the client to completion: exit code, stdout, stderr.
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = run_with_input(&mut client(args), "", EXIT_TIMEOUT);
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).expect("UTF-8 stdout"),
+        String::from_utf8(output.stderr).expect("UTF-8 stderr"),
+    )
+}
+
+/// A watcher printing JSON; its stdout and stderr as lines.
+struct Watcher {
+    child: Child,
+    out: Lines,
+    err: Lines,
+}
+
+impl Watcher {
+    fn start(endpoint: &str, extra: &[&str]) -> Watcher {
+        let mut child = client(&["_", "--endpoint", endpoint, "--json"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the watcher");
+        let out = Lines::from(child.stdout.take().expect("piped"));
+        let err = Lines::from(child.stderr.take().expect("piped"));
+        Watcher { child, out, err }
+    }
+
+    fn next(&self, what: &str) -> Value {
+        let line = self.out.next(what);
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    /// Ctrl-C; a watcher leaves with 0.
+    fn stop(mut self) {
+        common::send_signal(&self.child, libc::SIGINT);
+        let status = wait_timeout(&mut self.child, EXIT_TIMEOUT).expect("exits on Ctrl-C");
+        assert_eq!(status.code(), Some(0));
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `[{name, status}]` of a JSON board, without the times.
+fn plain(doc: &Value) -> Value {
+    let entries = doc["entries"].as_array().expect("entries");
+    entries
+        .iter()
+        .map(|e| json!({"name": e["name"], "status": e["status"]}))
+        .collect()
+}
+
+fn snapshot(server: &Server) -> Snapshot {
+    match protocol::parse_extended_reply(&server.request(b"_:@board")) {
+        Ok(ExtendedReply::Snapshot(snapshot)) => snapshot,
+        other => panic!("not a snapshot: {other:?}"),
+    }
+}
+
+/// A SUB socket on the server's publisher, subscribed to everything.
+fn subscriber(server: &Server) -> (zmq::Context, zmq::Socket) {
+    let publish = snapshot(server).header.publish;
+    let context = zmq::Context::new();
+    let socket = context.socket(zmq::SUB).expect("SUB");
+    socket.set_linger(0).expect("LINGER");
+    socket.set_subscribe(b"").expect("subscribe");
+    socket.connect(&publish[0]).expect("connect");
+    // The subscription travels to the publisher on its own; a heartbeat says it has.
+    socket.set_rcvtimeo(3000).expect("RCVTIMEO");
+    socket.recv_bytes(0).expect("a heartbeat within 3 s");
+    (context, socket)
+}
+
+#[test]
+fn a_watcher_sees_an_update_pushed_without_polling() {
+    let server = publishing(&[]);
+    // An hour between polls: anything that arrives sooner was pushed.
+    let watcher = Watcher::start(&server.endpoint, &["--interval", "3600"]);
+    let first = watcher.next("the first board");
+    assert_eq!(first, json!({"seq": 0, "entries": []}));
+
+    let started = Instant::now();
+    let (code, _, _) = run(&[
+        "alice",
+        "--endpoint",
+        &server.endpoint,
+        "--set",
+        "in a meeting",
+    ]);
+    assert_eq!(code, Some(0));
+    let pushed = watcher.next("the pushed board");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(pushed["seq"], 1);
+    assert_eq!(
+        plain(&pushed),
+        json!([{"name": "alice", "status": "in a meeting"}])
+    );
+    let age = pushed["entries"][0]["age_s"].as_u64().expect("age_s");
+    assert!(age < 5, "{pushed}");
+    watcher.stop();
+}
+
+#[test]
+fn no_gap_or_duplicate_across_10_000_rapid_updates() {
+    const UPDATES: u64 = 10_000;
+    const NAMES: u64 = 10;
+    let server = publishing(&[]);
+    let watcher = Watcher::start(&server.endpoint, &["--interval", "3600"]);
+    let first = watcher.next("the first board");
+    let base = first["seq"].as_u64().expect("seq");
+    // Let the subscription settle, so that the run below is all pushed.
+    std::thread::sleep(Duration::from_millis(500));
+
+    let endpoint = server.endpoint.clone();
+    let writer = std::thread::spawn(move || {
+        let context = zmq::Context::new();
+        let socket = context.socket(zmq::REQ).expect("REQ");
+        socket.set_linger(0).expect("LINGER");
+        socket.set_rcvtimeo(10_000).expect("RCVTIMEO");
+        socket.connect(&endpoint).expect("connect");
+        for i in 0..UPDATES {
+            socket
+                .send(format!("w{}: {i}", i % NAMES).as_bytes(), 0)
+                .expect("send");
+            socket.recv_bytes(0).expect("a reply");
+        }
+    });
+
+    // One board per change, numbered one after the other, each holding exactly
+    // that change: nothing skipped, nothing twice, nothing out of order.
+    let mut last = Value::Null;
+    for k in 1..=UPDATES {
+        let doc = watcher.next("the next change");
+        assert_eq!(doc["seq"].as_u64(), Some(base + k), "{doc}");
+        let i = k - 1;
+        let name = format!("w{}", i % NAMES);
+        let entry = doc["entries"]
+            .as_array()
+            .and_then(|entries| entries.iter().find(|e| e["name"] == name.as_str()))
+            .unwrap_or_else(|| panic!("{name} missing from {doc}"));
+        assert_eq!(entry["status"], i.to_string(), "{doc}");
+        last = doc;
+    }
+    writer.join().expect("the writer finished");
+    let snapshot = snapshot(&server);
+    assert_eq!(snapshot.header.seq, base + UPDATES);
+    let expected: Value = snapshot
+        .entries
+        .iter()
+        .map(|e| json!({"name": e.name, "status": e.status.trim_start_matches(": ")}))
+        .collect();
+    assert_eq!(plain(&last), expected);
+    watcher.stop();
+}
+
+#[test]
+fn a_publisher_restart_is_survived_with_a_fresh_snapshot() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("board.log");
+    let (port, publish) = (free_port(), free_port());
+    let publish = format!("tcp://127.0.0.1:{publish}");
+    let args = [
+        &port.to_string(),
+        "--state",
+        state.to_str().expect("UTF-8 path"),
+        "--publish",
+        &publish,
+        "--quiet",
+    ];
+    let first = Server::start_raw(&args);
+    first.request_text("a: before");
+    let watcher = Watcher::start(
+        &first.endpoint,
+        &["--interval", "3600", "--timeout", "300", "--retries", "2"],
+    );
+    let doc = watcher.next("the first board");
+    assert_eq!(plain(&doc), json!([{"name": "a", "status": "before"}]));
+
+    let (status, _) = first.stop(libc::SIGTERM);
+    assert!(status.success());
+    let second = Server::start_raw(&args);
+    second.request_text("a: after");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "the watcher never saw 'after'");
+        let doc = watcher.next("a board from the restarted server");
+        if plain(&doc) == json!([{"name": "a", "status": "after"}]) {
+            // Numbered by the new run: the watcher took its snapshot.
+            assert_eq!(doc["seq"].as_u64(), Some(snapshot(&second).header.seq));
+            break;
+        }
+    }
+    // Still live: the next change is pushed from the new run.
+    second.request_text("b: pushed");
+    let doc = watcher.next("a change from the new publisher");
+    assert_eq!(
+        plain(&doc),
+        json!([{"name": "a", "status": "after"}, {"name": "b", "status": "pushed"}])
+    );
+    watcher.stop();
+}
+
+#[test]
+fn expiry_removes_publishes_and_persists() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("board.log");
+    let state = state.to_str().expect("UTF-8 path");
+    let server = publishing(&["--state", state, "--ttl", "1s"]);
+    let (_context, sub) = subscriber(&server);
+    server.request_text("old: going");
+    // `fresh` is refreshed well within the TTL the whole time.
+    let until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < until {
+        server.request_text("fresh: here");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(server.request_text("_:"), "- fresh: here\n");
+
+    let mut removals = Vec::new();
+    sub.set_rcvtimeo(100).expect("RCVTIMEO");
+    while let Ok(frame) = sub.recv_bytes(0) {
+        let notice = protocol::parse_notice(&frame).expect("a published change");
+        if let Event::Removed { name, why } = notice.event {
+            removals.push((name.to_owned(), why));
+        }
+    }
+    assert_eq!(removals, [("old".to_owned(), Removal::Expired)]);
+
+    // The removal is in the state file: gone after a restart too.
+    let (status, _) = server.stop(libc::SIGTERM);
+    assert!(status.success());
+    let again = Server::start(&["--state", state]);
+    assert_eq!(again.request_text("_:"), "- fresh: here\n");
+}
+
+#[test]
+fn clear_removes_ones_own_entry_durably() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("board.log");
+    let state = state.to_str().expect("UTF-8 path");
+    let server = Server::start(&["--state", state, "--quiet"]);
+    server.request_text("alice: here");
+    server.request_text("bob: x");
+
+    let (code, stdout, stderr) = run(&["alice", "--endpoint", &server.endpoint, "--clear"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "- bob: x\n");
+    assert_eq!(server.request_text("_:"), "- bob: x\n");
+    // Clearing what is not there is not an error, as with rm -f.
+    let (code, _, _) = run(&["alice", "--endpoint", &server.endpoint, "--clear", "-q"]);
+    assert_eq!(code, Some(0));
+    let (code, _, stderr) = run(&["_", "--endpoint", &server.endpoint, "--clear"]);
+    assert_eq!(code, Some(2), "{stderr}");
+
+    let (status, _) = server.stop(libc::SIGTERM);
+    assert!(status.success());
+    let again = Server::start(&["--state", state]);
+    assert_eq!(again.request_text("_:"), "- bob: x\n");
+}
+
+#[test]
+fn clear_against_the_original_says_it_cannot_and_changes_nothing() {
+    let Some(reference) = reference_or_skip("clear_against_the_original") else {
+        return;
+    };
+    let python = PythonServer::start(&reference);
+    let (code, _, _) = run(&["alice", "--endpoint", &python.endpoint, "--set", "here"]);
+    assert_eq!(code, Some(0));
+    let (code, stdout, stderr) = run(&["alice", "--endpoint", &python.endpoint, "--clear"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("only the original protocol") && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    let board = common::request_parts(&python.endpoint, &[b"_:"]).expect("a reply");
+    assert_eq!(board, b"- alice: here\n");
+}
+
+#[test]
+fn the_watcher_falls_back_to_polling_the_original() {
+    let Some(reference) = reference_or_skip("the_watcher_falls_back_to_polling_the_original")
+    else {
+        return;
+    };
+    let python = PythonServer::start(&reference);
+    let (code, _, _) = run(&["alice", "--endpoint", &python.endpoint, "--set", "here"]);
+    assert_eq!(code, Some(0));
+    let watcher = Watcher::start(&python.endpoint, &["--interval", "0.1"]);
+    let first = watcher.next("the first board");
+    // No ages and no number: the original does not have them.
+    assert_eq!(
+        first,
+        json!({"entries": [{"name": "alice", "status": "here"}]})
+    );
+    let (code, _, _) = run(&["bob", "--endpoint", &python.endpoint, "--set", "later"]);
+    assert_eq!(code, Some(0));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "bob never showed");
+        let doc = watcher.next("a polled board");
+        if doc["entries"].as_array().is_some_and(|e| e.len() == 2) {
+            assert_eq!(doc["entries"][1], json!({"name": "bob", "status": "later"}));
+            break;
+        }
+    }
+    let stray = watcher.err.drain(Duration::from_millis(100));
+    assert!(stray.is_empty(), "{stray:?}");
+    watcher.stop();
+}
+
+#[test]
+fn an_unchanged_poll_is_a_few_bytes_even_at_10_000_entries() {
+    let server = Server::start(&["--quiet"]);
+    let context = zmq::Context::new();
+    let socket = context.socket(zmq::REQ).expect("REQ");
+    socket.set_linger(0).expect("LINGER");
+    socket.set_rcvtimeo(10_000).expect("RCVTIMEO");
+    socket.connect(&server.endpoint).expect("connect");
+    let ask = |request: &str| {
+        socket.send(request, 0).expect("send");
+        socket.recv_bytes(0).expect("reply")
+    };
+    for i in 0..10_000 {
+        ask(&format!("user{i:05}: status number {i}"));
+    }
+    let full = ask("_:");
+    assert!(full.len() > 300_000, "{} bytes", full.len());
+    let snapshot = match protocol::parse_extended_reply(&ask("_:@board")) {
+        Ok(ExtendedReply::Snapshot(snapshot)) => snapshot,
+        other => panic!("not a snapshot: {other:?}"),
+    };
+    assert_eq!(snapshot.entries.len(), 10_000);
+    let since = protocol::format_since(&snapshot.header.epoch, snapshot.header.seq);
+    let reply = ask(&since);
+    assert_eq!(
+        reply,
+        format!("unchanged {}", snapshot.header.seq).as_bytes()
+    );
+    assert!(since.len() + reply.len() < 64);
+
+    // Once something changes, the same request brings the whole new snapshot.
+    ask("user00007: moved on");
+    match protocol::parse_extended_reply(&ask(&since)) {
+        Ok(ExtendedReply::Snapshot(fresh)) => {
+            assert_eq!(fresh.header.seq, snapshot.header.seq + 1);
+            assert_eq!(fresh.entries[7].status, ": moved on");
+        }
+        other => panic!("not a snapshot: {other:?}"),
+    }
+    // The original's own poll still gets the plain board.
+    assert!(ask("_:").starts_with(b"- user00000: status number 0\n"));
+}
+
+#[test]
+fn a_polling_watcher_shows_a_board_per_interval() {
+    // No publisher: the watcher polls with `_:@since`, and still prints a board
+    // every interval, as the original does.
+    let server = Server::start(&["--quiet"]);
+    server.request_text("a: 1");
+    let (code, stdout, stderr) = run(&[
+        "_",
+        "--endpoint",
+        &server.endpoint,
+        "--json",
+        "--interval",
+        "0.05",
+        "--count",
+        "3",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let docs: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(docs.len(), 3);
+    for doc in &docs {
+        assert_eq!(plain(doc), json!([{"name": "a", "status": "1"}]));
+        assert_eq!(doc["seq"], 1);
+    }
+}
+
+#[test]
+fn ages_are_kept_across_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("board.log");
+    let state = state.to_str().expect("UTF-8 path");
+    let server = Server::start(&["--state", state, "--quiet"]);
+    server.request_text("a: 1");
+    let set_at = snapshot(&server).entries[0].set_at_ms;
+    assert!(set_at.is_some());
+    let (status, _) = server.stop(libc::SIGTERM);
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(1100));
+    let again = Server::start(&["--state", state, "--quiet"]);
+    assert_eq!(snapshot(&again).entries[0].set_at_ms, set_at);
+    let (code, stdout, _) = run(&["_", "--endpoint", &again.endpoint, "--json", "--count", "1"]);
+    assert_eq!(code, Some(0));
+    let doc: Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    let age = doc["entries"][0]["age_s"].as_u64().expect("age_s");
+    assert!((1..60).contains(&age), "{doc}");
+}
+
+#[test]
+fn a_bad_ttl_or_publish_endpoint_is_refused_at_start() {
+    for (args, wanted) in [
+        (vec!["--ttl", "soon"], "--ttl"),
+        (vec!["--ttl", "0s"], "at least 1s"),
+        (vec!["--publish", "nonsense"], "cannot bind nonsense"),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_status_server"));
+        command.args(["--in-memory", "0"]).args(&args);
+        let output = run_with_input(&mut command, "", EXIT_TIMEOUT);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(stderr.contains(wanted), "{args:?}: {stderr}");
+    }
+}
+
+/// The watcher on a pseudo-terminal, as a person runs it.
+fn on_a_terminal(server: &Server, no_color: bool) -> rexpect::session::PtySession {
+    let mut command = client(&["_", "--endpoint", &server.endpoint]);
+    command.env("TERM", "xterm");
+    if no_color {
+        command.env("NO_COLOR", "1");
+    } else {
+        command.env_remove("NO_COLOR");
+    }
+    rexpect::session::spawn_command(command, Some(10_000)).expect("spawn on a pty")
+}
+
+#[test]
+fn a_terminal_watcher_redraws_in_place_marks_changes_and_respects_no_color() {
+    for no_color in [false, true] {
+        let server = publishing(&[]);
+        server.request_text("alice: in a meeting");
+        let mut session = on_a_terminal(&server, no_color);
+        let mut seen = session.exp_string("live").expect("the title says live");
+        seen += &session.exp_string("just now").expect("an age");
+        server.request_text("bob: lunch");
+        seen += &session.exp_string("* bob").expect("bob, marked as changed");
+        seen += &session.exp_string("lunch").expect("bob's status");
+        // Redrawn from the top each time, never scrolled.
+        assert!(seen.matches("\x1b[H").count() >= 2, "{seen:?}");
+        assert!(!seen.contains("-----------------"), "{seen:?}");
+        let colored = seen.contains("\x1b[1;32m");
+        assert_eq!(colored, !no_color, "NO_COLOR={no_color}: {seen:?}");
+        session.send_control('c').expect("Ctrl-C");
+        session.exp_eof().expect("exits");
+        match session.process().wait().expect("status") {
+            rexpect::process::WaitStatus::Exited(_, code) => assert_eq!(code, 0),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
