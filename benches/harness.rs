@@ -605,6 +605,359 @@ fn memory(s: &Settings, out: &mut String) {
     .ok();
 }
 
+/// The value at quantile `q` of sorted durations.
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted
+        .get((sorted.len().saturating_sub(1) as f64 * q).round() as usize)
+        .copied()
+        .unwrap_or_default()
+}
+
+/// `p50 / p99 / max` in ms of some durations.
+fn latency_cells(mut times: Vec<Duration>) -> String {
+    times.sort_unstable();
+    let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1e3);
+    format!(
+        "{} | {} | {} | {}",
+        times.len(),
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.99)),
+        ms(times.last().copied().unwrap_or_default())
+    )
+}
+
+/// Posts `n` updates to `endpoint`, one at a time, and times each until
+/// `arrived(i)` says the watcher has it. Each waits a spread-out part of
+/// `spread` first, so that the samples do not fall in step with heartbeats
+/// or polls.
+fn update_to_watcher(
+    endpoint: &str,
+    n: usize,
+    spread: Duration,
+    mut arrived: impl FnMut(u64),
+) -> Vec<Duration> {
+    let context = zmq::Context::new();
+    let socket = context.socket(zmq::REQ).expect("REQ");
+    socket.set_linger(0).expect("LINGER");
+    socket.set_rcvtimeo(10_000).expect("RCVTIMEO");
+    socket.connect(endpoint).expect("connect");
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n as u64 {
+        // Steps of the golden ratio cover the spread evenly for any n, in no fixed order.
+        let fraction = (i as f64 * 0.618_033_988_75).fract();
+        thread::sleep(spread.mul_f64(fraction));
+        let started = Instant::now();
+        socket
+            .send(format!("bench-live: v{i}").as_bytes(), 0)
+            .expect("send");
+        socket.recv_bytes(0).expect("the update's reply");
+        arrived(i);
+        times.push(started.elapsed());
+    }
+    times
+}
+
+/// Waits until a line of `lines` contains `wanted`.
+fn wait_for(lines: &common::Lines, wanted: &str) {
+    while !lines.next(wanted).contains(wanted) {}
+}
+
+/// A watcher process (ours or the original), its stdout as lines; killed on drop.
+struct Spawned {
+    child: Child,
+    lines: common::Lines,
+}
+
+impl Spawned {
+    fn start(command: &mut Command) -> Spawned {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn a watcher");
+        let lines = common::Lines::from(child.stdout.take().expect("piped"));
+        Spawned { child, lines }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP proxy in front of a port that counts the bytes each way: what a poll
+/// costs on the wire, ZeroMQ framing included.
+struct CountingProxy {
+    endpoint: String,
+    /// Client to server, server to client.
+    bytes: std::sync::Arc<[std::sync::atomic::AtomicU64; 2]>,
+}
+
+impl CountingProxy {
+    fn start(target_port: u16) -> CountingProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("address").port();
+        let bytes = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let counters = Arc::clone(&bytes);
+        thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target_port)) else {
+                    return;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                for (direction, from, to) in [(0, &client, &server), (1, &server, &client)] {
+                    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+                        return;
+                    };
+                    let counters = Arc::clone(&counters);
+                    thread::spawn(move || {
+                        use std::io::{Read, Write};
+                        let mut buffer = vec![0; 64 * 1024];
+                        while let Ok(n) = from.read(&mut buffer) {
+                            if n == 0 || to.write_all(&buffer[..n]).is_err() {
+                                break;
+                            }
+                            counters[direction].fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        CountingProxy {
+            endpoint: format!("tcp://127.0.0.1:{port}"),
+            bytes,
+        }
+    }
+
+    fn total(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        self.bytes.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// Wire bytes per request of `request`, after the connection is set up.
+fn wire_bytes_per_request(port: u16, request: &[u8], n: u64) -> f64 {
+    let proxy = CountingProxy::start(port);
+    let context = zmq::Context::new();
+    let socket = context.socket(zmq::REQ).expect("REQ");
+    socket.set_linger(0).expect("LINGER");
+    socket.connect(&proxy.endpoint).expect("connect");
+    let ask = || {
+        socket.send(request, 0).expect("send");
+        socket.recv_bytes(0).expect("reply")
+    };
+    ask(); // the handshake and a first answer are not counted
+    let before = proxy.total();
+    for _ in 0..n {
+        ask();
+    }
+    (proxy.total() - before) as f64 / n as f64
+}
+
+/// Update-to-watcher latency through our real watcher (`--json`), `samples` times.
+fn ours_to_watcher(server: &common::Server, samples: usize) -> Vec<Duration> {
+    let watcher = Spawned::start(Command::new(env!("CARGO_BIN_EXE_status_client")).args([
+        "_",
+        "--endpoint",
+        &server.endpoint,
+        "--json",
+        "--interval",
+        "3600",
+    ]));
+    watcher.lines.next("the watcher's first board");
+    thread::sleep(Duration::from_millis(500)); // the subscription settles
+    update_to_watcher(&server.endpoint, samples, LIVE_SPREAD, |i| {
+        wait_for(&watcher.lines, &format!("\"status\":\"v{i}\""))
+    })
+}
+
+/// Our samples are this far apart, at most.
+const LIVE_SPREAD: Duration = Duration::from_millis(10);
+
+/// `clients` REQ sockets polling `endpoint` flat out until `stop` is set.
+fn background_polls(
+    endpoint: String,
+    clients: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> thread::JoinHandle<u64> {
+    thread::spawn(move || {
+        let context = zmq::Context::new();
+        let sockets: Vec<zmq::Socket> = (0..clients)
+            .map(|_| {
+                let socket = context.socket(zmq::REQ).expect("REQ");
+                socket.set_linger(0).expect("LINGER");
+                socket.connect(&endpoint).expect("connect");
+                socket.send("_:", 0).expect("send");
+                socket
+            })
+            .collect();
+        let mut polls = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut items: Vec<zmq::PollItem> = sockets
+                .iter()
+                .map(|s| s.as_poll_item(zmq::POLLIN))
+                .collect();
+            zmq::poll(&mut items, 100).expect("poll");
+            let ready: Vec<usize> = (0..clients).filter(|&k| items[k].is_readable()).collect();
+            drop(items);
+            for k in ready {
+                sockets[k].recv_msg(0).expect("reply");
+                sockets[k].send("_:", 0).expect("send");
+                polls += 1;
+            }
+        }
+        polls
+    })
+}
+
+fn live(s: &Settings, out: &mut String) {
+    writeln!(out, "## Live board\n").ok();
+    let samples = if s.smoke { 30 } else { 1_000 };
+    let python_samples = if s.smoke { 2 } else { 20 };
+    let client = env!("CARGO_BIN_EXE_status_client");
+    let server = ours(&["--publish", "tcp://127.0.0.1:*"]);
+    let idle = ours_to_watcher(&server, samples);
+
+    // The same while 16 clients poll as fast as they can.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = background_polls(server.endpoint.clone(), 16, std::sync::Arc::clone(&stop));
+    let started = Instant::now();
+    let busy = ours_to_watcher(&server, samples);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let background_rate = load.join().expect("the load") as f64 / started.elapsed().as_secs_f64();
+
+    // Under `--fsync always` a change is published once it is durable.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("live.log");
+    let durable = ours(&[
+        "--publish",
+        "tcp://127.0.0.1:*",
+        "--state",
+        state.to_str().expect("UTF-8"),
+        "--fsync",
+        "always",
+    ]);
+    let always = ours_to_watcher(&durable, samples);
+    drop(durable);
+
+    // The publisher alone: a SUB socket in this process, no watcher program.
+    let snapshot = match status_board::protocol::parse_extended_reply(&server.request(b"_:@board"))
+    {
+        Ok(status_board::protocol::ExtendedReply::Snapshot(snapshot)) => snapshot,
+        other => panic!("not a snapshot: {other:?}"),
+    };
+    let context = zmq::Context::new();
+    let sub = context.socket(zmq::SUB).expect("SUB");
+    sub.set_linger(0).expect("LINGER");
+    sub.set_subscribe(b"").expect("subscribe");
+    sub.set_rcvtimeo(10_000).expect("RCVTIMEO");
+    sub.connect(&snapshot.header.publish[0]).expect("connect");
+    thread::sleep(Duration::from_millis(500));
+    let raw_times = update_to_watcher(&server.endpoint, samples, LIVE_SPREAD, |i| {
+        let wanted = format!(" bench-live: v{i}");
+        while !String::from_utf8_lossy(&sub.recv_bytes(0).expect("a change")).ends_with(&wanted) {}
+    });
+
+    writeln!(
+        out,
+        "Update-to-watcher latency on loopback: from sending `bench-live: vN` until the \
+         watcher has it, one update at a time, 0-10 ms apart (0-2 s for the original, whose \
+         watcher polls every 2 s).\n\n\
+         | watcher | samples | p50 ms | p99 ms | max ms |\n| --- | --- | --- | --- | --- |\n\
+         | ours: `status_client _ --json`, changes pushed (`--publish`), in memory | {} |\n\
+         | the same while 16 clients poll flat out ({background_rate:.0} polls/s) | {} |\n\
+         | the same, `--fsync always` (published once durable) | {} |\n\
+         | (the publisher alone: a SUB socket in the harness, in memory) | {} |",
+        latency_cells(idle),
+        latency_cells(busy),
+        latency_cells(always),
+        latency_cells(raw_times)
+    )
+    .ok();
+    match Python::start() {
+        Some(python) => {
+            // The original's watcher polls every 2 s and prints the whole board.
+            let watcher = Spawned::start(
+                Command::new("python3")
+                    .arg("-u")
+                    .arg(&python._reference.client)
+                    .args(["_", &python.server.port.to_string(), "127.0.0.1"]),
+            );
+            watcher.lines.next("the original watcher's first line");
+            // Spread over a whole poll period: an update lands anywhere in it.
+            let period = Duration::from_secs(2);
+            let times = update_to_watcher(&python.server.endpoint, python_samples, period, |i| {
+                wait_for(&watcher.lines, &format!("- bench-live: v{i}"))
+            });
+            writeln!(
+                out,
+                "| the original: `status_client.py _` against `status_server.py` (polls every 2 s) | {} |\n",
+                latency_cells(times)
+            )
+            .ok();
+        }
+        None => {
+            writeln!(out, "| the original | n/a (no python3 with pyzmq) |\n").ok();
+        }
+    }
+
+    // Bytes per unchanged poll at 10 000 entries, counted on the wire.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = prefilled_state(dir.path(), 10_000);
+    let big = ours(&["--state", state.to_str().expect("UTF-8"), "--fsync", "no"]);
+    let snapshot = match status_board::protocol::parse_extended_reply(&big.request(b"_:@board")) {
+        Ok(status_board::protocol::ExtendedReply::Snapshot(snapshot)) => snapshot,
+        other => panic!("not a snapshot: {other:?}"),
+    };
+    let since = status_board::protocol::format_since(&snapshot.header.epoch, snapshot.header.seq);
+    let n = if s.smoke { 20 } else { 200 };
+    let since_bytes = wire_bytes_per_request(big.port(), since.as_bytes(), n);
+    let full_bytes = wire_bytes_per_request(big.port(), b"_:", n.min(50));
+    let reply = big.request(since.as_bytes());
+    // Our real watcher: 41 boards cost the first snapshot plus 40 unchanged polls.
+    let watcher_bytes = |count: u64| {
+        let proxy = CountingProxy::start(big.port());
+        let status = Command::new(client)
+            .args([
+                "_",
+                "--endpoint",
+                &proxy.endpoint,
+                "--json",
+                "--interval",
+                "0.01",
+            ])
+            .args(["--count", &count.to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run the watcher");
+        assert!(status.success());
+        // The proxy's threads finish copying as the connection closes.
+        thread::sleep(Duration::from_millis(200));
+        proxy.total()
+    };
+    let per_watcher_poll = (watcher_bytes(41) as f64 - watcher_bytes(1) as f64) / 40.0;
+    writeln!(
+        out,
+        "Bytes per poll of a 10 000-entry board that has not changed, counted by a TCP proxy \
+         (both directions, ZeroMQ framing included; TCP/IP headers not included).\n\n\
+         | poll | request | reply | wire bytes per poll |\n| --- | --- | --- | --- |\n\
+         | `{since}` (ours) | {} B | `{}` ({} B) | {since_bytes:.0} |\n\
+         | our watcher polling (no `--publish`), 40 polls after its first snapshot | | | {per_watcher_poll:.0} |\n\
+         | `_:` (the original's poll; the Python server's reply is the same bytes) | 2 B | the board ({} B) | {full_bytes:.0} |\n",
+        since.len(),
+        String::from_utf8_lossy(&reply),
+        reply.len(),
+        big.request(b"_:").len(),
+    )
+    .ok();
+}
+
 /// A part of the report: its name for `--only=NAME`, and what writes it.
 type Section = (&'static str, fn(&Settings, &mut String));
 
@@ -626,11 +979,12 @@ fn main() {
         s.repeats
     )
     .ok();
-    let sections: [Section; 4] = [
+    let sections: [Section; 5] = [
         ("polls", polls),
         ("updates", updates),
         ("one-shot", one_shot),
         ("memory", memory),
+        ("live", live),
     ];
     let only: Vec<String> = std::env::args()
         .filter_map(|a| a.strip_prefix("--only=").map(str::to_owned))
