@@ -777,6 +777,15 @@ fn ours_to_watcher(server: &common::Server, samples: usize) -> Vec<Duration> {
     })
 }
 
+/// Our server's snapshot reply, parsed.
+fn snapshot_of(server: &common::Server) -> status_board::protocol::Snapshot {
+    use status_board::protocol::{ExtendedReply, parse_extended_reply};
+    match parse_extended_reply(&server.request(b"_:@board")) {
+        Ok(ExtendedReply::Snapshot(snapshot)) => snapshot,
+        other => panic!("not a snapshot: {other:?}"),
+    }
+}
+
 /// Our samples are this far apart, at most.
 const LIVE_SPREAD: Duration = Duration::from_millis(10);
 
@@ -821,7 +830,12 @@ fn live(s: &Settings, out: &mut String) {
     let samples = if s.smoke { 30 } else { 1_000 };
     let python_samples = if s.smoke { 2 } else { 20 };
     let client = env!("CARGO_BIN_EXE_status_client");
-    let server = ours(&["--publish", "tcp://127.0.0.1:*"]);
+    // The default durability: every update written to the state file before
+    // it is answered (and published), forced to disk once a second.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("live-everysec.log");
+    let state = state.to_str().expect("UTF-8");
+    let server = ours(&["--publish", "tcp://127.0.0.1:*", "--state", state]);
     let idle = ours_to_watcher(&server, samples);
 
     // The same while 16 clients poll as fast as they can.
@@ -833,8 +847,7 @@ fn live(s: &Settings, out: &mut String) {
     let background_rate = load.join().expect("the load") as f64 / started.elapsed().as_secs_f64();
 
     // Under `--fsync always` a change is published once it is durable.
-    let dir = tempfile::tempdir().expect("temp dir");
-    let state = dir.path().join("live.log");
+    let state = dir.path().join("live-always.log");
     let durable = ours(&[
         "--publish",
         "tcp://127.0.0.1:*",
@@ -847,11 +860,7 @@ fn live(s: &Settings, out: &mut String) {
     drop(durable);
 
     // The publisher alone: a SUB socket in this process, no watcher program.
-    let snapshot = match status_board::protocol::parse_extended_reply(&server.request(b"_:@board"))
-    {
-        Ok(status_board::protocol::ExtendedReply::Snapshot(snapshot)) => snapshot,
-        other => panic!("not a snapshot: {other:?}"),
-    };
+    let snapshot = snapshot_of(&server);
     let context = zmq::Context::new();
     let sub = context.socket(zmq::SUB).expect("SUB");
     sub.set_linger(0).expect("LINGER");
@@ -870,10 +879,10 @@ fn live(s: &Settings, out: &mut String) {
          watcher has it, one update at a time, 0-10 ms apart (0-2 s for the original, whose \
          watcher polls every 2 s).\n\n\
          | watcher | samples | p50 ms | p99 ms | max ms |\n| --- | --- | --- | --- | --- |\n\
-         | ours: `status_client _ --json`, changes pushed (`--publish`), in memory | {} |\n\
+         | ours: `status_client _ --json`, changes pushed (`--publish`), default `--fsync everysec` | {} |\n\
          | the same while 16 clients poll flat out ({background_rate:.0} polls/s) | {} |\n\
          | the same, `--fsync always` (published once durable) | {} |\n\
-         | (the publisher alone: a SUB socket in the harness, in memory) | {} |",
+         | (the publisher alone: a SUB socket in the harness, `--fsync everysec`) | {} |",
         latency_cells(idle),
         latency_cells(busy),
         latency_cells(always),
@@ -908,13 +917,9 @@ fn live(s: &Settings, out: &mut String) {
     }
 
     // Bytes per unchanged poll at 10 000 entries, counted on the wire.
-    let dir = tempfile::tempdir().expect("temp dir");
     let state = prefilled_state(dir.path(), 10_000);
     let big = ours(&["--state", state.to_str().expect("UTF-8"), "--fsync", "no"]);
-    let snapshot = match status_board::protocol::parse_extended_reply(&big.request(b"_:@board")) {
-        Ok(status_board::protocol::ExtendedReply::Snapshot(snapshot)) => snapshot,
-        other => panic!("not a snapshot: {other:?}"),
-    };
+    let snapshot = snapshot_of(&big);
     let since = status_board::protocol::format_since(&snapshot.header.epoch, snapshot.header.seq);
     let n = if s.smoke { 20 } else { 200 };
     let since_bytes = wire_bytes_per_request(big.port(), since.as_bytes(), n);

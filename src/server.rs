@@ -165,6 +165,12 @@ pub fn bind(
     socket
         .set_maxmsgsize(i64::try_from(hard_limit).unwrap_or(i64::MAX))
         .map_err(socket_error("set MAXMSGSIZE"))?;
+    let bound = bind_all(&socket, endpoints)?;
+    Ok((socket, bound))
+}
+
+/// Binds `socket` to every endpoint; returns them as bound (a `*` or `0` port resolved).
+fn bind_all(socket: &zmq::Socket, endpoints: &[String]) -> Result<Vec<String>, ServerError> {
     let mut bound = Vec::with_capacity(endpoints.len());
     for endpoint in endpoints {
         // Only where asked for: with IPv6 on, libzmq reports IPv4 binds as `[::ffff:…]`.
@@ -181,7 +187,7 @@ pub fn bind(
             .unwrap_or_else(|_| endpoint.clone());
         bound.push(last);
     }
-    Ok((socket, bound))
+    Ok(bound)
 }
 
 /// The line the server prints once it listens; the original's for `PORT HOST`.
@@ -252,25 +258,8 @@ pub fn bind_publisher(
     socket
         .set_sndhwm(PUBLISH_HWM)
         .map_err(socket_error("set SNDHWM"))?;
-    let mut bound = Vec::with_capacity(endpoints.len());
-    for endpoint in endpoints {
-        socket
-            .set_ipv6(protocol::is_ipv6_endpoint(endpoint))
-            .map_err(socket_error("set IPV6"))?;
-        socket.bind(endpoint).map_err(|source| ServerError::Bind {
-            endpoint: endpoint.clone(),
-            source,
-        })?;
-        let last = socket
-            .get_last_endpoint()
-            .map_err(socket_error("read the bound endpoint"))?
-            .unwrap_or_else(|_| endpoint.clone());
-        bound.push(last);
-    }
-    Ok(Publisher {
-        socket,
-        endpoints: bound,
-    })
+    let endpoints = bind_all(&socket, endpoints)?;
+    Ok(Publisher { socket, endpoints })
 }
 
 /// The store the config asks for, and a line saying where it is.

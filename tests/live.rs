@@ -85,6 +85,13 @@ fn plain(doc: &Value) -> Value {
         .collect()
 }
 
+/// Stops `server` cleanly and starts a new one on the same state file.
+fn restarted(server: Server, state: &str) -> Server {
+    let (status, _) = server.stop(libc::SIGTERM);
+    assert!(status.success(), "{status}");
+    Server::start(&["--state", state, "--quiet"])
+}
+
 fn snapshot(server: &Server) -> Snapshot {
     match protocol::parse_extended_reply(&server.request(b"_:@board")) {
         Ok(ExtendedReply::Snapshot(snapshot)) => snapshot,
@@ -262,9 +269,7 @@ fn expiry_removes_publishes_and_persists() {
     assert_eq!(removals, [("old".to_owned(), Removal::Expired)]);
 
     // The removal is in the state file: gone after a restart too.
-    let (status, _) = server.stop(libc::SIGTERM);
-    assert!(status.success());
-    let again = Server::start(&["--state", state]);
+    let again = restarted(server, state);
     assert_eq!(again.request_text("_:"), "- fresh: here\n");
 }
 
@@ -287,9 +292,7 @@ fn clear_removes_ones_own_entry_durably() {
     let (code, _, stderr) = run(&["_", "--endpoint", &server.endpoint, "--clear"]);
     assert_eq!(code, Some(2), "{stderr}");
 
-    let (status, _) = server.stop(libc::SIGTERM);
-    assert!(status.success());
-    let again = Server::start(&["--state", state]);
+    let again = restarted(server, state);
     assert_eq!(again.request_text("_:"), "- bob: x\n");
 }
 
@@ -424,10 +427,8 @@ fn ages_are_kept_across_a_restart() {
     server.request_text("a: 1");
     let set_at = snapshot(&server).entries[0].set_at_ms;
     assert!(set_at.is_some());
-    let (status, _) = server.stop(libc::SIGTERM);
-    assert!(status.success());
     std::thread::sleep(Duration::from_millis(1100));
-    let again = Server::start(&["--state", state, "--quiet"]);
+    let again = restarted(server, state);
     assert_eq!(snapshot(&again).entries[0].set_at_ms, set_at);
     let (code, stdout, _) = run(&["_", "--endpoint", &again.endpoint, "--json", "--count", "1"]);
     assert_eq!(code, Some(0));
