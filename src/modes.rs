@@ -350,12 +350,11 @@ impl Session<'_> {
             self.greet()?;
         }
         let mut watching = Watching {
-            mirror: Mirror::original(Vec::new()),
+            mirror: Mirror::empty(),
             feed: Feed::Original,
             view,
             silent: HashSet::new(),
             last_drawn: Instant::now(),
-            started: false,
         };
         let Some(reply) = self.fetch(SNAPSHOT_REQUEST)? else {
             return Ok(());
@@ -416,13 +415,12 @@ impl Session<'_> {
     fn take(&mut self, w: &mut Watching, reply: ExtendedReply) -> Result<bool, RunError> {
         match reply {
             ExtendedReply::Snapshot(snapshot) => {
-                w.install(snapshot);
+                w.mirror.reset(snapshot);
                 self.choose_feed(w)
             }
             ExtendedReply::Unchanged { .. } => Ok(true),
             ExtendedReply::Board(entries) => {
                 w.mirror.reset_original(entries);
-                w.started = true;
                 w.feed = Feed::Original;
                 Ok(true)
             }
@@ -463,7 +461,7 @@ impl Session<'_> {
         match self.fetch(SNAPSHOT_REQUEST)? {
             None => Ok(false),
             Some(ExtendedReply::Snapshot(snapshot)) => {
-                w.install(snapshot);
+                w.mirror.reset(snapshot);
                 Ok(true)
             }
             Some(other) => self.take(w, other),
@@ -737,17 +735,4 @@ struct Watching {
     /// Publishers that never spoke to us: not tried again.
     silent: HashSet<String>,
     last_drawn: Instant,
-    /// Whether a first board is in: later snapshots mark what they change.
-    started: bool,
-}
-
-impl Watching {
-    fn install(&mut self, snapshot: protocol::Snapshot) {
-        if self.started {
-            self.mirror.reset(snapshot);
-        } else {
-            self.mirror = Mirror::new(snapshot);
-            self.started = true;
-        }
-    }
 }

@@ -64,29 +64,39 @@ pub struct Mirror {
     departures: Vec<Departure>,
     /// Server clock minus ours, in ms, so that ages do not depend on our clock.
     clock_offset_ms: i64,
+    /// Whether a board is in: later ones mark what they change.
+    filled: bool,
 }
 
 impl Mirror {
     /// A mirror of a snapshot, taken just now.
     pub fn new(snapshot: Snapshot) -> Mirror {
-        let mut mirror = Mirror {
+        let mut mirror = Mirror::empty();
+        mirror.reset(snapshot);
+        mirror
+    }
+
+    /// A mirror with no board in it yet.
+    pub fn empty() -> Mirror {
+        Mirror {
             epoch: String::new(),
             seq: 0,
             publish: Vec::new(),
             entries: IndexMap::new(),
             departures: Vec::new(),
             clock_offset_ms: 0,
-        };
-        mirror.replace(snapshot, false);
-        mirror
+            filled: false,
+        }
     }
 
-    /// A mirror of the original server's plain board: no times, no numbers.
-    pub fn original(entries: Vec<Entry>) -> Mirror {
-        Mirror::new(Self::as_snapshot(entries))
+    /// Takes a snapshot in; after the first, entries that differ from before
+    /// are marked changed.
+    pub fn reset(&mut self, snapshot: Snapshot) {
+        self.replace(snapshot, self.filled);
+        self.filled = true;
     }
 
-    /// Takes the original server's plain board in, marking what differs.
+    /// Takes the original server's plain board in (no times, no numbers), as [`Mirror::reset`].
     pub fn reset_original(&mut self, entries: Vec<Entry>) {
         self.reset(Self::as_snapshot(entries));
     }
@@ -104,11 +114,6 @@ impl Mirror {
     /// Whether this board came from the original server (no epoch, no ages).
     pub fn is_original(&self) -> bool {
         self.epoch.is_empty()
-    }
-
-    /// Takes a fresh snapshot in; entries that differ from before are marked changed.
-    pub fn reset(&mut self, snapshot: Snapshot) {
-        self.replace(snapshot, true);
     }
 
     fn replace(&mut self, snapshot: Snapshot, mark: bool) {
@@ -347,6 +352,25 @@ mod tests {
             .collect();
         assert_eq!(marked, ["c"]);
         assert_eq!(mirror.plain(), "- a: 1\n- c: 3\n");
+    }
+
+    #[test]
+    fn a_first_board_marks_nothing_from_either_server() {
+        let mut ours = Mirror::empty();
+        ours.reset(snapshot(1, &[("a", ": 1", 1)]));
+        let mut original = Mirror::empty();
+        let plain = |status: &str| Entry {
+            name: "a".into(),
+            status: status.into(),
+            set_at_ms: None,
+        };
+        original.reset_original(vec![plain(": 1")]);
+        assert!(original.is_original() && !ours.is_original());
+        for mirror in [&ours, &original] {
+            assert!(mirror.entries().all(|(_, e)| e.changed.is_none()));
+        }
+        original.reset_original(vec![plain(": 2")]);
+        assert!(original.entries().all(|(_, e)| e.changed.is_some()));
     }
 
     #[test]
