@@ -119,13 +119,14 @@ impl Board {
         self.seq
     }
 
-    fn changed(&mut self, name: &str, what: What) {
+    /// Counts a change; records it (built only then) if anyone publishes.
+    fn changed(&mut self, name: &str, what: impl FnOnce() -> What) {
         self.seq += 1;
         if let Some(changes) = &mut self.changes {
             changes.push(Changed {
                 seq: self.seq,
                 name: name.to_owned(),
-                what,
+                what: what(),
             });
         }
     }
@@ -150,15 +151,12 @@ impl Board {
     /// Sets a status read back from storage, which was within the limit when stored.
     pub fn restore(&mut self, name: &str, status: &str, set_at_ms: u64) -> Change {
         let change = self.put(name, status, set_at_ms);
-        if self.changes.is_some() {
-            let what = What::Set(Status {
+        self.changed(name, || {
+            What::Set(Status {
                 text: status.to_owned(),
                 set_at_ms,
-            });
-            self.changed(name, what);
-        } else {
-            self.seq += 1;
-        }
+            })
+        });
         change
     }
 
@@ -200,7 +198,7 @@ impl Board {
             self.content_bytes -= name.len() + status.text.len();
         }
         self.stale = true;
-        self.changed(name, What::Removed { why, at_ms });
+        self.changed(name, || What::Removed { why, at_ms });
         true
     }
 

@@ -80,11 +80,6 @@ impl Client {
         &self.context
     }
 
-    /// The endpoint this client asks.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
     /// Sends `request` and returns the reply frame, retrying on silence.
     pub fn request(&mut self, request: &[u8], shutdown: &Shutdown) -> Result<Vec<u8>, ClientError> {
         let timeout = self.timeout;

@@ -311,17 +311,17 @@ pub fn serve(
     if publisher.is_some() {
         store.record_changes();
     }
-    store.set_ttl(
-        config
-            .ttl
-            .map(|ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
-    );
+    let ttl_ms = config
+        .ttl
+        .map(|ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+    store.set_ttl(ttl_ms);
     let mut server = Serving {
         socket,
         store,
         config,
         live: Live {
             epoch: new_epoch(),
+            ttl_ms,
             publisher,
             last_heartbeat: Instant::now(),
             buffer: Vec::new(),
@@ -397,6 +397,8 @@ struct Serving<'a> {
 /// What watchers see beyond the board: this run's epoch, and the publisher.
 struct Live<'a> {
     epoch: String,
+    /// `--ttl` in ms, said in every snapshot.
+    ttl_ms: Option<u64>,
     publisher: Option<&'a Publisher>,
     last_heartbeat: Instant,
     /// Reused for each published message.
@@ -405,7 +407,7 @@ struct Live<'a> {
 
 impl Live<'_> {
     /// The snapshot reply: header, then one timed line per entry.
-    fn snapshot(&self, store: &mut Store, config: &Config) -> Vec<u8> {
+    fn snapshot(&self, store: &mut Store) -> Vec<u8> {
         let header = protocol::SnapshotHeader {
             epoch: self.epoch.clone(),
             seq: store.seq(),
@@ -414,9 +416,7 @@ impl Live<'_> {
                 .publisher
                 .map(|p| p.endpoints.clone())
                 .unwrap_or_default(),
-            ttl_ms: config
-                .ttl
-                .map(|ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
+            ttl_ms: self.ttl_ms,
         };
         let body = store.timed_encoding();
         let mut out = Vec::with_capacity(body.len() + 128);
@@ -574,7 +574,7 @@ impl Serving<'_> {
         let (name, status, answer) = match request {
             Request::Poll => return Ok(Handled::Reply(Now::Board)),
             Request::Snapshot => {
-                let snapshot = self.live.snapshot(self.store, self.config);
+                let snapshot = self.live.snapshot(self.store);
                 return Ok(Handled::Reply(Now::Bytes(snapshot)));
             }
             Request::Since { epoch, seq } => {
@@ -582,7 +582,7 @@ impl Serving<'_> {
                     let unchanged = format!("{}{seq}", protocol::UNCHANGED_PREFIX);
                     return Ok(Handled::Reply(Now::Bytes(unchanged.into_bytes())));
                 }
-                let snapshot = self.live.snapshot(self.store, self.config);
+                let snapshot = self.live.snapshot(self.store);
                 return Ok(Handled::Reply(Now::Bytes(snapshot)));
             }
             Request::Update { name, status } => (name, Some(status), Answer::Board),
@@ -668,8 +668,7 @@ impl Serving<'_> {
             match &pending.answer {
                 Answer::Board => send_reply(self.socket, pending.envelope, self.store.encoded()),
                 Answer::Snapshot => {
-                    let reply =
-                        snapshot.get_or_insert_with(|| self.live.snapshot(self.store, self.config));
+                    let reply = snapshot.get_or_insert_with(|| self.live.snapshot(self.store));
                     send_reply(self.socket, pending.envelope, reply);
                 }
                 Answer::Rejected(err) => reject(self.socket, pending.envelope, err),
