@@ -666,17 +666,18 @@ fn wait_for(lines: &common::Lines, wanted: &str) {
 struct Spawned {
     child: Child,
     lines: common::Lines,
+    /// Kept, so that the child's stderr stays open while it runs.
+    _stderr: common::Lines,
 }
 
 impl Spawned {
     fn start(command: &mut Command) -> Spawned {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn a watcher");
-        let lines = common::Lines::from(child.stdout.take().expect("piped"));
-        Spawned { child, lines }
+        let (child, lines, stderr) = common::spawn_piped(command);
+        Spawned {
+            child,
+            lines,
+            _stderr: stderr,
+        }
     }
 }
 
@@ -687,63 +688,9 @@ impl Drop for Spawned {
     }
 }
 
-/// A TCP proxy in front of a port that counts the bytes each way: what a poll
-/// costs on the wire, ZeroMQ framing included.
-struct CountingProxy {
-    endpoint: String,
-    /// Client to server, server to client.
-    bytes: std::sync::Arc<[std::sync::atomic::AtomicU64; 2]>,
-}
-
-impl CountingProxy {
-    fn start(target_port: u16) -> CountingProxy {
-        use std::sync::Arc;
-        use std::sync::atomic::{AtomicU64, Ordering};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-        let port = listener.local_addr().expect("address").port();
-        let bytes = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
-        let counters = Arc::clone(&bytes);
-        thread::spawn(move || {
-            for client in listener.incoming().map_while(Result::ok) {
-                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target_port)) else {
-                    return;
-                };
-                let _ = client.set_nodelay(true);
-                let _ = server.set_nodelay(true);
-                for (direction, from, to) in [(0, &client, &server), (1, &server, &client)] {
-                    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
-                        return;
-                    };
-                    let counters = Arc::clone(&counters);
-                    thread::spawn(move || {
-                        use std::io::{Read, Write};
-                        let mut buffer = vec![0; 64 * 1024];
-                        while let Ok(n) = from.read(&mut buffer) {
-                            if n == 0 || to.write_all(&buffer[..n]).is_err() {
-                                break;
-                            }
-                            counters[direction].fetch_add(n as u64, Ordering::Relaxed);
-                        }
-                        let _ = to.shutdown(std::net::Shutdown::Both);
-                    });
-                }
-            }
-        });
-        CountingProxy {
-            endpoint: format!("tcp://127.0.0.1:{port}"),
-            bytes,
-        }
-    }
-
-    fn total(&self) -> u64 {
-        use std::sync::atomic::Ordering;
-        self.bytes.iter().map(|b| b.load(Ordering::Relaxed)).sum()
-    }
-}
-
 /// Wire bytes per request of `request`, after the connection is set up.
 fn wire_bytes_per_request(port: u16, request: &[u8], n: u64) -> f64 {
-    let proxy = CountingProxy::start(port);
+    let proxy = common::CountingProxy::start(port);
     let context = zmq::Context::new();
     let socket = context.socket(zmq::REQ).expect("REQ");
     socket.set_linger(0).expect("LINGER");
@@ -829,7 +776,6 @@ fn live(s: &Settings, out: &mut String) {
     writeln!(out, "## Live board\n").ok();
     let samples = if s.smoke { 30 } else { 1_000 };
     let python_samples = if s.smoke { 2 } else { 20 };
-    let client = env!("CARGO_BIN_EXE_status_client");
     // The default durability: every update written to the state file before
     // it is answered (and published), forced to disk once a second.
     let dir = tempfile::tempdir().expect("temp dir");
@@ -926,27 +872,9 @@ fn live(s: &Settings, out: &mut String) {
     let full_bytes = wire_bytes_per_request(big.port(), b"_:", n.min(50));
     let reply = big.request(since.as_bytes());
     // Our real watcher: 41 boards cost the first snapshot plus 40 unchanged polls.
-    let watcher_bytes = |count: u64| {
-        let proxy = CountingProxy::start(big.port());
-        let status = Command::new(client)
-            .args([
-                "_",
-                "--endpoint",
-                &proxy.endpoint,
-                "--json",
-                "--interval",
-                "0.01",
-            ])
-            .args(["--count", &count.to_string()])
-            .stdout(Stdio::null())
-            .status()
-            .expect("run the watcher");
-        assert!(status.success());
-        // The proxy's threads finish copying as the connection closes.
-        thread::sleep(Duration::from_millis(200));
-        proxy.total()
-    };
-    let per_watcher_poll = (watcher_bytes(41) as f64 - watcher_bytes(1) as f64) / 40.0;
+    let per_watcher_poll = (common::polling_watcher_bytes(big.port(), 41) as f64
+        - common::polling_watcher_bytes(big.port(), 1) as f64)
+        / 40.0;
     writeln!(
         out,
         "Bytes per poll of a 10 000-entry board that has not changed, counted by a TCP proxy \

@@ -270,7 +270,7 @@ fn a_watcher_survives_a_server_restart() {
     let first = Server::start_raw(&["0", "--quiet", "--in-memory"]);
     let port = first.port().to_string();
     first.request_text("a: before");
-    let mut watcher = client(&[
+    let (mut watcher, stdout, stderr) = common::spawn_piped(&mut client(&[
         "_",
         &port,
         "--interval",
@@ -279,13 +279,7 @@ fn a_watcher_survives_a_server_restart() {
         "200",
         "--retries",
         "2",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn watcher");
-    let stdout = Lines::from(watcher.stdout.take().expect("piped"));
-    let stderr = Lines::from(watcher.stderr.take().expect("piped"));
+    ]));
     wait_for_line(&stdout, "- a: before");
 
     drop(first);

@@ -99,6 +99,40 @@ fn writer(endpoint: String, k: usize, stop: Arc<AtomicBool>) -> (Option<u64>, Ve
     (acked, board)
 }
 
+/// `n` writers (`w0` … `wN-1`) running until [`Writers::finish`].
+struct Writers {
+    stop: Arc<AtomicBool>,
+    handles: Vec<thread::JoinHandle<(Option<u64>, Vec<u8>)>>,
+}
+
+impl Writers {
+    fn start(endpoint: &str, n: usize) -> Writers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles = (0..n)
+            .map(|k| {
+                let (endpoint, stop) = (endpoint.to_owned(), Arc::clone(&stop));
+                thread::spawn(move || writer(endpoint, k, stop))
+            })
+            .collect();
+        Writers { stop, handles }
+    }
+
+    /// Stops them; each one's last acknowledged value and last board.
+    fn finish(self) -> Vec<(Option<u64>, Vec<u8>)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handles
+            .into_iter()
+            .map(|h| h.join().expect("writer"))
+            .collect()
+    }
+}
+
+/// The value of `wK` on a parsed board.
+fn value_of(board: &[(String, u64)], k: usize) -> Option<u64> {
+    let name = format!("w{k}");
+    board.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
 /// Name → value of a `- wK: N` board, in board order.
 fn parse_board(board: &[u8]) -> Vec<(String, u64)> {
     String::from_utf8_lossy(board)
@@ -117,30 +151,17 @@ fn parse_board(board: &[u8]) -> Vec<(String, u64)> {
 /// restarts it, and checks every acknowledged update survived, in order.
 fn kill_9_under_load(state: &Path, extra: &[&str], writers: usize, run_for: Duration) -> Server {
     let server = start_on(state, extra);
-    let stop = Arc::new(AtomicBool::new(false));
-    let handles: Vec<_> = (0..writers)
-        .map(|k| {
-            let (endpoint, stop) = (server.endpoint.clone(), Arc::clone(&stop));
-            thread::spawn(move || writer(endpoint, k, stop))
-        })
-        .collect();
+    let writers = Writers::start(&server.endpoint, writers);
     thread::sleep(run_for);
     let (status, _) = server.stop(libc::SIGKILL);
     assert_eq!(status.code(), None, "killed by a signal");
-    stop.store(true, Ordering::Relaxed);
-    let results: Vec<_> = handles
-        .into_iter()
-        .map(|h| h.join().expect("writer"))
-        .collect();
+    let results = writers.finish();
 
     let again = start_on(state, extra);
     let restored = parse_board(&again.request(b"_:"));
     for (k, (acked, _)) in results.iter().enumerate() {
         let Some(acked) = acked else { continue };
-        let value = restored
-            .iter()
-            .find(|(name, _)| *name == format!("w{k}"))
-            .map(|(_, v)| *v)
+        let value = value_of(&restored, k)
             .unwrap_or_else(|| panic!("w{k} acknowledged {acked} but is gone: {restored:?}"));
         assert!(
             value >= *acked,
@@ -181,20 +202,10 @@ fn sigint_under_fsync_always_load_finishes_what_is_in_hand() {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = state_in(&dir);
     let server = start_on(&state, &["--fsync", "always"]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = (0..8)
-        .map(|k| {
-            let (endpoint, stop) = (server.endpoint.clone(), Arc::clone(&stop));
-            thread::spawn(move || writer(endpoint, k, stop))
-        })
-        .collect();
+    let writers = Writers::start(&server.endpoint, 8);
     thread::sleep(Duration::from_millis(500));
     let (status, took) = server.stop(libc::SIGINT);
-    stop.store(true, Ordering::Relaxed);
-    let acked: Vec<Option<u64>> = writers
-        .into_iter()
-        .map(|w| w.join().expect("writer").0)
-        .collect();
+    let acked: Vec<Option<u64>> = writers.finish().into_iter().map(|(a, _)| a).collect();
     assert_eq!(status.code(), Some(0));
     assert!(took < Duration::from_secs(3), "stopped in {took:?}");
 
@@ -202,10 +213,7 @@ fn sigint_under_fsync_always_load_finishes_what_is_in_hand() {
     let restored = parse_board(&again.request(b"_:"));
     for (k, acked) in acked.iter().enumerate() {
         let Some(acked) = acked else { continue };
-        let value = restored
-            .iter()
-            .find(|(n, _)| *n == format!("w{k}"))
-            .map(|(_, v)| *v);
+        let value = value_of(&restored, k);
         assert!(
             value.is_some_and(|v| v >= *acked),
             "w{k}: acknowledged {acked}, restored {value:?}"
@@ -273,18 +281,12 @@ fn compaction_happens_under_concurrent_fsync_always_load() {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = state_in(&dir);
     let server = start_on(&state, &["--fsync", "always", "--compact-at", "8192"]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = (0..8)
-        .map(|k| {
-            let (endpoint, stop) = (server.endpoint.clone(), Arc::clone(&stop));
-            thread::spawn(move || writer(endpoint, k, stop))
-        })
-        .collect();
+    let writers = Writers::start(&server.endpoint, 8);
     thread::sleep(Duration::from_secs(1));
-    stop.store(true, Ordering::Relaxed);
     let acked: u64 = writers
+        .finish()
         .into_iter()
-        .map(|w| w.join().expect("writer").0.map_or(0, |last| last + 1))
+        .map(|(last, _)| last.map_or(0, |last| last + 1))
         .sum();
     let (status, _) = server.stop(libc::SIGINT);
     assert_eq!(status.code(), Some(0));

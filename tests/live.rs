@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::{
@@ -45,14 +45,8 @@ struct Watcher {
 
 impl Watcher {
     fn start(endpoint: &str, extra: &[&str]) -> Watcher {
-        let mut child = client(&["_", "--endpoint", endpoint, "--json"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the watcher");
-        let out = Lines::from(child.stdout.take().expect("piped"));
-        let err = Lines::from(child.stderr.take().expect("piped"));
+        let (child, out, err) =
+            common::spawn_piped(client(&["_", "--endpoint", endpoint, "--json"]).args(extra));
         Watcher { child, out, err }
     }
 
@@ -120,6 +114,8 @@ fn a_watcher_sees_an_update_pushed_without_polling() {
     let watcher = Watcher::start(&server.endpoint, &["--interval", "3600"]);
     let first = watcher.next("the first board");
     assert_eq!(first, json!({"seq": 0, "entries": []}));
+    // Beside the watcher: the change itself is on the publisher.
+    let (_context, sub) = subscriber(&server);
 
     let started = Instant::now();
     let (code, _, _) = run(&[
@@ -139,6 +135,19 @@ fn a_watcher_sees_an_update_pushed_without_polling() {
     );
     let age = pushed["entries"][0]["age_s"].as_u64().expect("age_s");
     assert!(age < 5, "{pushed}");
+    // The first change after the heartbeats: alice's, numbered 1.
+    let published = loop {
+        let frame = sub.recv_bytes(0).expect("the change, published");
+        if !frame.starts_with(b"hb ") {
+            break frame;
+        }
+    };
+    let notice = protocol::parse_notice(&published).expect("a published change");
+    let set = Event::Set {
+        name: "alice",
+        status: ": in a meeting",
+    };
+    assert_eq!((notice.seq, notice.event), (1, set));
     watcher.stop();
 }
 
@@ -416,6 +425,20 @@ fn a_polling_watcher_shows_a_board_per_interval() {
         assert_eq!(plain(doc), json!([{"name": "a", "status": "1"}]));
         assert_eq!(doc["seq"], 1);
     }
+}
+
+#[test]
+fn a_polling_watcher_moves_a_few_bytes_per_unchanged_poll() {
+    // 1 000 entries: a board or a snapshot per poll would be ~38 KB.
+    let server = Server::start(&["--quiet"]);
+    for i in 0..1_000 {
+        server.request_text(&format!("user{i:04}: status number {i}"));
+    }
+    // Counted on the wire, between the real watcher and the server: 21
+    // boards are its first snapshot and 20 polls, 1 board the snapshot alone.
+    let bytes = |count| common::polling_watcher_bytes(server.port(), count);
+    let per_poll = (bytes(21) as f64 - bytes(1) as f64) / 20.0;
+    assert!(per_poll < 64.0, "{per_poll} bytes per unchanged poll");
 }
 
 #[test]

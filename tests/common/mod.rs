@@ -45,6 +45,18 @@ impl Lines {
     }
 }
 
+/// Spawns `command` with stdout and stderr piped, each read as lines on a thread.
+pub fn spawn_piped(command: &mut Command) -> (Child, Lines, Lines) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
+    let stdout = Lines::from(child.stdout.take().expect("piped stdout"));
+    let stderr = Lines::from(child.stderr.take().expect("piped stderr"));
+    (child, stdout, stderr)
+}
+
 /// A running `status_server` on a free loopback port, killed on drop.
 pub struct Server {
     pub child: Child,
@@ -66,15 +78,11 @@ impl Server {
 
     /// Starts the server with exactly these arguments; its first line names the endpoint.
     pub fn start_raw(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_status_server"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn status_server");
-        let stdout = Lines::from(child.stdout.take().expect("piped stdout"));
-        let stderr = Lines::from(child.stderr.take().expect("piped stderr"));
+        let (child, stdout, stderr) = spawn_piped(
+            Command::new(env!("CARGO_BIN_EXE_status_server"))
+                .args(args)
+                .stdin(Stdio::null()),
+        );
         let first = stdout.next("the 'Waiting for clients' line");
         let endpoint = endpoint_from_waiting_line(&first);
         Server {
@@ -381,4 +389,100 @@ impl Drop for PythonServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A TCP proxy in front of a port that counts the bytes each way: what a poll
+/// costs on the wire, ZeroMQ framing included.
+pub struct CountingProxy {
+    /// Where clients connect instead of the server.
+    pub endpoint: String,
+    /// Client to server, server to client.
+    bytes: std::sync::Arc<[std::sync::atomic::AtomicU64; 2]>,
+}
+
+impl CountingProxy {
+    /// A proxy to `127.0.0.1:target_port` on a free loopback port.
+    pub fn start(target_port: u16) -> CountingProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("address").port();
+        let bytes = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let counters = Arc::clone(&bytes);
+        thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target_port)) else {
+                    return;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                for (direction, from, to) in [(0, &client, &server), (1, &server, &client)] {
+                    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+                        return;
+                    };
+                    let counters = Arc::clone(&counters);
+                    thread::spawn(move || {
+                        use std::io::{Read, Write};
+                        let mut buffer = vec![0; 64 * 1024];
+                        while let Ok(n) = from.read(&mut buffer) {
+                            if n == 0 || to.write_all(&buffer[..n]).is_err() {
+                                break;
+                            }
+                            counters[direction].fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        CountingProxy {
+            endpoint: format!("tcp://127.0.0.1:{port}"),
+            bytes,
+        }
+    }
+
+    /// Bytes copied so far, both ways.
+    pub fn total(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        self.bytes.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Bytes copied both ways, once nothing has moved for 100 ms (a client
+    /// that has exited: its last bytes are still being copied).
+    pub fn total_when_idle(&self) -> u64 {
+        let mut last = self.total();
+        loop {
+            thread::sleep(Duration::from_millis(100));
+            let now = self.total();
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    }
+}
+
+/// Wire bytes, both ways, of the real watcher polling the server on `port`
+/// every 10 ms until it has printed `count` boards (as JSON), then exiting.
+pub fn polling_watcher_bytes(port: u16, count: u64) -> u64 {
+    let proxy = CountingProxy::start(port);
+    let count_text = count.to_string();
+    let output = run_with_input(
+        Command::new(env!("CARGO_BIN_EXE_status_client")).args([
+            "_",
+            "--endpoint",
+            &proxy.endpoint,
+            "--json",
+            "--interval",
+            "0.01",
+            "--count",
+            &count_text,
+        ]),
+        "",
+        EXIT_TIMEOUT,
+    );
+    assert!(output.status.success(), "{output:?}");
+    let boards = String::from_utf8_lossy(&output.stdout).lines().count();
+    assert_eq!(boards as u64, count, "{output:?}");
+    proxy.total_when_idle()
 }
