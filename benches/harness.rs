@@ -229,12 +229,15 @@ fn serve_floor(reply_file: &str) {
 fn prefilled_state(dir: &Path, n: usize) -> PathBuf {
     let path = dir.join(format!("board-{n}.log"));
     let mut data = storage::MAGIC.to_vec();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     for i in 0..n {
         storage::encode_set(
             &mut data,
             &format!("user-{i:05}"),
             &format!(": status text of user {i}"),
-            storage::now_ms(),
+            now_ms,
         )
         .expect("record");
     }

@@ -23,17 +23,6 @@ pub enum BoardError {
     },
 }
 
-/// What an accepted update did to the board.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    /// A name seen for the first time, now last on the board.
-    Added,
-    /// An existing name got a different status, keeping its place.
-    Updated,
-    /// The name already had exactly this status.
-    Unchanged,
-}
-
 /// A status and when it was set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
@@ -45,18 +34,18 @@ pub struct Status {
 
 /// A change as the publisher sends it: what happened to whom, and its number.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Changed {
+pub struct Change {
     /// The board's sequence number after this change.
     pub seq: u64,
     /// Who.
     pub name: String,
     /// What: the new status and its time, or a removal and when.
-    pub what: What,
+    pub kind: ChangeKind,
 }
 
-/// The two kinds of change.
+/// What a [`Change`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum What {
+pub enum ChangeKind {
     /// Set (or refreshed) to this status at this time.
     Set(Status),
     /// Removed at this time, for this reason.
@@ -83,7 +72,7 @@ pub struct Board {
     /// The snapshot's entry lines and the `seq` they were built at.
     timed: Option<(u64, Vec<u8>)>,
     /// Changes not yet taken by the publisher; `None` when nobody publishes.
-    changes: Option<Vec<Changed>>,
+    changes: Option<Vec<Change>>,
 }
 
 impl Board {
@@ -107,7 +96,7 @@ impl Board {
     }
 
     /// The changes since the last call, oldest first.
-    pub fn take_changes(&mut self) -> Vec<Changed> {
+    pub fn take_changes(&mut self) -> Vec<Change> {
         self.changes
             .as_mut()
             .map(std::mem::take)
@@ -120,13 +109,13 @@ impl Board {
     }
 
     /// Counts a change; records it (built only then) if anyone publishes.
-    fn changed(&mut self, name: &str, what: impl FnOnce() -> What) {
+    fn changed(&mut self, name: &str, kind: impl FnOnce() -> ChangeKind) {
         self.seq += 1;
         if let Some(changes) = &mut self.changes {
-            changes.push(Changed {
+            changes.push(Change {
                 seq: self.seq,
                 name: name.to_owned(),
-                what: what(),
+                kind: kind(),
             });
         }
     }
@@ -142,35 +131,30 @@ impl Board {
         Ok(())
     }
 
-    /// Sets `name`'s status (which starts with `:`) at `set_at_ms`; a new name goes last.
-    pub fn set(&mut self, name: &str, status: &str, set_at_ms: u64) -> Result<Change, BoardError> {
-        self.check_room(name, 0)?;
-        Ok(self.restore(name, status, set_at_ms))
-    }
-
-    /// Sets a status read back from storage, which was within the limit when stored.
-    pub fn restore(&mut self, name: &str, status: &str, set_at_ms: u64) -> Change {
-        let change = self.put(name, status, set_at_ms);
+    /// Sets `name`'s status (which starts with `:`) at `set_at_ms`; a new name
+    /// goes last. For changes already stored (replayed, or durable now): room
+    /// was checked with [`Board::check_room`] before they were stored.
+    pub fn apply_set(&mut self, name: &str, status: &str, set_at_ms: u64) {
+        self.put(name, status, set_at_ms);
         self.changed(name, || {
-            What::Set(Status {
+            ChangeKind::Set(Status {
                 text: status.to_owned(),
                 set_at_ms,
             })
         });
-        change
     }
 
-    fn put(&mut self, name: &str, status: &str, set_at_ms: u64) -> Change {
+    fn put(&mut self, name: &str, status: &str, set_at_ms: u64) {
         if let Some(current) = self.entries.get_mut(name) {
             current.set_at_ms = set_at_ms;
             if current.text == status {
-                return Change::Unchanged;
+                return;
             }
             self.content_bytes = self.content_bytes - current.text.len() + status.len();
             status.clone_into(&mut current.text);
             // Another line changed length somewhere in the middle: rebuild lazily.
             self.stale = true;
-            return Change::Updated;
+            return;
         }
         let status = Status {
             text: status.to_owned(),
@@ -182,7 +166,6 @@ impl Board {
             // A new name is the last line: append instead of rebuilding.
             protocol::encode_entry(&mut self.encoded, name, &self.entries[name].text);
         }
-        Change::Added
     }
 
     /// Removes `name` if its status was set no later than `set_by_ms`; says
@@ -198,7 +181,7 @@ impl Board {
             self.content_bytes -= name.len() + status.text.len();
         }
         self.stale = true;
-        self.changed(name, || What::Removed { why, at_ms });
+        self.changed(name, || ChangeKind::Removed { why, at_ms });
         true
     }
 
@@ -251,11 +234,6 @@ impl Board {
         self.entries.contains_key(name)
     }
 
-    /// The status of `name`.
-    pub fn get(&self, name: &str) -> Option<&Status> {
-        self.entries.get(name)
-    }
-
     /// Entries in board order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Status)> {
         self.entries.iter().map(|(n, s)| (n.as_str(), s))
@@ -270,17 +248,24 @@ impl Board {
     pub fn len(&self) -> usize {
         self.entries.len()
     }
-
-    /// Whether no name has been set.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Sets a status as the server does: room first, then the change.
+    fn set(board: &mut Board, name: &str, status: &str, at: u64) -> Result<(), BoardError> {
+        board.check_room(name, 0)?;
+        board.apply_set(name, status, at);
+        Ok(())
+    }
+
+    /// The status of `name`, if on the board.
+    fn status_of<'a>(board: &'a Board, name: &str) -> Option<&'a Status> {
+        board.iter().find(|(n, _)| *n == name).map(|(_, s)| s)
+    }
 
     /// The reply written out from scratch, to check the cache against.
     fn fresh_encoding(board: &Board) -> Vec<u8> {
@@ -299,41 +284,50 @@ mod tests {
     #[test]
     fn names_keep_the_order_they_first_appeared_in() {
         let mut board = Board::new(10);
-        assert_eq!(board.set("Jackson", ": I'm BAD", 0), Ok(Change::Added));
-        assert_eq!(board.set("Madonna", ": material", 0), Ok(Change::Added));
-        assert_eq!(board.set("Jackson", ": better", 0), Ok(Change::Updated));
+        set(&mut board, "Jackson", ": I'm BAD", 0).unwrap();
+        set(&mut board, "Madonna", ": material", 0).unwrap();
+        assert_eq!(
+            board.encoded(),
+            b"- Jackson: I'm BAD\n- Madonna: material\n"
+        );
+        set(&mut board, "Jackson", ": better", 0).unwrap();
         assert_eq!(board.encoded(), b"- Jackson: better\n- Madonna: material\n");
     }
 
     #[test]
     fn same_status_again_is_unchanged() {
         let mut board = Board::new(10);
-        board.set("a", ": x", 0).unwrap();
-        assert_eq!(board.set("a", ": x", 0), Ok(Change::Unchanged));
+        set(&mut board, "a", ": x", 0).unwrap();
+        set(&mut board, "a", ": x", 0).unwrap();
         assert_eq!(board.len(), 1);
+        assert_eq!(board.encoded(), b"- a: x\n");
     }
 
     #[test]
     fn a_full_board_refuses_new_names_but_takes_updates() {
         let mut board = Board::new(2);
-        board.set("a", ": 1", 0).unwrap();
-        board.set("b", ": 2", 0).unwrap();
-        assert_eq!(board.set("c", ": 3", 0), Err(BoardError::Full { limit: 2 }));
-        assert_eq!(board.set("a", ": 9", 0), Ok(Change::Updated));
+        set(&mut board, "a", ": 1", 0).unwrap();
+        set(&mut board, "b", ": 2", 0).unwrap();
+        assert_eq!(
+            set(&mut board, "c", ": 3", 0),
+            Err(BoardError::Full { limit: 2 })
+        );
+        set(&mut board, "a", ": 9", 0).unwrap();
         assert_eq!(board.encoded(), b"- a: 9\n- b: 2\n");
-        assert_eq!(board.get("c"), None);
+        assert_eq!(status_of(&board, "c"), None);
     }
 
     #[test]
-    fn restore_ignores_the_limit_and_keeps_the_time() {
+    fn apply_set_ignores_the_limit_and_keeps_the_time() {
         let mut board = Board::new(1);
-        board.restore("a", ": 1", 5);
-        board.restore("b", ": 2", 6);
+        board.apply_set("a", ": 1", 5);
+        board.apply_set("b", ": 2", 6);
         assert_eq!(board.len(), 2);
-        assert_eq!(board.get("b").map(|s| s.set_at_ms), Some(6));
-        assert_eq!(board.restore("a", ": 1", 9), Change::Unchanged);
+        assert_eq!(status_of(&board, "b").map(|s| s.set_at_ms), Some(6));
+        board.apply_set("a", ": 1", 9);
+        assert_eq!(board.encoded(), b"- a: 1\n- b: 2\n");
         assert_eq!(
-            board.get("a").map(|s| s.set_at_ms),
+            status_of(&board, "a").map(|s| s.set_at_ms),
             Some(9),
             "a refresh moves the time"
         );
@@ -342,11 +336,11 @@ mod tests {
     #[test]
     fn every_change_is_numbered_and_recorded_once_asked() {
         let mut board = Board::new(10);
-        board.set("a", ": 1", 1).unwrap();
+        set(&mut board, "a", ": 1", 1).unwrap();
         assert_eq!(board.seq(), 1);
         board.record_changes();
-        board.set("a", ": 1", 2).unwrap(); // a refresh moves the time: a change
-        board.set("b", ": 2", 3).unwrap();
+        set(&mut board, "a", ": 1", 2).unwrap(); // a refresh moves the time: a change
+        set(&mut board, "b", ": 2", 3).unwrap();
         assert!(board.remove("a", 5, Removal::Cleared, 6));
         assert!(
             !board.remove("zz", 5, Removal::Cleared, 6),
@@ -356,8 +350,8 @@ mod tests {
         let seqs: Vec<u64> = changes.iter().map(|c| c.seq).collect();
         assert_eq!(seqs, [2, 3, 4]);
         assert_eq!(
-            changes[2].what,
-            What::Removed {
+            changes[2].kind,
+            ChangeKind::Removed {
                 why: Removal::Cleared,
                 at_ms: 6
             }
@@ -369,21 +363,24 @@ mod tests {
     #[test]
     fn removal_spares_a_status_set_after_its_cutoff() {
         let mut board = Board::new(10);
-        board.set("a", ": old", 100).unwrap();
-        board.set("a", ": refreshed", 200).unwrap();
+        set(&mut board, "a", ": old", 100).unwrap();
+        set(&mut board, "a", ": refreshed", 200).unwrap();
         assert!(!board.remove("a", 100, Removal::Expired, 300));
-        assert_eq!(board.get("a").map(|s| s.text.as_str()), Some(": refreshed"));
+        assert_eq!(
+            status_of(&board, "a").map(|s| s.text.as_str()),
+            Some(": refreshed")
+        );
         assert!(board.remove("a", 200, Removal::Expired, 300));
-        assert!(board.is_empty());
+        assert_eq!(board.len(), 0);
         assert_eq!(board.content_bytes(), 0);
     }
 
     #[test]
     fn expiry_helpers_find_old_statuses() {
         let mut board = Board::new(10);
-        board.set("a", ": 1", 10).unwrap();
-        board.set("b", ": 2", 20).unwrap();
-        board.set("c", ": 3", 30).unwrap();
+        set(&mut board, "a", ": 1", 10).unwrap();
+        set(&mut board, "b", ": 2", 20).unwrap();
+        set(&mut board, "c", ": 3", 30).unwrap();
         assert_eq!(
             board.set_no_later_than(20),
             [("a".into(), 10), ("b".into(), 20)]
@@ -395,10 +392,10 @@ mod tests {
     #[test]
     fn timed_encoding_follows_every_change() {
         let mut board = Board::new(10);
-        board.set("a", ": 1", 10).unwrap();
+        set(&mut board, "a", ": 1", 10).unwrap();
         assert_eq!(board.timed_encoding(), b"10 a: 1\n");
-        board.set("a", ": 1", 11).unwrap();
-        board.set("b", ": 2", 12).unwrap();
+        set(&mut board, "a", ": 1", 11).unwrap();
+        set(&mut board, "b", ": 2", 12).unwrap();
         assert_eq!(board.timed_encoding(), b"11 a: 1\n12 b: 2\n");
         board.remove("a", 11, Removal::Cleared, 13);
         assert_eq!(board.timed_encoding(), b"12 b: 2\n");
@@ -414,7 +411,7 @@ mod tests {
                 if status == 3 {
                     board.remove(&format!("n{name}"), u64::MAX, Removal::Cleared, 0);
                 } else {
-                    let _ = board.set(&format!("n{name}"), &format!(": s{status}"), 0);
+                    let _ = set(&mut board, &format!("n{name}"), &format!(": s{status}"), 0);
                 }
                 let expected = fresh_encoding(&board);
                 prop_assert_eq!(board.encoded(), &expected[..]);

@@ -6,38 +6,40 @@
 //!
 //! # Layout
 //!
-//! - [`protocol`]: parse and format requests and replies, and their error enum;
-//!   the one place the wire format lives, shared by both binaries, with its
-//!   extensions (snapshots, unchanged polls, clear, published changes).
-//! - [`board`]: the ordered name → status map, its cached encoded replies, and
+//! One module per job; only what the binaries and tests use is public.
+//!
+//! - [`protocol`]: the wire format, shared by server and client: requests,
+//!   replies, their errors, and the extensions (snapshots, unchanged polls,
+//!   clear, published changes). `docs/PROTOCOL.md` is the long form.
+//! - [`server`]: the serve loop (`server/mod.rs`), its configuration and
+//!   sockets (`config.rs`), and the publisher of changes (`publisher.rs`).
+//! - `store`: the board and its log together: an update is applied only once
+//!   stored; the TTL; time stamps that never go back.
+//! - `board`: the ordered name → status map, its cached encoded replies, and
 //!   the numbered changes the publisher sends.
-//! - [`storage`]: the state file, an append-only log of checksummed records,
-//!   and the [`storage::Store`] that applies an update only once it is stored.
-//! - [`server`]: opening the state, binding the sockets, the request loop that
-//!   stores each batch of updates with one write before answering it, expires
-//!   old statuses and publishes every change.
-//! - [`client`]: sending a request and waiting for its reply, never forever
-//!   (the Lazy Pirate pattern).
-//! - [`modes`]: what `status_client` does: interactive, piped, one-shot, watch,
-//!   and its exit codes.
-//! - [`watch`]: a watcher's copy of the board, kept in step by snapshots and
-//!   published changes (the Clone pattern).
-//! - [`render`]: a board as the original's text block, as JSON, or as a
-//!   terminal screen redrawn in place with ages.
-//! - [`shutdown`]: the flag that Ctrl-C, SIGTERM or a test raises.
+//! - [`storage`]: the state file: record format (`record.rs`), appends and
+//!   compaction (`log.rs`), the fsync thread (`syncer.rs`), replay and repair
+//!   (`replay.rs`), lock and paths (`files.rs`). `docs/STORAGE.md`.
+//! - [`client`]: what `status_client` does: the request with retries
+//!   (`request.rs`), the one-update modes (`modes.rs`), the watcher
+//!   (`watcher.rs`) and its copy of the board (`mirror.rs`), and how boards
+//!   are printed (`render.rs`).
+//! - [`shutdown`]: the flag that Ctrl-C, SIGTERM or a test raises, and how
+//!   often every wait looks at it.
+//! - `clock`: milliseconds since the Unix epoch, set by hand in unit tests.
 //!
 //! The binaries in `src/bin/` only parse arguments, call into this crate, and
 //! report an error once, with its causes, via [`error_chain`].
 
-pub mod board;
 pub mod client;
-pub mod modes;
 pub mod protocol;
-pub mod render;
 pub mod server;
 pub mod shutdown;
 pub mod storage;
-pub mod watch;
+
+mod board;
+mod clock;
+mod store;
 
 use std::error::Error;
 

@@ -46,6 +46,15 @@ pub struct Limits {
     pub max_name: usize,
 }
 
+impl Limits {
+    /// No size limits: only the rules that hold on every server (a client
+    /// checking what it is about to send, a record read back from disk).
+    pub const UNLIMITED: Limits = Limits {
+        max_request: usize::MAX,
+        max_name: usize::MAX,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -113,6 +122,9 @@ pub enum ProtocolError {
     /// Nothing before the first `:`.
     #[error("name is empty; expected 'NAME: STATUS' with a name before the ':'")]
     EmptyName,
+    /// A name with a `:` in it, which would end it on the wire (client side).
+    #[error("name contains ':', which ends a name on the wire")]
+    ColonInName,
     /// The name is longer than the server accepts.
     #[error("name is {len} bytes, the limit is {limit}; use a shorter name")]
     NameTooLong {
@@ -174,6 +186,19 @@ impl fmt::Display for Field {
     }
 }
 
+/// A frame as text, or where it stops being UTF-8.
+pub fn as_text(frame: &[u8]) -> Result<&str, ProtocolError> {
+    std::str::from_utf8(frame).map_err(|e| ProtocolError::NotUtf8 {
+        offset: e.valid_up_to(),
+    })
+}
+
+/// Splits `NAME: STATUS` at the first `:`; the status keeps its colon, as the
+/// original stores it. `None` without a colon.
+pub fn split_entry(text: &str) -> Option<(&str, &str)> {
+    text.find(':').map(|colon| text.split_at(colon))
+}
+
 /// Parses one request frame, checking every rule before anything is stored.
 ///
 /// ```
@@ -194,14 +219,11 @@ pub fn parse_request<'a>(frame: &'a [u8], limits: &Limits) -> Result<Request<'a>
             limit: limits.max_request,
         });
     }
-    let text = std::str::from_utf8(frame).map_err(|e| ProtocolError::NotUtf8 {
-        offset: e.valid_up_to(),
-    })?;
+    let text = as_text(frame)?;
     if let Some(extension) = text.strip_prefix(EXTENSION_PREFIX) {
         return parse_extension(extension, limits);
     }
-    let colon = text.find(':').ok_or(ProtocolError::NoColon)?;
-    let (name, status) = text.split_at(colon);
+    let (name, status) = split_entry(text).ok_or(ProtocolError::NoColon)?;
     if name == POLL_NAME {
         return Ok(Request::Poll);
     }
@@ -248,7 +270,7 @@ pub fn check_name(name: &str, limits: &Limits) -> Result<(), ProtocolError> {
     }
     if name.contains(':') {
         // Unreachable from parse_request; guards clients building a request.
-        return Err(ProtocolError::NoColon);
+        return Err(ProtocolError::ColonInName);
     }
     check_line(name, Field::Name)
 }
@@ -388,9 +410,7 @@ pub enum ExtendedReply {
 
 /// Parses the reply to an extension request, from our server or the original.
 pub fn parse_extended_reply(frame: &[u8]) -> Result<ExtendedReply, ProtocolError> {
-    let text = std::str::from_utf8(frame).map_err(|e| ProtocolError::NotUtf8 {
-        offset: e.valid_up_to(),
-    })?;
+    let text = as_text(frame)?;
     if let Some(seq) = text.strip_prefix(UNCHANGED_PREFIX) {
         let seq = seq
             .trim_end()
@@ -441,8 +461,7 @@ pub fn parse_snapshot(text: &str) -> Result<Snapshot, ProtocolError> {
     let mut entries = Vec::new();
     for line in lines {
         let (at, rest) = line.split_once(' ').ok_or_else(|| malformed(line))?;
-        let colon = rest.find(':').ok_or_else(|| malformed(line))?;
-        let (name, status) = rest.split_at(colon);
+        let (name, status) = split_entry(rest).ok_or_else(|| malformed(line))?;
         entries.push(Entry {
             name: name.to_owned(),
             status: status.to_owned(),
@@ -526,9 +545,7 @@ pub fn encode_notice(out: &mut Vec<u8>, notice: &Notice<'_>) {
 
 /// Parses a published message.
 pub fn parse_notice(frame: &[u8]) -> Result<Notice<'_>, ProtocolError> {
-    let text = std::str::from_utf8(frame).map_err(|e| ProtocolError::NotUtf8 {
-        offset: e.valid_up_to(),
-    })?;
+    let text = as_text(frame)?;
     let malformed = || ProtocolError::Malformed {
         what: "published change",
         text: text.to_owned(),
@@ -541,9 +558,7 @@ pub fn parse_notice(frame: &[u8]) -> Result<Notice<'_>, ProtocolError> {
     let event = match kind {
         "hb" => Event::Heartbeat,
         "set" => {
-            let rest = next()?;
-            let colon = rest.find(':').ok_or_else(malformed)?;
-            let (name, status) = rest.split_at(colon);
+            let (name, status) = split_entry(next()?).ok_or_else(malformed)?;
             Event::Set { name, status }
         }
         "del" => {
@@ -565,9 +580,9 @@ pub fn parse_notice(frame: &[u8]) -> Result<Notice<'_>, ProtocolError> {
     })
 }
 
-/// A reply as a client sees it.
+/// A reply to an original request, as a client sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
+enum Reply {
     /// The whole board, in the server's order.
     Board(Vec<Entry>),
     /// The server rejected the request; the text after `error: `.
@@ -575,19 +590,8 @@ pub enum Reply {
 }
 
 /// Parses a reply frame: an error, or a board of `- NAME: STATUS` lines.
-///
-/// ```
-/// use status_board::protocol::{Entry, Reply, parse_reply};
-///
-/// let board = parse_reply(b"- Jackson: I'm BAD\n").unwrap();
-/// let entry = Entry { name: "Jackson".into(), status: ": I'm BAD".into(), set_at_ms: None };
-/// assert_eq!(board, Reply::Board(vec![entry]));
-/// assert_eq!(parse_reply(b"error: name is empty").unwrap(), Reply::Error("name is empty".into()));
-/// ```
-pub fn parse_reply(frame: &[u8]) -> Result<Reply, ProtocolError> {
-    let text = std::str::from_utf8(frame).map_err(|e| ProtocolError::NotUtf8 {
-        offset: e.valid_up_to(),
-    })?;
+fn parse_reply(frame: &[u8]) -> Result<Reply, ProtocolError> {
+    let text = as_text(frame)?;
     if let Some(message) = text.strip_prefix(ERROR_PREFIX) {
         return Ok(Reply::Error(message.to_owned()));
     }
@@ -603,8 +607,7 @@ pub fn parse_board(text: &str) -> Result<Vec<Entry>, ProtocolError> {
             text: line.to_owned(),
         };
         let rest = line.strip_prefix("- ").ok_or_else(bad)?;
-        let colon = rest.find(':').ok_or_else(bad)?;
-        let (name, status) = rest.split_at(colon);
+        let (name, status) = split_entry(rest).ok_or_else(bad)?;
         entries.push(Entry {
             name: name.to_owned(),
             status: status.to_owned(),

@@ -31,8 +31,13 @@ impl Default for Shutdown {
 }
 
 impl Shutdown {
-    /// How often waits look at the flag: well under the one second a stop may take.
-    pub const CHECK_EVERY: Duration = Duration::from_millis(50);
+    /// How often every wait looks at the flag, in ms: well under the one
+    /// second a stop may take. The one setting for the server's receive
+    /// timeout, the client's reply wait and a watcher's wait for changes.
+    pub const CHECK_EVERY_MS: i32 = 100;
+
+    /// [`Shutdown::CHECK_EVERY_MS`] as a duration.
+    pub const CHECK_EVERY: Duration = Duration::from_millis(Self::CHECK_EVERY_MS as u64);
 
     /// A flag not yet raised.
     pub fn new() -> Self {

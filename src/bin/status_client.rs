@@ -4,8 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use status_board::client::{DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};
-use status_board::modes::{self, Options};
+use status_board::client::{self, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, Options};
 use status_board::protocol::{self, POLL_NAME};
 use status_board::shutdown::Shutdown;
 
@@ -143,10 +142,10 @@ fn main() -> ExitCode {
                 "status_client: cannot handle Ctrl-C: {}",
                 status_board::error_chain(&e)
             );
-            return ExitCode::from(modes::EXIT_USAGE);
+            return ExitCode::from(client::EXIT_USAGE);
         }
     };
-    match modes::run(&options, &shutdown) {
+    match client::run(&options, &shutdown) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("status_client: {}", status_board::error_chain(&err));

@@ -4,9 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::builder::TypedValueParser;
-use status_board::board::DEFAULT_MAX_ENTRIES;
 use status_board::protocol::{DEFAULT_MAX_NAME, DEFAULT_MAX_REQUEST, Limits};
-use status_board::server::{self, Config, Listen, StateConfig};
+use status_board::server::{self, Config, DEFAULT_MAX_ENTRIES, Listen, StateConfig};
 use status_board::shutdown::Shutdown;
 use status_board::storage::{DEFAULT_COMPACT_AT, Fsync, StorageOptions};
 
@@ -143,7 +142,7 @@ fn main() -> ExitCode {
     let result = Shutdown::on_signals()
         .map_err(|e| format!("cannot handle Ctrl-C: {}", status_board::error_chain(&e)))
         .and_then(|shutdown| {
-            server::run(&config, &shutdown).map_err(|e| status_board::error_chain(&e))
+            server::run(config, &shutdown).map_err(|e| status_board::error_chain(&e))
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,9 +15,6 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 2500;
 /// Default number of tries per request.
 pub const DEFAULT_RETRIES: u32 = 3;
 
-/// How often a wait looks at the shutdown flag, in milliseconds.
-const SHUTDOWN_CHECK_MS: u64 = 100;
-
 /// Why a request got no usable reply.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -162,7 +159,7 @@ fn wait_readable(
         if left.is_zero() {
             return Ok(false);
         }
-        let slice = left.min(Duration::from_millis(SHUTDOWN_CHECK_MS));
+        let slice = left.min(Shutdown::CHECK_EVERY);
         match socket.poll(zmq::POLLIN, slice.as_millis().max(1) as i64) {
             Ok(0) | Err(zmq::Error::EINTR) => {}
             Ok(_) => return Ok(true),

@@ -4,8 +4,8 @@
 use std::io::{self, Write};
 use std::time::{Duration, UNIX_EPOCH};
 
+use super::mirror::{MARK_FOR, Mirror};
 use crate::protocol::Entry;
-use crate::watch::{MARK_FOR, Mirror};
 
 /// The status as a person typed it: without the protocol's `:` and the space after it.
 pub fn display_status(status: &str) -> &str {

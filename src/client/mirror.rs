@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 
+use crate::clock::now_ms;
 use crate::protocol::{Entry, Event, Notice, Removal, Snapshot, SnapshotHeader};
-use crate::storage::now_ms;
 
 /// How long a change stays marked on a terminal watcher.
 pub const MARK_FOR: Duration = Duration::from_secs(10);

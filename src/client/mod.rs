@@ -1,0 +1,260 @@
+//! `status_client`: post a status, or watch the board.
+//!
+//! Output is the Python original's (`----------------- N` and the board) or,
+//! with `--json`, one JSON document per board. Each mode ends with a [`RunError`]
+//! whose [`RunError::exit_code`] is the process exit code.
+//!
+//! - `request`: one request, one reply, never an endless wait (Lazy Pirate).
+//! - `modes`: one-shot, clear, piped and interactive: one update at a time.
+//! - `watcher`: the watch mode, kept in step by pushed changes or polls.
+//! - `mirror`: a watcher's copy of the board (the Clone pattern).
+//! - `render`: a board as the original's block, as JSON, or as a screen.
+
+mod mirror;
+mod modes;
+mod render;
+mod request;
+mod watcher;
+
+use std::io::{self, IsTerminal, StdoutLock, Write};
+use std::time::Duration;
+
+use rustyline::error::ReadlineError;
+
+use crate::protocol::{self, ERROR_PREFIX, Field, Limits, POLL_NAME, ProtocolError};
+use crate::shutdown::Shutdown;
+
+pub use request::{ClientError, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};
+
+use request::Client;
+
+/// Exit code when the server answered `error: …` or with something that is not a board.
+pub const EXIT_REFUSED: u8 = 1;
+/// Exit code for bad arguments, a name the protocol cannot carry, or unreadable input.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code when the server did not answer any try.
+pub const EXIT_UNREACHABLE: u8 = 3;
+/// Exit code when Ctrl-C or SIGTERM stopped an update before it was acknowledged.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// What the user asked for on the command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// ZeroMQ endpoint of the server.
+    pub endpoint: String,
+    /// Your name, or `_` to watch.
+    pub name: String,
+    /// One status to post (one-shot mode).
+    pub set: Option<String>,
+    /// Remove your entry (one-shot).
+    pub clear: bool,
+    /// Time between polls when watching.
+    pub interval: Duration,
+    /// Stop watching after this many boards.
+    pub count: Option<u64>,
+    /// Print boards as JSON.
+    pub json: bool,
+    /// Print nothing on success (one-shot and piped).
+    pub quiet: bool,
+    /// Wait for one reply.
+    pub timeout: Duration,
+    /// Tries per request.
+    pub retries: u32,
+    /// The original's first line, `Connecting to port '2345' of host '127.0.0.1'.`
+    pub greeting: String,
+}
+
+/// The four ways the client runs, chosen from the name, `--set` and stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// A name and a terminal: prompt, send each line, show the board.
+    Interactive,
+    /// A name and a pipe or file: each line is an update, no prompts.
+    Piped,
+    /// `--set TEXT`: one update, the board, exit.
+    OneShot(String),
+    /// `--clear`: remove one's entry, the board, exit.
+    Clear,
+    /// The name `_`: show the board every interval.
+    Watch,
+}
+
+/// Why the client stopped short of success; [`RunError::exit_code`] says how to exit.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Arguments that cannot work together, or a name the protocol cannot carry.
+    #[error("{0}")]
+    Usage(String),
+    /// The server answered `error: …`.
+    #[error("the server refused {request:?}: {message}")]
+    Refused {
+        /// What we sent.
+        request: String,
+        /// What the server said after `error: `.
+        message: String,
+    },
+    /// The server cannot do what was asked: it speaks only the original protocol.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The reply is neither a board nor an error.
+    #[error("the reply from {endpoint} is not a status board")]
+    BadReply {
+        /// Who sent it.
+        endpoint: String,
+        /// What is wrong with it.
+        source: ProtocolError,
+    },
+    /// No reply, a bad endpoint, or an interruption.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Standard input could not be read (or was not UTF-8).
+    #[error("cannot read standard input")]
+    Stdin(#[source] io::Error),
+    /// Standard output could not be written.
+    #[error("cannot write standard output")]
+    Stdout(#[source] io::Error),
+    /// The line editor could not use the terminal.
+    #[error("cannot use the terminal")]
+    Terminal(#[source] ReadlineError),
+}
+
+impl RunError {
+    /// The process exit code for this error (documented in `--help`).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Usage(_) | RunError::Stdin(_) | RunError::Terminal(_) => EXIT_USAGE,
+            RunError::Client(ClientError::Connect { .. }) => EXIT_USAGE,
+            RunError::Client(ClientError::NoReply { .. }) => EXIT_UNREACHABLE,
+            RunError::Client(ClientError::Interrupted) => EXIT_INTERRUPTED,
+            RunError::Refused { .. }
+            | RunError::Unsupported(_)
+            | RunError::BadReply { .. }
+            | RunError::Client(ClientError::Socket { .. })
+            | RunError::Stdout(_) => EXIT_REFUSED,
+        }
+    }
+}
+
+impl Options {
+    /// Picks the mode, refusing combinations that mean nothing.
+    pub fn mode(&self) -> Result<Mode, RunError> {
+        let usage = |text: &str| Err(RunError::Usage(text.to_owned()));
+        if self.name == POLL_NAME {
+            if self.set.is_some() || self.clear {
+                return usage(
+                    "the name '_' only reads the board; give your own name to --set or --clear a status",
+                );
+            }
+            if self.quiet {
+                return usage("--quiet would hide every board the watcher shows");
+            }
+            return Ok(Mode::Watch);
+        }
+        if self.count.is_some() {
+            return usage("--count only applies to watching (the name '_')");
+        }
+        // The server's own limits may be tighter; these rules hold for every server.
+        if let Err(err) = protocol::check_name(&self.name, &Limits::UNLIMITED) {
+            return Err(RunError::Usage(format!(
+                "cannot use the name {:?}: {err}",
+                self.name
+            )));
+        }
+        if self.clear {
+            return Ok(Mode::Clear);
+        }
+        match &self.set {
+            Some(text) => {
+                protocol::check_line(text, Field::Status)
+                    .map_err(|e| RunError::Usage(format!("cannot --set that text: {e}")))?;
+                Ok(Mode::OneShot(text.clone()))
+            }
+            None if io::stdin().is_terminal() => Ok(Mode::Interactive),
+            None => Ok(Mode::Piped),
+        }
+    }
+}
+
+/// Runs the mode the options ask for, until done, interrupted or failed.
+pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), RunError> {
+    let mode = options.mode()?;
+    let mut session = Session {
+        client: Client::new(&options.endpoint, options.timeout, options.retries),
+        options,
+        shutdown,
+        out: io::stdout().lock(),
+        shown: 0,
+    };
+    let result = match mode {
+        Mode::OneShot(text) => session.one_shot(&text),
+        Mode::Clear => session.clear(),
+        Mode::Piped => session.piped(),
+        Mode::Interactive => session.interactive(),
+        Mode::Watch => watcher::watch(&mut session),
+    };
+    match result {
+        // `status_client _ | head`: the reader has gone, which is not our failure.
+        Err(RunError::Stdout(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// One run of the client: its connection, output, and the boards shown so far.
+pub(crate) struct Session<'a> {
+    client: Client,
+    options: &'a Options,
+    shutdown: &'a Shutdown,
+    out: StdoutLock<'static>,
+    shown: u64,
+}
+
+impl Session<'_> {
+    /// Sends one request; an `error:` reply becomes [`RunError::Refused`].
+    pub(crate) fn ask(&mut self, request: &str) -> Result<String, RunError> {
+        let reply = self.client.request(request.as_bytes(), self.shutdown)?;
+        let text = protocol::as_text(&reply).map_err(|source| self.bad_reply(source))?;
+        match text.strip_prefix(ERROR_PREFIX) {
+            Some(message) => Err(RunError::Refused {
+                request: request.to_owned(),
+                message: message.to_owned(),
+            }),
+            None => Ok(text.to_owned()),
+        }
+    }
+
+    /// Prints a board: as JSON, as the original's numbered block, or bare.
+    pub(crate) fn show(&mut self, board: &str, numbered: bool) -> Result<(), RunError> {
+        let written = if self.options.json {
+            let entries = protocol::parse_board(board).map_err(|source| self.bad_reply(source))?;
+            render::write_json(&mut self.out, &entries)
+        } else if numbered {
+            render::write_block(&mut self.out, self.shown, board)
+        } else {
+            self.out.write_all(board.as_bytes())
+        };
+        written
+            .and_then(|()| self.out.flush())
+            .map_err(RunError::Stdout)?;
+        self.shown += 1;
+        Ok(())
+    }
+
+    /// The original's first line, for the modes a person watches.
+    pub(crate) fn greet(&mut self) -> Result<(), RunError> {
+        if self.options.json {
+            return Ok(());
+        }
+        writeln!(self.out, "{}", self.options.greeting).map_err(RunError::Stdout)
+    }
+
+    pub(crate) fn update(&self, text: &str) -> String {
+        protocol::format_update(&self.options.name, text)
+    }
+
+    pub(crate) fn bad_reply(&self, source: ProtocolError) -> RunError {
+        RunError::BadReply {
+            endpoint: self.options.endpoint.clone(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,513 @@
+//! The server: open the state, bind the sockets, then answer every request
+//! with the board.
+//!
+//! - `config`: what the command line says, and binding the sockets.
+//! - `publisher`: every change pushed to watchers (`--publish`).
+//! - this file: the serve loop, which stores each batch of updates with one
+//!   write before answering it, expires old statuses and publishes changes.
+
+mod config;
+mod publisher;
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::time::Instant;
+
+use crate::board::BoardError;
+use crate::protocol::{self, ProtocolError, Request};
+use crate::shutdown::Shutdown;
+use crate::storage::StorageError;
+use crate::store::{Committed, Store, UpdateError};
+
+pub use config::{Config, DEFAULT_MAX_ENTRIES, Listen, OVERSIZE_GRACE, StateConfig};
+
+use config::{bind_server_socket, open_store};
+use publisher::Publisher;
+
+/// Longest a stop waits for updates in hand to become durable.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Most requests taken per round: bounds the wait of the first of them.
+pub const MAX_BATCH: usize = 256;
+
+/// Why the server could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// An endpoint was malformed, in use, or not ours to bind.
+    #[error("cannot bind {endpoint}")]
+    Bind {
+        /// The endpoint as given.
+        endpoint: String,
+        /// What libzmq said.
+        source: zmq::Error,
+    },
+    /// The state file could not be opened, read or kept.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A socket operation failed for a reason no request caused.
+    #[error("cannot {action}")]
+    Socket {
+        /// What we were doing.
+        action: &'static str,
+        /// What libzmq said.
+        source: zmq::Error,
+    },
+}
+
+fn socket_error(action: &'static str) -> impl FnOnce(zmq::Error) -> ServerError {
+    move |source| ServerError::Socket { action, source }
+}
+
+/// A server with its state open and its sockets bound, not yet serving.
+pub struct Server {
+    config: Config,
+    store: Store,
+    /// Says where the state is, for the start-up lines.
+    state_line: String,
+    socket: zmq::Socket,
+    bound: Vec<String>,
+    publisher: Option<Publisher>,
+    /// Dropped last: the sockets above close before it terminates.
+    _context: zmq::Context,
+}
+
+impl Server {
+    /// Opens the state, then binds every socket.
+    ///
+    /// In that order: a server that cannot keep its state must not take the port.
+    pub fn open(config: Config) -> Result<Server, ServerError> {
+        let (store, state_line) = open_store(&config)?;
+        let context = zmq::Context::new();
+        let (socket, bound) =
+            bind_server_socket(&context, &config.listen.endpoints(), &config.limits)?;
+        let publisher = match config.publish.is_empty() {
+            true => None,
+            false => Some(Publisher::bind(&context, &config.publish)?),
+        };
+        Ok(Server {
+            config,
+            store,
+            state_line,
+            socket,
+            bound,
+            publisher,
+            _context: context,
+        })
+    }
+
+    /// The endpoints requests are taken on, as bound (a `*` or `0` port resolved).
+    pub fn endpoints(&self) -> &[String] {
+        &self.bound
+    }
+
+    /// Prints where the server listens, publishes and keeps its state.
+    pub fn announce(&self) {
+        for endpoint in &self.bound {
+            println!("{}", self.config.listen.waiting_line(endpoint));
+        }
+        eprintln!("{}", self.state_line);
+        for endpoint in self.publisher.iter().flat_map(|p| &p.endpoints) {
+            eprintln!("Publishing changes on '{endpoint}'.");
+        }
+    }
+
+    /// Answers requests until `shutdown` is raised, then forces the state to disk.
+    pub fn serve(mut self, shutdown: &Shutdown) -> Result<(), ServerError> {
+        let served = self.serve_loop(shutdown);
+        // Flush whatever happens to the loop: every acknowledged update goes to disk.
+        let closed = self.store.close();
+        served?;
+        Ok(closed?)
+    }
+
+    /// See [`Serving`]: each round takes the requests already queued, answers
+    /// polls at once, stores the updates with one write and answers them once
+    /// durable. At shutdown, what is in hand is finished and answered.
+    fn serve_loop(&mut self, shutdown: &Shutdown) -> Result<(), ServerError> {
+        if self.publisher.is_some() {
+            self.store.record_changes();
+        }
+        let ttl_ms = self.config.ttl_ms();
+        self.store.set_ttl(ttl_ms);
+        let mut serving = Serving {
+            socket: &self.socket,
+            store: &mut self.store,
+            config: &self.config,
+            epoch: new_epoch(),
+            ttl_ms,
+            publisher: self.publisher.as_mut(),
+            waiting: Vec::new(),
+            syncing: VecDeque::new(),
+        };
+        while !shutdown.is_triggered() {
+            serving.round()?;
+        }
+        serving.finish()
+    }
+}
+
+/// Opens the state, binds, announces, and serves until `shutdown` is raised.
+pub fn run(config: Config, shutdown: &Shutdown) -> Result<(), ServerError> {
+    let server = Server::open(config)?;
+    server.announce();
+    server.serve(shutdown)
+}
+
+/// An identifier for this run of the server: sequence numbers restart with it,
+/// so a watcher that sees a new one starts over from a snapshot.
+fn new_epoch() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded from the OS's randomness; the time and pid make a
+    // repeat within one boot impossible even if it were not.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(crate::clock::now_ms());
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
+
+/// The serve loop's state: the socket, the board, and the requests in hand.
+///
+/// No request can end this loop: bad ones get an `error: ` reply and change
+/// nothing. Only a broken socket does.
+struct Serving<'a> {
+    socket: &'a zmq::Socket,
+    store: &'a mut Store,
+    config: &'a Config,
+    /// This run's identifier, in every snapshot and published change.
+    epoch: String,
+    /// `--ttl` in ms, said in every snapshot.
+    ttl_ms: Option<u64>,
+    publisher: Option<&'a mut Publisher>,
+    /// Updates staged, not yet written.
+    waiting: Vec<Pending>,
+    /// Written batches waiting for their sync, oldest first; one per batch in
+    /// flight in the store, some of them empty (an expiry nobody waits for).
+    syncing: VecDeque<Vec<Pending>>,
+}
+
+/// A request taken from the socket, waiting for its answer.
+struct Pending {
+    /// The REQ envelope: the peer's identity and the routing frames, up to and
+    /// including the empty delimiter. Sent back in front of the reply.
+    envelope: Vec<zmq::Message>,
+    /// What it gets once its change is durable.
+    answer: Answer,
+}
+
+/// The reply a staged request gets.
+enum Answer {
+    /// The plain board: a poll, or an update from any client.
+    Board,
+    /// The snapshot: an extension request.
+    Snapshot,
+    /// Refused.
+    Rejected(Rejected),
+}
+
+/// What became of a request just parsed.
+enum Outcome {
+    /// Answer it now with this.
+    ReplyNow(Immediate),
+    /// Its change is staged; answer with this once it is durable.
+    Staged(Answer),
+}
+
+/// A reply sent at once.
+enum Immediate {
+    /// The plain board (borrowed from the store when sent).
+    Board,
+    /// Anything else.
+    Bytes(Vec<u8>),
+}
+
+impl Serving<'_> {
+    /// One round: take what is queued (or wait for it), expire, compact when
+    /// due, write the staged changes, publish.
+    fn round(&mut self) -> Result<(), ServerError> {
+        if self.store.is_syncing() {
+            // Wait for a request or the sync thread, whichever comes first.
+            let (readable, synced) = wait(Some(self.socket), self.store)?;
+            if synced {
+                self.finish_syncs();
+            }
+            if readable {
+                self.take_batch(zmq::DONTWAIT)?;
+            }
+        } else {
+            // Only requests to wait for: a blocking receive (RCVTIMEO bounds it)
+            // costs one system call fewer per round than poll, then receive.
+            self.take_batch(0)?;
+        }
+        if let Err(err) = self.store.expire() {
+            eprintln!(
+                "warning: cannot expire statuses: {}",
+                crate::error_chain(&err)
+            );
+        }
+        // Before the commit: once the batches in flight have landed, a due
+        // compaction runs here, ahead of the next write (it waits for them).
+        if let Err(err) = self.store.maintain() {
+            eprintln!("warning: {}", crate::error_chain(&err));
+        }
+        self.commit();
+        self.publish();
+        Ok(())
+    }
+
+    /// After a stop: finishes what is in hand. New requests are not taken any
+    /// more, and a sync thread that never answers cannot hold us past the grace.
+    fn finish(mut self) -> Result<(), ServerError> {
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while (self.store.is_syncing() || !self.waiting.is_empty()) && Instant::now() < deadline {
+            if self.store.is_syncing() && wait(None, self.store)?.1 {
+                self.finish_syncs();
+            }
+            self.commit();
+            self.publish();
+        }
+        Ok(())
+    }
+
+    /// Takes the queued requests (up to [`MAX_BATCH`]): answers polls and bad
+    /// requests at once, stages updates into `waiting`.
+    fn take_batch(&mut self, first_flags: i32) -> Result<(), ServerError> {
+        let mut flags = first_flags;
+        for _ in 0..MAX_BATCH {
+            let Some(mut frames) = receive(self.socket, flags)? else {
+                break;
+            };
+            flags = zmq::DONTWAIT;
+            // ROUTER puts the peer's identity first; a REQ peer adds an empty delimiter
+            // before its body. Like a REP socket, drop what has no delimiter.
+            let Some(delimiter) = frames.iter().skip(1).position(|f| f.is_empty()) else {
+                eprintln!("dropped a message that has no REQ envelope");
+                continue;
+            };
+            let body = frames.split_off(delimiter + 2);
+            let outcome = match body.as_slice() {
+                [] => self.handle(b""),
+                [frame] => self.handle(frame),
+                parts => Err(ProtocolError::Multipart { parts: parts.len() }.into()),
+            };
+            match outcome {
+                Ok(Outcome::Staged(answer)) => self.waiting.push(Pending {
+                    envelope: frames,
+                    answer,
+                }),
+                // The board is sent from the store's cache, never copied.
+                Ok(Outcome::ReplyNow(Immediate::Board)) => {
+                    send_reply(self.socket, frames, self.store.encoded());
+                }
+                Ok(Outcome::ReplyNow(Immediate::Bytes(bytes))) => {
+                    send_reply(self.socket, frames, &bytes)
+                }
+                Err(err) => reject(self.socket, frames, &err),
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses one request; answers it now or stages its change.
+    fn handle(&mut self, frame: &[u8]) -> Result<Outcome, Rejected> {
+        let request = protocol::parse_request(frame, &self.config.limits)?;
+        let (name, status, answer) = match request {
+            Request::Poll => return Ok(Outcome::ReplyNow(Immediate::Board)),
+            Request::Snapshot => {
+                return Ok(Outcome::ReplyNow(Immediate::Bytes(self.snapshot())));
+            }
+            Request::Since { epoch, seq } => {
+                let reply = if epoch == self.epoch && seq == self.store.seq() {
+                    format!("{}{seq}", protocol::UNCHANGED_PREFIX).into_bytes()
+                } else {
+                    self.snapshot()
+                };
+                return Ok(Outcome::ReplyNow(Immediate::Bytes(reply)));
+            }
+            Request::Update { name, status } => (name, Some(status), Answer::Board),
+            Request::Clear { name } => (name, None, Answer::Snapshot),
+        };
+        let staged = match status {
+            Some(status) => self.store.stage(name, status),
+            None => self.store.stage_clear(name).map_err(UpdateError::from),
+        };
+        match staged {
+            Ok(()) => {}
+            Err(UpdateError::Board(err)) => return Err(err.into()),
+            Err(UpdateError::Storage(err)) => {
+                eprintln!("error: {}", crate::error_chain(&err));
+                return Err(Rejected::Unstored);
+            }
+        }
+        if !self.config.quiet {
+            // Errors writing our own log (a closed stdout) must not stop the service.
+            let _ = match status {
+                Some(status) => writeln!(
+                    std::io::stdout(),
+                    "received name: '{name}' status: '{status}'"
+                ),
+                None => writeln!(std::io::stdout(), "cleared name: '{name}'"),
+            };
+        }
+        Ok(Outcome::Staged(answer))
+    }
+
+    /// The snapshot reply: header, then one timed line per entry.
+    fn snapshot(&mut self) -> Vec<u8> {
+        let header = protocol::SnapshotHeader {
+            epoch: self.epoch.clone(),
+            seq: self.store.seq(),
+            now_ms: self.store.now_ms(),
+            publish: self
+                .publisher
+                .as_ref()
+                .map(|p| p.endpoints.clone())
+                .unwrap_or_default(),
+            ttl_ms: self.ttl_ms,
+        };
+        let body = self.store.timed_encoding();
+        let mut out = Vec::with_capacity(body.len() + 128);
+        protocol::encode_snapshot_header(&mut out, &header);
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// Writes the staged changes: answers them now, or queues them for their sync.
+    fn commit(&mut self) {
+        if !self.store.has_staged() {
+            return;
+        }
+        match self.store.commit() {
+            Ok(Committed::Applied) => {
+                let mut batch = std::mem::take(&mut self.waiting);
+                self.answer(&mut batch);
+            }
+            Ok(Committed::Syncing) => self.syncing.push_back(std::mem::take(&mut self.waiting)),
+            Ok(Committed::Deferred) => {}
+            Err(err) => {
+                let mut batch = std::mem::take(&mut self.waiting);
+                self.unstored(&mut batch, &err);
+            }
+        }
+    }
+
+    /// Answers the batches that finished syncs made durable, oldest first.
+    fn finish_syncs(&mut self) {
+        match self.store.finish_syncs() {
+            Ok(done) => {
+                let done = done.min(self.syncing.len());
+                for mut batch in self.syncing.drain(..done).collect::<Vec<_>>() {
+                    self.answer(&mut batch);
+                }
+            }
+            Err(err) => {
+                for mut batch in self.syncing.drain(..).collect::<Vec<_>>() {
+                    self.unstored(&mut batch, &err);
+                }
+            }
+        }
+    }
+
+    /// Answers a batch whose changes could not be stored.
+    fn unstored(&mut self, batch: &mut Vec<Pending>, err: &StorageError) {
+        eprintln!("error: {}", crate::error_chain(err));
+        for pending in batch.iter_mut() {
+            pending.answer = Answer::Rejected(Rejected::Unstored);
+        }
+        self.answer(batch);
+    }
+
+    /// Answers every request of a batch, emptying it.
+    fn answer(&mut self, batch: &mut Vec<Pending>) {
+        // Built at most once per batch: every clear in it gets the same board.
+        let mut snapshot = None;
+        for pending in batch.drain(..) {
+            match &pending.answer {
+                Answer::Board => send_reply(self.socket, pending.envelope, self.store.encoded()),
+                Answer::Snapshot => {
+                    let reply = snapshot.get_or_insert_with(|| self.snapshot());
+                    send_reply(self.socket, pending.envelope, reply);
+                }
+                Answer::Rejected(err) => reject(self.socket, pending.envelope, err),
+            }
+        }
+    }
+
+    /// Publishes what changed since the last round.
+    fn publish(&mut self) {
+        if let Some(publisher) = self.publisher.as_deref_mut() {
+            publisher.publish(&self.epoch, self.store);
+        }
+    }
+}
+
+/// Waits up to [`Shutdown::CHECK_EVERY`] for a request (if `socket` is given)
+/// or a finished sync; says which came, as (request, sync).
+fn wait(socket: Option<&zmq::Socket>, store: &Store) -> Result<(bool, bool), ServerError> {
+    let sync_fd = store.sync_fd().filter(|_| store.is_syncing());
+    let mut items: Vec<zmq::PollItem> = socket
+        .map(|s| s.as_poll_item(zmq::POLLIN))
+        .into_iter()
+        .chain(sync_fd.map(|fd| zmq::PollItem::from_fd(fd, zmq::POLLIN)))
+        .collect();
+    match zmq::poll(&mut items, Shutdown::CHECK_EVERY_MS.into()) {
+        Ok(0) | Err(zmq::Error::EINTR) => Ok((false, false)),
+        Ok(_) => {
+            let sync_item = usize::from(socket.is_some());
+            Ok((
+                socket.is_some() && items[0].is_readable(),
+                items.get(sync_item).is_some_and(zmq::PollItem::is_readable),
+            ))
+        }
+        Err(source) => Err(socket_error("poll the socket")(source)),
+    }
+}
+
+/// Receives one whole message (waiting at most RCVTIMEO unless `flags` is
+/// DONTWAIT); `None` when nothing came.
+fn receive(socket: &zmq::Socket, flags: i32) -> Result<Option<Vec<zmq::Message>>, ServerError> {
+    let first = match socket.recv_msg(flags) {
+        Ok(frame) => frame,
+        Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => return Ok(None),
+        Err(source) => return Err(socket_error("receive a request")(source)),
+    };
+    let mut frames = vec![first];
+    // The rest of a multipart message has arrived with its first frame: no wait.
+    while socket.get_rcvmore().map_err(socket_error("read RCVMORE"))? {
+        match socket.recv_msg(zmq::DONTWAIT) {
+            Ok(frame) => frames.push(frame),
+            Err(zmq::Error::EINTR) => {}
+            Err(source) => return Err(socket_error("receive a request part")(source)),
+        }
+    }
+    Ok(Some(frames))
+}
+
+/// Why a request changed nothing; its text is the error reply.
+#[derive(Debug, thiserror::Error)]
+enum Rejected {
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error(transparent)]
+    Board(#[from] BoardError),
+    /// The update could not be stored; the details go to the server's log, not the client.
+    #[error("the server cannot store updates right now; try again later")]
+    Unstored,
+}
+
+/// Answers one request with an error, and logs it.
+fn reject(socket: &zmq::Socket, envelope: Vec<zmq::Message>, err: &Rejected) {
+    eprintln!("rejected request: {err}");
+    send_reply(socket, envelope, protocol::format_error(err).as_bytes());
+}
+
+/// Sends a reply behind its envelope; a failure concerns one client only and is logged.
+fn send_reply(socket: &zmq::Socket, envelope: Vec<zmq::Message>, reply: &[u8]) {
+    // A ROUTER drops a reply to a peer that has gone or cannot take more: never blocks.
+    let sent = envelope
+        .into_iter()
+        .try_for_each(|frame| socket.send(frame, zmq::SNDMORE))
+        .and_then(|()| socket.send(reply, 0));
+    if let Err(err) = sent {
+        eprintln!("could not send a reply: {err}");
+    }
+}

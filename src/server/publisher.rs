@@ -1,0 +1,103 @@
+//! The publisher: every change to the board, numbered, on a PUB socket, and a
+//! heartbeat when nothing changes, so watchers know it is alive.
+
+use std::time::{Duration, Instant};
+
+use crate::board::ChangeKind;
+use crate::protocol::{self, Event, Notice};
+use crate::store::Store;
+
+use super::config::bind_all;
+use super::{ServerError, socket_error};
+
+/// Most changes queued for one watcher before it misses some (and then
+/// catches up from a snapshot): bounds the memory a stalled watcher costs.
+const PUBLISH_HWM: i32 = 50_000;
+
+/// LINGER for the publisher: changes in flight at exit are not worth a wait.
+const PUBLISH_LINGER_MS: i32 = 100;
+
+/// How often the publisher says it is alive when nothing changes.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// A bound PUB socket and the endpoints watchers are told to subscribe to.
+pub(super) struct Publisher {
+    socket: zmq::Socket,
+    /// The endpoints as bound (a `*` or `0` port resolved).
+    pub(super) endpoints: Vec<String>,
+    last_heartbeat: Instant,
+    /// Reused for each published message.
+    buffer: Vec<u8>,
+}
+
+impl Publisher {
+    /// Creates the PUB socket that carries every change and binds it.
+    pub(super) fn bind(
+        context: &zmq::Context,
+        endpoints: &[String],
+    ) -> Result<Publisher, ServerError> {
+        let socket = context
+            .socket(zmq::PUB)
+            .map_err(socket_error("create a PUB socket"))?;
+        socket
+            .set_linger(PUBLISH_LINGER_MS)
+            .map_err(socket_error("set LINGER"))?;
+        socket
+            .set_sndhwm(PUBLISH_HWM)
+            .map_err(socket_error("set SNDHWM"))?;
+        let endpoints = bind_all(&socket, endpoints)?;
+        Ok(Publisher {
+            socket,
+            endpoints,
+            last_heartbeat: Instant::now(),
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Sends the board's new changes, or a heartbeat when it is time for one.
+    pub(super) fn publish(&mut self, epoch: &str, store: &mut Store) {
+        let changes = store.take_changes();
+        for change in &changes {
+            let (event, at_ms) = match &change.kind {
+                ChangeKind::Set(status) => (
+                    Event::Set {
+                        name: &change.name,
+                        status: &status.text,
+                    },
+                    status.set_at_ms,
+                ),
+                ChangeKind::Removed { why, at_ms } => (
+                    Event::Removed {
+                        name: &change.name,
+                        why: *why,
+                    },
+                    *at_ms,
+                ),
+            };
+            self.send(epoch, change.seq, at_ms, event);
+        }
+        if !changes.is_empty() {
+            // A change says the publisher is alive as well as a heartbeat does.
+            self.last_heartbeat = Instant::now();
+        } else if self.last_heartbeat.elapsed() >= HEARTBEAT {
+            self.send(epoch, store.seq(), store.now_ms(), Event::Heartbeat);
+            self.last_heartbeat = Instant::now();
+        }
+    }
+
+    fn send(&mut self, epoch: &str, seq: u64, at_ms: u64, event: Event<'_>) {
+        self.buffer.clear();
+        let notice = Notice {
+            epoch,
+            seq,
+            at_ms,
+            event,
+        };
+        protocol::encode_notice(&mut self.buffer, &notice);
+        // PUB never blocks: a watcher past its high-water mark misses changes,
+        // sees the gap in the numbers and fetches a snapshot.
+        if let Err(err) = self.socket.send(&self.buffer[..], zmq::DONTWAIT) {
+            eprintln!("could not publish a change: {err}");
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The state file: an append-only log of checksummed records.
+//!
+//! Every accepted update is appended to the state file before its reply is
+//! sent, so a killed server never loses an acknowledged update; `--fsync`
+//! decides when the file is also forced to disk. On start the log is replayed
+//! into the board. The log is compacted (written aside, synced, renamed over)
+//! when it has grown well past the board it describes. `docs/STORAGE.md` has
+//! the format and the guarantees.
+//!
+//! # Layout
+//!
+//! - `record`: the record format, its checksum, encoding and decoding.
+//! - `log`: the open file: append a batch, commit, compact.
+//! - `syncer`: the fsync thread of `--fsync always`.
+//! - `replay`: reading the file back on start: torn tail, damage, repair.
+//! - `files`: the lock, the directory fsync, the default path.
+//!
+//! What the board does with a stored update (the TTL, staging, applying once
+//! durable) is not storage: it lives in `crate::store`.
+
+mod files;
+mod log;
+mod record;
+mod replay;
+mod syncer;
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+pub(crate) use files::default_path;
+pub(crate) use log::{Durable, Log};
+pub use record::{MAGIC, encode_set};
+
+pub use record::DecodeError;
+
+/// Default log size before compaction is considered, in bytes.
+pub const DEFAULT_COMPACT_AT: u64 = 4 << 20;
+
+/// When appended updates are also forced to disk (named as Redis names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// Before every reply: an acknowledged update survives a power cut.
+    Always,
+    /// Once a second: a power cut loses at most about a second of updates.
+    EverySec,
+    /// When the OS decides: a power cut may lose what it had not written yet.
+    No,
+}
+
+impl FromStr for Fsync {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "always" => Ok(Fsync::Always),
+            "everysec" => Ok(Fsync::EverySec),
+            "no" => Ok(Fsync::No),
+            other => Err(format!("{other:?} is not one of always, everysec, no")),
+        }
+    }
+}
+
+impl fmt::Display for Fsync {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Fsync::Always => "always",
+            Fsync::EverySec => "everysec",
+            Fsync::No => "no",
+        })
+    }
+}
+
+/// How a state file is opened and kept.
+#[derive(Debug, Clone)]
+pub struct StorageOptions {
+    /// When to force appends to disk.
+    pub fsync: Fsync,
+    /// Log size below which compaction is not considered.
+    pub compact_at: u64,
+    /// On damage, keep every valid record and move the damaged file aside.
+    pub repair: bool,
+}
+
+/// Why the state could not be opened, written or kept.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// Neither XDG_STATE_HOME nor HOME is set, so there is no default location.
+    #[error("no XDG_STATE_HOME or HOME to keep the state in; give --state PATH or --in-memory")]
+    NoDefaultDir,
+    /// The listen address gives no stable key for a default state path.
+    #[error("{0} has no fixed port to name the state file after; give --state PATH or --in-memory")]
+    NoStableKey(String),
+    /// The state file's directory could not be created.
+    #[error("cannot create the directory {}", .path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why not.
+        source: io::Error,
+    },
+    /// A file could not be created or opened.
+    #[error("cannot open {}", .path.display())]
+    Open {
+        /// What we tried to open.
+        path: PathBuf,
+        /// Why not.
+        source: io::Error,
+    },
+    /// Reading failed.
+    #[error("cannot read {}", .path.display())]
+    Read {
+        /// What we read.
+        path: PathBuf,
+        /// Why not.
+        source: io::Error,
+    },
+    /// Writing, truncating or renaming failed.
+    #[error("cannot write {}", .path.display())]
+    Write {
+        /// What we wrote.
+        path: PathBuf,
+        /// Why not.
+        source: io::Error,
+    },
+    /// Forcing to disk failed: what was written may not be durable.
+    #[error("cannot fsync {}", .path.display())]
+    Sync {
+        /// What we synced.
+        path: PathBuf,
+        /// Why not.
+        source: io::Error,
+    },
+    /// Another server holds the lock on this state file.
+    #[error("{} is in use by another status_server (it holds {})", .path.display(), .lock.display())]
+    Locked {
+        /// The state file.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// The file exists but is not ours.
+    #[error("{} is not a status-board state file; move it away or choose another --state", .path.display())]
+    NotAStateFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A bad record with valid records after it: not a torn write.
+    #[error(
+        "{} is damaged at byte offset {offset} ({reason}); valid records follow at offset {next_valid}. \
+         Start with --repair to keep every valid record (the damaged file is moved aside)",
+        .path.display()
+    )]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// Where the bad record starts.
+        offset: u64,
+        /// What is wrong with it.
+        reason: DecodeError,
+        /// Where the next valid record starts.
+        next_valid: u64,
+    },
+    /// A name or status too long for the record format.
+    #[error("a name of {name} bytes or a record of {record} bytes does not fit a record")]
+    TooLarge {
+        /// Name bytes.
+        name: usize,
+        /// Record payload bytes.
+        record: usize,
+    },
+    /// An earlier write failed and could not be undone; nothing more is written.
+    #[error("{} stopped taking updates after a write could not be undone; restart the server", .path.display())]
+    Broken {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// What opening the state found, for the start-up message.
+#[derive(Debug, Clone, Default)]
+pub struct OpenReport {
+    /// Entries on the restored board.
+    pub restored: usize,
+    /// Things the user should know: a torn tail dropped, a repair done.
+    pub warnings: Vec<String>,
+}

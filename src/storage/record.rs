@@ -1,0 +1,263 @@
+//! The record format: one checksummed record per change, and how to read it back.
+//!
+//! A record is `len: u32 LE`, `crc32: u32 LE` (of the length bytes and the
+//! payload), then the payload: `kind: u8`, `at_ms: u64 LE`, `name_len: u16 LE`,
+//! the name, the status. `docs/STORAGE.md` has the long form.
+
+use crate::protocol::{self, Field, Limits};
+
+use super::StorageError;
+
+/// First bytes of every state file: what it is and which format version.
+pub const MAGIC: &[u8; 8] = b"SBLOG01\n";
+
+/// Bytes before a record's payload: its length and checksum.
+pub(super) const RECORD_HEADER: usize = 8;
+
+/// Payload bytes before the name: kind, time, name length.
+pub(super) const FIXED_PAYLOAD: usize = 1 + 8 + 2;
+
+/// Record kind: set a status.
+const KIND_SET: u8 = 1;
+
+/// Record kind: remove a name if its status was set no later than the record's time.
+const KIND_REMOVE: u8 = 2;
+
+/// Why a record could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The file ends inside the record.
+    #[error("record cut short")]
+    Truncated,
+    /// The length field cannot be right.
+    #[error("impossible record length")]
+    BadLength,
+    /// The checksum does not match the contents.
+    #[error("checksum mismatch")]
+    BadChecksum,
+    /// A record kind this version does not know.
+    #[error("unknown record kind {0}")]
+    UnknownKind(u8),
+    /// A checksummed record whose name or status breaks the protocol's rules.
+    #[error("invalid name or status")]
+    BadContents,
+}
+
+/// A record read back from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Record<'a> {
+    /// Set or remove.
+    pub kind: RecordKind,
+    /// The name set or removed.
+    pub name: &'a str,
+    /// Its status, including the leading `:`; empty for a removal.
+    pub status: &'a str,
+    /// Set: when. Remove: only a status set no later than this goes. In
+    /// milliseconds since the Unix epoch.
+    pub set_at_ms: u64,
+}
+
+/// What a record does to the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RecordKind {
+    /// Sets a status.
+    Set,
+    /// Removes a name (`--clear`, or expiry).
+    Remove,
+}
+
+/// Appends one set record to `out`.
+pub fn encode_set(
+    out: &mut Vec<u8>,
+    name: &str,
+    status: &str,
+    set_at_ms: u64,
+) -> Result<(), StorageError> {
+    encode(out, KIND_SET, name, status, set_at_ms)
+}
+
+/// Appends one remove record to `out`: `name` goes if set no later than `set_by_ms`.
+pub(super) fn encode_remove(
+    out: &mut Vec<u8>,
+    name: &str,
+    set_by_ms: u64,
+) -> Result<(), StorageError> {
+    encode(out, KIND_REMOVE, name, "", set_by_ms)
+}
+
+fn encode(
+    out: &mut Vec<u8>,
+    kind: u8,
+    name: &str,
+    status: &str,
+    set_at_ms: u64,
+) -> Result<(), StorageError> {
+    let payload_len = FIXED_PAYLOAD + name.len() + status.len();
+    let too_large = || StorageError::TooLarge {
+        name: name.len(),
+        record: payload_len,
+    };
+    let name_len = u16::try_from(name.len()).map_err(|_| too_large())?;
+    let len = u32::try_from(payload_len)
+        .map_err(|_| too_large())?
+        .to_le_bytes();
+    let start = out.len();
+    out.reserve(RECORD_HEADER + payload_len);
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&[0; 4]); // checksum, filled in below
+    out.push(kind);
+    out.extend_from_slice(&set_at_ms.to_le_bytes());
+    out.extend_from_slice(&name_len.to_le_bytes());
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(status.as_bytes());
+    let crc = checksum(&len, &out[start + RECORD_HEADER..]);
+    out[start + 4..start + RECORD_HEADER].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
+}
+
+/// The checksum covers the length too, so a damaged length cannot pass.
+fn checksum(len: &[u8], payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(len);
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+fn le_u16(b: &[u8]) -> u16 {
+    u16::from_le_bytes([b[0], b[1]])
+}
+
+fn le_u32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+/// Reads the record at the start of `data`; returns it and its size in bytes.
+pub(super) fn decode(data: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
+    if data.len() < RECORD_HEADER {
+        return Err(DecodeError::Truncated);
+    }
+    let len = le_u32(&data[0..4]) as usize;
+    if len < FIXED_PAYLOAD {
+        return Err(DecodeError::BadLength);
+    }
+    let end = RECORD_HEADER
+        .checked_add(len)
+        .ok_or(DecodeError::BadLength)?;
+    if data.len() < end {
+        return Err(DecodeError::Truncated);
+    }
+    let payload = &data[RECORD_HEADER..end];
+    if checksum(&data[0..4], payload) != le_u32(&data[4..8]) {
+        return Err(DecodeError::BadChecksum);
+    }
+    let kind = match payload[0] {
+        KIND_SET => RecordKind::Set,
+        KIND_REMOVE => RecordKind::Remove,
+        other => return Err(DecodeError::UnknownKind(other)),
+    };
+    let set_at_ms = le_u64(&payload[1..9]);
+    let name_len = le_u16(&payload[9..11]) as usize;
+    let rest = &payload[FIXED_PAYLOAD..];
+    if name_len > rest.len() {
+        return Err(DecodeError::BadLength);
+    }
+    let (name, status) = rest.split_at(name_len);
+    let name = std::str::from_utf8(name).map_err(|_| DecodeError::BadContents)?;
+    let status = std::str::from_utf8(status).map_err(|_| DecodeError::BadContents)?;
+    let valid_status = match kind {
+        RecordKind::Set => {
+            status.starts_with(':') && protocol::check_line(status, Field::Status).is_ok()
+        }
+        RecordKind::Remove => status.is_empty(),
+    };
+    let valid = protocol::check_name(name, &Limits::UNLIMITED).is_ok()
+        && name != protocol::POLL_NAME
+        && valid_status;
+    if !valid {
+        return Err(DecodeError::BadContents);
+    }
+    Ok((
+        Record {
+            kind,
+            name,
+            status,
+            set_at_ms,
+        },
+        end,
+    ))
+}
+
+/// The first offset at or after `from` where a valid record starts.
+///
+/// Names and statuses hold no control characters, and every record header
+/// does (its length's high byte is 0), so a record cannot hide in a status.
+pub(super) fn resync(data: &[u8], from: usize) -> Option<usize> {
+    (from..data.len()).find(|&offset| decode(&data[offset..]).is_ok())
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub(crate) fn record(name: &str, status: &str, at: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_set(&mut out, name, status, at).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_record_round_trips() {
+        let data = record("alice", ": in a meeting", 1_700_000_000_123);
+        let (decoded, size) = decode(&data).unwrap();
+        assert_eq!(size, data.len());
+        assert_eq!(
+            decoded,
+            Record {
+                kind: RecordKind::Set,
+                name: "alice",
+                status: ": in a meeting",
+                set_at_ms: 1_700_000_000_123
+            }
+        );
+    }
+
+    #[test]
+    fn zeroes_are_not_a_record() {
+        assert_eq!(decode(&[0; 64]), Err(DecodeError::BadLength));
+    }
+
+    fn valid_name() -> impl Strategy<Value = String> {
+        "[^:\\p{Cc}]{1,12}".prop_filter("not the poll name", |n| n != "_")
+    }
+
+    proptest! {
+        #[test]
+        fn any_record_round_trips(name in valid_name(), text in "[^\\p{Cc}]{0,40}", at in any::<u64>()) {
+            let status = format!(":{text}");
+            let data = record(&name, &status, at);
+            let (decoded, size) = decode(&data).unwrap();
+            prop_assert_eq!(size, data.len());
+            prop_assert_eq!(decoded, Record { kind: RecordKind::Set, name: &name, status: &status, set_at_ms: at });
+        }
+
+        #[test]
+        fn any_cut_is_detected(name in valid_name(), text in "[^\\p{Cc}]{0,40}", cut in 0usize..60) {
+            let data = record(&name, &format!(":{text}"), 1);
+            let cut = cut.min(data.len() - 1);
+            prop_assert!(decode(&data[..cut]).is_err());
+        }
+
+        #[test]
+        fn any_flipped_byte_is_detected(name in valid_name(), text in "[^\\p{Cc}]{0,40}", at in 0usize..60, bit in 0u8..8) {
+            let mut data = record(&name, &format!(":{text}"), 1);
+            let at = at % data.len();
+            data[at] ^= 1 << bit;
+            prop_assert!(decode(&data).is_err());
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! The board and its log together: an update is applied only once stored.
+//!
+//! This is the domain logic between the serve loop and the state file:
+//! updates and clears are staged, written as one batch, and applied to the
+//! board once durable; statuses older than the TTL are expired; every change
+//! is stamped with a time that never goes back.
+
+use std::collections::{HashSet, VecDeque};
+use std::path::Path;
+
+use crate::board::{Board, BoardError, Change};
+use crate::clock::Clock;
+use crate::protocol::Removal;
+use crate::storage::{Durable, Log, OpenReport, StorageError, StorageOptions};
+
+/// Why an update was not applied.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UpdateError {
+    /// The board refused it (full).
+    #[error(transparent)]
+    Board(#[from] BoardError),
+    /// It could not be stored, so it was not applied.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A change staged for the next commit.
+#[derive(Debug)]
+struct Staged {
+    name: String,
+    op: Op,
+}
+
+/// What a staged change does.
+#[derive(Debug)]
+enum Op {
+    Set {
+        status: String,
+        set_at_ms: u64,
+    },
+    /// Removes the name if its status was set no later than `set_by_ms`.
+    Remove {
+        set_by_ms: u64,
+        why: Removal,
+        at_ms: u64,
+    },
+}
+
+/// What [`Store::commit`] did with the staged updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Committed {
+    /// Stored and applied: answer them now.
+    Applied,
+    /// Written, being forced to disk: answer them when [`Store::finish_syncs`]
+    /// counts this batch done.
+    Syncing,
+    /// Not written yet: compaction is due and waits for the batches in flight.
+    Deferred,
+}
+
+/// The board and, unless in memory, its log: an update is applied once stored.
+///
+/// Updates are staged, then committed together: one write for a whole batch
+/// of requests. Under `--fsync always` the batch is applied once the sync
+/// thread has made it durable; meanwhile the board shows only what is durable,
+/// and later batches are written behind it.
+#[derive(Debug)]
+pub(crate) struct Store {
+    board: Board,
+    log: Option<Log>,
+    staged: Vec<Staged>,
+    /// Written batches waiting for their sync, each with the offset it ends at.
+    in_flight: VecDeque<(u64, Vec<Staged>)>,
+    /// Names staged or in flight that are not on the board, so that a batch
+    /// cannot overfill it.
+    staged_new: HashSet<String>,
+    /// Where the time comes from (set by hand in unit tests).
+    clock: Clock,
+    /// Time of the last change: stamps never go back, even if the clock does.
+    last_stamp: u64,
+    /// How long a status lives without a refresh, in ms (`--ttl`).
+    ttl_ms: Option<u64>,
+    /// No status expires before this time, so [`Store::expire`] need not look.
+    next_expiry: u64,
+}
+
+impl Store {
+    /// A board that lives and dies with the process.
+    pub(crate) fn in_memory(max_entries: usize) -> Store {
+        Store::with(Board::new(max_entries), None)
+    }
+
+    fn with(board: Board, log: Option<Log>) -> Store {
+        Store {
+            board,
+            log,
+            staged: Vec::new(),
+            in_flight: VecDeque::new(),
+            staged_new: HashSet::new(),
+            clock: Clock::default(),
+            last_stamp: 0,
+            ttl_ms: None,
+            next_expiry: 0,
+        }
+    }
+
+    /// Expire statuses not refreshed within `ttl_ms` (see [`Store::expire`]).
+    pub(crate) fn set_ttl(&mut self, ttl_ms: Option<u64>) {
+        self.ttl_ms = ttl_ms;
+        self.next_expiry = 0;
+    }
+
+    /// Keep the board's changes for the publisher ([`Store::take_changes`]).
+    pub(crate) fn record_changes(&mut self) {
+        self.board.record_changes();
+    }
+
+    /// The board's changes since the last call, oldest first.
+    pub(crate) fn take_changes(&mut self) -> Vec<Change> {
+        self.board.take_changes()
+    }
+
+    /// The number of the board's last change.
+    pub(crate) fn seq(&self) -> u64 {
+        self.board.seq()
+    }
+
+    /// The snapshot's entry lines for the current board.
+    pub(crate) fn timed_encoding(&mut self) -> &[u8] {
+        self.board.timed_encoding()
+    }
+
+    /// Now by the store's clock, in ms since the Unix epoch.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Now, in ms since the Unix epoch, never earlier than the last stamp.
+    fn stamp(&mut self) -> u64 {
+        self.last_stamp = self.clock.now_ms().max(self.last_stamp);
+        self.last_stamp
+    }
+
+    /// The board restored from `path`, kept there from now on.
+    pub(crate) fn open(
+        path: &Path,
+        options: &StorageOptions,
+        max_entries: usize,
+    ) -> Result<(Store, OpenReport), StorageError> {
+        let mut board = Board::new(max_entries);
+        let (log, report) = Log::open(path, options, &mut board)?;
+        Ok((Store::with(board, Some(log)), report))
+    }
+
+    /// Stages an update for the next [`Store::commit`]; a refused one changes nothing.
+    pub(crate) fn stage(&mut self, name: &str, status: &str) -> Result<(), UpdateError> {
+        let is_new = !self.board.contains(name) && !self.staged_new.contains(name);
+        if is_new {
+            self.board.check_room(name, self.staged_new.len())?;
+        }
+        let set_at_ms = self.stamp();
+        let op = Op::Set {
+            status: status.to_owned(),
+            set_at_ms,
+        };
+        self.stage_op(name, op)?;
+        if is_new {
+            self.staged_new.insert(name.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Stages the removal of `name` (`--clear`): whatever it holds once the
+    /// changes staged before this one are applied.
+    pub(crate) fn stage_clear(&mut self, name: &str) -> Result<(), StorageError> {
+        let at_ms = self.stamp();
+        let op = Op::Remove {
+            set_by_ms: at_ms,
+            why: Removal::Cleared,
+            at_ms,
+        };
+        self.stage_op(name, op)
+    }
+
+    /// Stages the removal of every status older than the TTL; returns how many.
+    ///
+    /// Cheap until the oldest status is due: only then is the board scanned.
+    pub(crate) fn expire(&mut self) -> Result<usize, StorageError> {
+        let Some(ttl_ms) = self.ttl_ms else {
+            return Ok(0);
+        };
+        let now = self.clock.now_ms();
+        if now < self.next_expiry {
+            return Ok(0);
+        }
+        let cutoff = now.saturating_sub(ttl_ms);
+        let due = self.board.set_no_later_than(cutoff);
+        for (name, set_at_ms) in &due {
+            // Only the status seen here: a refresh staged before it survives.
+            let op = Op::Remove {
+                set_by_ms: *set_at_ms,
+                why: Removal::Expired,
+                at_ms: now,
+            };
+            self.stage_op(name, op)?;
+        }
+        self.next_expiry = self
+            .board
+            .oldest_after(cutoff)
+            .map_or(u64::MAX, |at| at.saturating_add(ttl_ms));
+        Ok(due.len())
+    }
+
+    fn stage_op(&mut self, name: &str, op: Op) -> Result<(), StorageError> {
+        if let Some(log) = &mut self.log {
+            match &op {
+                Op::Set { status, set_at_ms } => log.stage_set(name, status, *set_at_ms)?,
+                Op::Remove { set_by_ms, .. } => log.stage_remove(name, *set_by_ms)?,
+            }
+        }
+        self.staged.push(Staged {
+            name: name.to_owned(),
+            op,
+        });
+        Ok(())
+    }
+
+    /// Writes the staged updates; applies them now, or once they are durable.
+    ///
+    /// If writing fails, none is applied.
+    pub(crate) fn commit(&mut self) -> Result<Committed, StorageError> {
+        let Some(log) = &mut self.log else {
+            let staged = std::mem::take(&mut self.staged);
+            self.apply(&staged);
+            return Ok(Committed::Applied);
+        };
+        if !self.in_flight.is_empty() && log.compaction_due(&self.board) {
+            // Compaction writes the board, which lacks what is in flight: let it land.
+            return Ok(Committed::Deferred);
+        }
+        match log.commit() {
+            Ok(Durable::Now) => {
+                let staged = std::mem::take(&mut self.staged);
+                self.apply(&staged);
+                Ok(Committed::Applied)
+            }
+            Ok(Durable::At(offset)) => {
+                let staged = std::mem::take(&mut self.staged);
+                self.in_flight.push_back((offset, staged));
+                Ok(Committed::Syncing)
+            }
+            Err(err) => {
+                self.staged.clear();
+                self.recount_staged_new();
+                Err(err)
+            }
+        }
+    }
+
+    /// Whether changes are staged for the next [`Store::commit`].
+    pub(crate) fn has_staged(&self) -> bool {
+        !self.staged.is_empty()
+    }
+
+    /// Whether committed batches wait for their sync.
+    pub(crate) fn is_syncing(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    /// Readable after each sync (`--fsync always` only); then call [`Store::finish_syncs`].
+    pub(crate) fn sync_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.log.as_ref().and_then(Log::sync_fd)
+    }
+
+    /// Applies the batches that are durable now, oldest first; returns how many.
+    ///
+    /// If a sync failed, every batch in flight is dropped unapplied and the
+    /// error returned: their clients must be told.
+    pub(crate) fn finish_syncs(&mut self) -> Result<usize, StorageError> {
+        let Some(log) = &mut self.log else {
+            return Ok(0);
+        };
+        if let Err(err) = log.take_wakeups() {
+            self.in_flight.clear();
+            self.recount_staged_new();
+            return Err(err);
+        }
+        let durable = log.durable_offset();
+        let mut done = 0;
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|(end, _)| *end <= durable)
+        {
+            if let Some((_, batch)) = self.in_flight.pop_front() {
+                self.apply(&batch);
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    fn apply(&mut self, updates: &[Staged]) {
+        for update in updates {
+            match &update.op {
+                Op::Set { status, set_at_ms } => {
+                    // Room was checked when it was staged.
+                    self.board.apply_set(&update.name, status, *set_at_ms);
+                    if let Some(ttl) = self.ttl_ms {
+                        self.next_expiry = self.next_expiry.min(set_at_ms.saturating_add(ttl));
+                    }
+                }
+                Op::Remove {
+                    set_by_ms,
+                    why,
+                    at_ms,
+                } => {
+                    self.board.remove(&update.name, *set_by_ms, *why, *at_ms);
+                }
+            }
+        }
+        self.recount_staged_new();
+    }
+
+    fn recount_staged_new(&mut self) {
+        let board = &self.board;
+        self.staged_new = self
+            .staged
+            .iter()
+            .chain(self.in_flight.iter().flat_map(|(_, batch)| batch))
+            .filter(|update| matches!(update.op, Op::Set { .. }) && !board.contains(&update.name))
+            .map(|update| update.name.clone())
+            .collect();
+    }
+
+    /// The reply for the current board.
+    pub(crate) fn encoded(&mut self) -> &[u8] {
+        self.board.encoded()
+    }
+
+    /// Periodic duties of the log (the `everysec` sync, compaction).
+    ///
+    /// Not while batches wait for their sync: compaction would leave them out.
+    pub(crate) fn maintain(&mut self) -> Result<(), StorageError> {
+        match &mut self.log {
+            Some(log) if self.in_flight.is_empty() => log.maintain(&self.board),
+            _ => Ok(()),
+        }
+    }
+
+    /// Forces everything to disk before the server exits.
+    pub(crate) fn close(&mut self) -> Result<(), StorageError> {
+        match &mut self.log {
+            Some(log) => log.close(),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    /// An in-memory store whose clock stands at `start_ms` until moved.
+    fn store_at(start_ms: u64, ttl_ms: Option<u64>) -> (Store, Arc<AtomicU64>) {
+        let mut store = Store::in_memory(10);
+        let (clock, hand) = Clock::manual(start_ms);
+        store.clock = clock;
+        store.set_ttl(ttl_ms);
+        (store, hand)
+    }
+
+    fn update(store: &mut Store, name: &str, status: &str) {
+        store.stage(name, status).expect("staged");
+        assert_eq!(store.commit().expect("committed"), Committed::Applied);
+    }
+
+    #[test]
+    fn a_status_expires_when_its_ttl_has_passed_and_not_before() {
+        let (mut store, hand) = store_at(1_000, Some(500));
+        update(&mut store, "a", ": 1");
+        hand.store(1_499, Ordering::SeqCst);
+        assert_eq!(store.expire().expect("expire"), 0);
+        hand.store(1_500, Ordering::SeqCst);
+        assert_eq!(store.expire().expect("expire"), 1);
+        store.commit().expect("committed");
+        assert_eq!(store.encoded(), b"");
+    }
+
+    #[test]
+    fn a_refresh_staged_before_the_expiry_survives_it() {
+        let (mut store, hand) = store_at(1_000, Some(500));
+        update(&mut store, "a", ": 1");
+        hand.store(1_600, Ordering::SeqCst);
+        // Staged, not yet applied, when the expiry looks at the board.
+        store.stage("a", ": 2").expect("staged");
+        assert_eq!(store.expire().expect("expire"), 1);
+        store.commit().expect("committed");
+        assert_eq!(store.encoded(), b"- a: 2\n");
+        assert_eq!(store.timed_encoding(), b"1600 a: 2\n");
+    }
+
+    #[test]
+    fn stamps_never_go_back_when_the_clock_does() {
+        let (mut store, hand) = store_at(5_000, None);
+        update(&mut store, "a", ": 1");
+        hand.store(4_000, Ordering::SeqCst);
+        update(&mut store, "b", ": 2");
+        assert_eq!(store.timed_encoding(), b"5000 a: 1\n5000 b: 2\n");
+    }
+}
