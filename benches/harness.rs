@@ -229,9 +229,7 @@ fn serve_floor(reply_file: &str) {
 fn prefilled_state(dir: &Path, n: usize) -> PathBuf {
     let path = dir.join(format!("board-{n}.log"));
     let mut data = storage::MAGIC.to_vec();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now_ms = common::now_ms();
     for i in 0..n {
         storage::encode_set(
             &mut data,
@@ -727,15 +725,6 @@ fn ours_to_watcher(server: &common::Server, samples: usize) -> Vec<Duration> {
     })
 }
 
-/// Our server's snapshot reply, parsed.
-fn snapshot_of(server: &common::Server) -> status_board::protocol::Snapshot {
-    use status_board::protocol::{ExtendedReply, parse_extended_reply};
-    match parse_extended_reply(&server.request(b"_:@board")) {
-        Ok(ExtendedReply::Snapshot(snapshot)) => snapshot,
-        other => panic!("not a snapshot: {other:?}"),
-    }
-}
-
 /// Our samples are this far apart, at most.
 const LIVE_SPREAD: Duration = Duration::from_millis(10);
 
@@ -809,7 +798,7 @@ fn live(s: &Settings, out: &mut String) {
     drop(durable);
 
     // The publisher alone: a SUB socket in this process, no watcher program.
-    let snapshot = snapshot_of(&server);
+    let snapshot = common::snapshot(&server.endpoint);
     let context = zmq::Context::new();
     let sub = context.socket(zmq::SUB).expect("SUB");
     sub.set_linger(0).expect("LINGER");
@@ -868,7 +857,7 @@ fn live(s: &Settings, out: &mut String) {
     // Bytes per unchanged poll at 10 000 entries, counted on the wire.
     let state = prefilled_state(dir.path(), 10_000);
     let big = ours(&["--state", state.to_str().expect("UTF-8"), "--fsync", "no"]);
-    let snapshot = snapshot_of(&big);
+    let snapshot = common::snapshot(&big.endpoint);
     let since = status_board::protocol::format_since(&snapshot.header.epoch, snapshot.header.seq);
     let n = if s.smoke { 20 } else { 200 };
     let since_bytes = wire_bytes_per_request(big.port(), since.as_bytes(), n);

@@ -2,26 +2,10 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{EXIT_TIMEOUT, Lines, Server, run_with_input, wait_timeout};
-
-fn client(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_status_client"));
-    command.args(args);
-    command
-}
-
-/// Runs the client to completion with `stdin` as input.
-fn run(args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
-    let output = run_with_input(&mut client(args), stdin, EXIT_TIMEOUT);
-    (
-        output.status.code(),
-        String::from_utf8(output.stdout).expect("UTF-8 stdout"),
-        String::from_utf8(output.stderr).expect("UTF-8 stderr"),
-    )
-}
+use common::{EXIT_TIMEOUT, Server, client, run_client as run, wait_timeout};
 
 #[test]
 fn one_shot_posts_prints_the_board_and_exits_0() {
@@ -280,7 +264,7 @@ fn a_watcher_survives_a_server_restart() {
         "--retries",
         "2",
     ]));
-    wait_for_line(&stdout, "- a: before");
+    stdout.until("- a: before");
 
     drop(first);
     let complaint = stderr.next("the watcher noticing the server is gone");
@@ -291,7 +275,7 @@ fn a_watcher_survives_a_server_restart() {
 
     let second = Server::start_raw(&[&port, "--quiet", "--in-memory"]);
     second.request_text("a: after");
-    wait_for_line(&stdout, "- a: after");
+    stdout.until("- a: after");
     let back = stderr.next("the watcher saying the server is back");
     assert!(back.contains("answers again"), "{back}");
 
@@ -300,27 +284,17 @@ fn a_watcher_survives_a_server_restart() {
     assert_eq!(status.code(), Some(0));
 }
 
-fn wait_for_line(lines: &Lines, wanted: &str) {
-    let deadline = Instant::now() + EXIT_TIMEOUT;
-    while Instant::now() < deadline {
-        if lines.next(wanted) == wanted {
-            return;
-        }
-    }
-    panic!("never saw {wanted:?}");
-}
-
 #[test]
 fn ctrl_c_interrupts_a_piped_client_waiting_on_stdin() {
+    use std::io::Write;
     let server = Server::start(&[]);
-    let mut piped = client(&["bob", "--endpoint", &server.endpoint])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let stdin = piped.stdin.take();
-    std::thread::sleep(Duration::from_millis(300));
+    let (mut piped, stdout, _stderr) =
+        common::spawn_piped(client(&["bob", "--endpoint", &server.endpoint]).stdin(Stdio::piped()));
+    let mut stdin = piped.stdin.take().expect("piped stdin");
+    stdin.write_all(b"first\n").expect("write a line");
+    // Its board is printed: the line was answered, and the client is back to
+    // waiting on stdin with nothing owed.
+    stdout.until("- bob: first");
     let started = Instant::now();
     common::send_signal(&piped, libc::SIGINT);
     let status = wait_timeout(&mut piped, EXIT_TIMEOUT).expect("exits on Ctrl-C");
@@ -334,9 +308,7 @@ const TERMS: [&str; 2] = ["xterm", "dumb"];
 
 /// The client as a person runs it: on a pseudo-terminal of the given kind.
 fn on_a_terminal(name: &str, server: &Server, term: &str) -> rexpect::session::PtySession {
-    let mut command = client(&[name, "--endpoint", &server.endpoint]);
-    command.env("TERM", term);
-    rexpect::session::spawn_command(command, Some(10_000)).expect("spawn on a pty")
+    common::on_a_terminal(client(&[name, "--endpoint", &server.endpoint]), term)
 }
 
 /// Waits for the end of the session and checks it ended cleanly with exit 0.

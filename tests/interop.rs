@@ -1,12 +1,74 @@
 //! The Python original's programs, extracted from the reference at test time,
 //! against our binaries: outputs must match the original's byte for byte.
+//!
+//! Its own harness (libtest-mimic), so that a missing part is decided at run
+//! time: without python3 and pyzmq, or without the reference, these tests are
+//! reported as ignored, with the reason, and fail under `CI=true`.
 
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{Lines, PythonServer, Reference, Server, reference_or_skip, run_with_input};
+use common::{Lines, PythonServer, Reference, Server, Watcher, run_client, run_with_input};
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::json;
+
+/// A test that runs the original programs of `Reference`.
+type InteropTest = fn(&Reference);
+
+/// Every test here needs the original; each is run with it.
+const TESTS: [(&str, InteropTest); 4] = [
+    (
+        "original_client_sees_the_same_against_both_servers",
+        original_client_sees_the_same_against_both_servers,
+    ),
+    (
+        "our_client_sees_the_same_against_both_servers",
+        our_client_sees_the_same_against_both_servers,
+    ),
+    (
+        "clear_against_the_original_says_it_cannot_and_changes_nothing",
+        clear_against_the_original_says_it_cannot_and_changes_nothing,
+    ),
+    (
+        "the_watcher_falls_back_to_polling_the_original",
+        the_watcher_falls_back_to_polling_the_original,
+    ),
+];
+
+fn main() {
+    let arguments = Arguments::from_args();
+    let missing = common::find_reference().err();
+    let required = std::env::var("CI").is_ok_and(|v| v == "true");
+    if let Some(why) = &missing {
+        let what = if required {
+            "FAIL (CI=true)"
+        } else {
+            "are ignored"
+        };
+        eprintln!(
+            "\ninterop: these tests {what}: {why}\n{}\n",
+            common::REFERENCE_HELP
+        );
+    }
+    let trials = TESTS
+        .into_iter()
+        .map(|(name, test)| {
+            let missing = missing.clone();
+            let ignored = missing.is_some() && !required;
+            Trial::test(name, move || {
+                let reference = common::find_reference().map_err(|why| {
+                    Failed::from(format!("cannot run the Python original: {why}"))
+                })?;
+                test(&reference);
+                Ok(())
+            })
+            .with_ignored_flag(ignored)
+        })
+        .collect();
+    libtest_mimic::run(&arguments, trials).exit();
+}
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -61,17 +123,12 @@ fn session(reference: &Reference, port: u16) -> Vec<String> {
     ]
 }
 
-#[test]
-fn original_client_sees_the_same_against_both_servers() {
-    let Some(reference) = reference_or_skip("original_client_sees_the_same_against_both_servers")
-    else {
-        return;
-    };
-    let python = PythonServer::start(&reference);
-    let expected = session(&reference, python.port);
+fn original_client_sees_the_same_against_both_servers(reference: &Reference) {
+    let python = PythonServer::start(reference);
+    let expected = session(reference, python.port);
 
     let ours = Server::start_raw(&["0", "--in-memory"]);
-    let actual = session(&reference, ours.port());
+    let actual = session(reference, ours.port());
     assert_eq!(actual, expected);
 
     // Not two equally broken runs: the transcript is the reference's.
@@ -92,12 +149,20 @@ fn original_client_sees_the_same_against_both_servers() {
         expected[3]
     );
 
-    // The consoles say the same too.
-    let settle = Duration::from_millis(300);
-    let python_console = python.stdout.drain(settle);
-    let our_console = ours.stdout.drain(settle);
-    assert_eq!(python_console.len(), 4, "{python_console:?}");
-    assert_eq!(our_console, python_console);
+    // The consoles say the same too: one line per update, four updates.
+    let four_lines = |lines: &Lines| -> Vec<String> {
+        (0..4).map(|_| lines.next("a 'received' line")).collect()
+    };
+    let python_console = four_lines(&python.stdout);
+    assert!(
+        python_console
+            .iter()
+            .all(|l| l.starts_with("received name: ")),
+        "{python_console:?}"
+    );
+    assert_eq!(four_lines(&ours.stdout), python_console);
+    let (_, rest, _) = ours.stop_with_output(libc::SIGINT);
+    assert_eq!(rest, Vec::<String>::new(), "polls print nothing");
 }
 
 /// Our client in every non-interactive mode against one server, endpoint normalised.
@@ -121,12 +186,8 @@ fn our_client_session(port: u16) -> Vec<String> {
     ]
 }
 
-#[test]
-fn our_client_sees_the_same_against_both_servers() {
-    let Some(reference) = reference_or_skip("our_client_sees_the_same_against_both_servers") else {
-        return;
-    };
-    let python = PythonServer::start(&reference);
+fn our_client_sees_the_same_against_both_servers(reference: &Reference) {
+    let python = PythonServer::start(reference);
     let expected = our_client_session(python.port);
     let ours = Server::start_raw(&["0", "--quiet", "--in-memory"]);
     let actual = our_client_session(ours.port());
@@ -166,4 +227,55 @@ fn our_client_sees_the_same_against_both_servers() {
         expected[3]
             .starts_with("Connecting to port 'PORT' of host '127.0.0.1'.\n----------------- 0\n")
     );
+}
+
+fn clear_against_the_original_says_it_cannot_and_changes_nothing(reference: &Reference) {
+    let python = PythonServer::start(reference);
+    let (code, _, _) = run_client(
+        &["alice", "--endpoint", &python.endpoint, "--set", "here"],
+        "",
+    );
+    assert_eq!(code, Some(0));
+    let (code, stdout, stderr) =
+        run_client(&["alice", "--endpoint", &python.endpoint, "--clear"], "");
+    assert_eq!(code, Some(1));
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("only the original protocol") && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    let board = common::request_parts(&python.endpoint, &[b"_:"]).expect("a reply");
+    assert_eq!(board, b"- alice: here\n");
+}
+
+fn the_watcher_falls_back_to_polling_the_original(reference: &Reference) {
+    let python = PythonServer::start(reference);
+    let (code, _, _) = run_client(
+        &["alice", "--endpoint", &python.endpoint, "--set", "here"],
+        "",
+    );
+    assert_eq!(code, Some(0));
+    let watcher = Watcher::start(&python.endpoint, &["--interval", "0.1"]);
+    let first = watcher.next("the first board");
+    // No ages and no number: the original does not have them.
+    assert_eq!(
+        first,
+        json!({"entries": [{"name": "alice", "status": "here"}]})
+    );
+    let (code, _, _) = run_client(
+        &["bob", "--endpoint", &python.endpoint, "--set", "later"],
+        "",
+    );
+    assert_eq!(code, Some(0));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "bob never showed");
+        let doc = watcher.next("a polled board");
+        if doc["entries"].as_array().is_some_and(|e| e.len() == 2) {
+            assert_eq!(doc["entries"][1], json!({"name": "bob", "status": "later"}));
+            break;
+        }
+    }
+    let stray = watcher.stop();
+    assert!(stray.is_empty(), "nothing on stderr: {stray:?}");
 }

@@ -1,18 +1,21 @@
-//! The real `status_server`, spoken to over ZeroMQ.
+//! The real `status_server`, spoken to over ZeroMQ: the serve loop in this
+//! process where the loop is what is tested, the binary where its console,
+//! signals, command line or memory are.
 
 mod common;
 
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, request_parts, request_parts_within};
+use common::{Server, request_parts, request_parts_within, start_server};
 
 const BOARD_AFTER_TRANSCRIPT: &str = "- Jackson: I'm BAD\n- Madonna: I am a material girl\n";
 
 #[test]
 fn empty_board_is_an_empty_frame() {
-    let server = Server::start(&[]);
-    assert_eq!(server.request(b"_:"), b"");
+    let server = start_server(|_| {});
+    assert_eq!(server.request_text("_:"), "");
+    server.stop();
 }
 
 #[test]
@@ -104,7 +107,12 @@ fn every_bad_request_gets_an_error_and_changes_nothing() {
             "{what}: board unchanged"
         );
     }
-    let logged = server.stderr.drain(Duration::from_millis(300));
+    assert_eq!(
+        server.request_text("bob: fine"),
+        "- Jackson: I'm BAD\n- bob: fine\n"
+    );
+    let (status, _, logged) = server.stop_with_output(libc::SIGINT);
+    assert_eq!(status.code(), Some(0));
     assert_eq!(
         logged
             .iter()
@@ -113,15 +121,11 @@ fn every_bad_request_gets_an_error_and_changes_nothing() {
         cases.len(),
         "every rejection is logged: {logged:?}"
     );
-    assert_eq!(
-        server.request_text("bob: fine"),
-        "- Jackson: I'm BAD\n- bob: fine\n"
-    );
 }
 
 #[test]
 fn a_full_board_refuses_new_names_and_takes_updates() {
-    let server = Server::start(&["--max-entries", "2"]);
+    let server = start_server(|config| config.max_entries = 2);
     server.request_text("a: 1");
     server.request_text("b: 2");
     let reply = server.request_text("c: 3");
@@ -158,7 +162,7 @@ fn a_16_mib_request_is_dropped_unread_and_the_server_carries_on() {
 
 #[test]
 fn slightly_too_large_gets_an_error_reply() {
-    let server = Server::start(&[]);
+    let server = start_server(|_| {});
     let request = format!("bob: {}", "x".repeat(5000));
     let reply = server.request_text(&request);
     assert!(
@@ -171,10 +175,11 @@ fn slightly_too_large_gets_an_error_reply() {
 fn quiet_leaves_out_received_lines() {
     let server = Server::start(&["--quiet"]);
     server.request_text("a: 1");
-    assert_eq!(
-        server.stdout.drain(Duration::from_millis(300)),
-        Vec::<String>::new()
-    );
+    server.request_text("_:");
+    let (status, stdout, _) = server.stop_with_output(libc::SIGINT);
+    assert_eq!(status.code(), Some(0));
+    // Everything it printed, up to its exit: the Waiting line was read already.
+    assert_eq!(stdout, Vec::<String>::new());
 }
 
 #[test]
@@ -241,7 +246,7 @@ fn ipc_and_several_endpoints() {
 fn concurrent_new_names_never_overfill_the_board() {
     // Requests that arrive together are committed together: the names staged in
     // one batch must count against --max-entries too.
-    let server = Server::start(&["--max-entries", "5"]);
+    let server = start_server(|config| config.max_entries = 5);
     let barrier = std::sync::Barrier::new(20);
     let replies: Vec<(String, String)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..20)
@@ -282,7 +287,7 @@ fn concurrent_new_names_never_overfill_the_board() {
 
 #[test]
 fn a_peer_without_a_req_envelope_is_dropped_and_one_with_it_answered() {
-    let server = Server::start(&[]);
+    let server = start_server(|_| {});
     let context = zmq::Context::new();
     let dealer = context.socket(zmq::DEALER).expect("DEALER");
     dealer.set_linger(0).expect("LINGER");

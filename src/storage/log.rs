@@ -54,7 +54,14 @@ pub(crate) struct Log {
     /// Do not consider compaction below this size (raised after a failed one).
     next_compaction: u64,
     broken: bool,
+    /// Test hook ([`HOLD_COMPACTION_ENV`]): a pause inside each compaction.
+    hold_compaction: Option<Duration>,
 }
+
+/// Test hook: milliseconds to pause between writing the compaction file and
+/// renaming it over the log, so that a test can kill the server inside a
+/// compaction. Read once, when the log is opened.
+pub const HOLD_COMPACTION_ENV: &str = "STATUS_BOARD_TEST_HOLD_COMPACTION_MS";
 
 impl Log {
     /// Opens (or creates) the state file, locks it and replays it into `board`.
@@ -107,6 +114,10 @@ impl Log {
             last_sync: Instant::now(),
             next_compaction: options.compact_at,
             broken: false,
+            hold_compaction: std::env::var(HOLD_COMPACTION_ENV)
+                .ok()
+                .and_then(|ms| ms.parse().ok())
+                .map(Duration::from_millis),
         };
         match good_len {
             Replayed::Whole(len) => log.len = len,
@@ -292,6 +303,9 @@ impl Log {
         if let Err(e) = written {
             let _ = fs::remove_file(&aside);
             return Err(e);
+        }
+        if let Some(hold) = self.hold_compaction {
+            std::thread::sleep(hold);
         }
         fs::rename(&aside, &self.path).map_err(|source| StorageError::Write {
             path: self.path.clone(),

@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 pub(crate) use files::default_path;
+pub use log::HOLD_COMPACTION_ENV;
 pub(crate) use log::{Durable, Log};
 pub use record::{MAGIC, encode_set};
 

@@ -28,6 +28,11 @@ impl Lines {
         Lines(rx)
     }
 
+    /// Takes the stream over, leaving one that has ended.
+    fn take(&mut self) -> Receiver<String> {
+        std::mem::replace(&mut self.0, mpsc::channel().1)
+    }
+
     /// The next line, or a panic naming what was awaited.
     pub fn next(&self, what: &str) -> String {
         self.0
@@ -35,13 +40,33 @@ impl Lines {
             .unwrap_or_else(|_| panic!("no line from the process while waiting for {what}"))
     }
 
-    /// Every line written so far, waiting `settle` for stragglers.
-    pub fn drain(&self, settle: Duration) -> Vec<String> {
+    /// Every line until the stream ends (the process has exited or closed it).
+    pub fn rest(&self) -> Vec<String> {
+        let deadline = Instant::now() + EXIT_TIMEOUT;
         let mut lines = Vec::new();
-        while let Ok(line) = self.0.recv_timeout(settle) {
-            lines.push(line);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) => lines.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return lines,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("the stream did not end within {EXIT_TIMEOUT:?}: {lines:?}")
+                }
+            }
         }
-        lines
+    }
+
+    /// Lines until one equals `wanted`; panics if it never comes.
+    pub fn until(&self, wanted: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let line = self.next(wanted);
+            let done = line == wanted;
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
     }
 }
 
@@ -78,11 +103,16 @@ impl Server {
 
     /// Starts the server with exactly these arguments; its first line names the endpoint.
     pub fn start_raw(args: &[&str]) -> Server {
-        let (child, stdout, stderr) = spawn_piped(
+        Server::spawn(
             Command::new(env!("CARGO_BIN_EXE_status_server"))
                 .args(args)
                 .stdin(Stdio::null()),
-        );
+        )
+    }
+
+    /// Spawns the server `command`; its first line names the endpoint.
+    pub fn spawn(command: &mut Command) -> Server {
+        let (child, stdout, stderr) = spawn_piped(command);
         let first = stdout.next("the 'Waiting for clients' line");
         let endpoint = endpoint_from_waiting_line(&first);
         Server {
@@ -104,12 +134,20 @@ impl Server {
 
     /// Sends one frame on a fresh REQ socket and returns the reply.
     pub fn request(&self, frame: &[u8]) -> Vec<u8> {
-        request_parts(&self.endpoint, &[frame]).expect("a reply from the server")
+        request(&self.endpoint, frame)
     }
 
     /// The reply as text.
     pub fn request_text(&self, frame: &str) -> String {
-        String::from_utf8(self.request(frame.as_bytes())).expect("UTF-8 reply")
+        request_text(&self.endpoint, frame)
+    }
+
+    /// Sends a signal, waits for the exit, and returns the exit status and
+    /// the stdout and stderr lines not read yet, up to the end.
+    pub fn stop_with_output(mut self, signal: i32) -> (ExitStatus, Vec<String>, Vec<String>) {
+        let (stdout, stderr) = (Lines(self.stdout.take()), Lines(self.stderr.take()));
+        let (status, _) = self.stop(signal);
+        (status, stdout.rest(), stderr.rest())
     }
 
     /// Sends a signal and waits for the exit, failing if it takes too long.
@@ -174,6 +212,139 @@ pub fn request_parts(endpoint: &str, parts: &[&[u8]]) -> Option<Vec<u8>> {
     request_parts_within(endpoint, parts, REPLY_TIMEOUT)
 }
 
+/// Sends one frame on a fresh REQ socket and returns the reply.
+pub fn request(endpoint: &str, frame: &[u8]) -> Vec<u8> {
+    request_parts(endpoint, &[frame]).expect("a reply from the server")
+}
+
+/// The reply as text.
+pub fn request_text(endpoint: &str, frame: &str) -> String {
+    String::from_utf8(request(endpoint, frame.as_bytes())).expect("UTF-8 reply")
+}
+
+/// The server's snapshot (`_:@board`): the board with times, seq and publisher.
+pub fn snapshot(endpoint: &str) -> status_board::protocol::Snapshot {
+    use status_board::protocol::{ExtendedReply, parse_extended_reply};
+    match parse_extended_reply(&request(endpoint, b"_:@board")) {
+        Ok(ExtendedReply::Snapshot(snapshot)) => snapshot,
+        other => panic!("not a snapshot: {other:?}"),
+    }
+}
+
+// ---- the server loop in this process ----
+
+/// The server loop on a free loopback port in this process, with a shutdown
+/// trigger: for tests that need the loop, not the process. Stopped on drop.
+pub struct InProcess {
+    pub endpoint: String,
+    shutdown: status_board::shutdown::Shutdown,
+    thread: Option<thread::JoinHandle<Result<(), String>>>,
+}
+
+/// Starts the server loop in memory on `tcp://127.0.0.1:*`, `configure`d first.
+pub fn start_server(configure: impl FnOnce(&mut status_board::server::Config)) -> InProcess {
+    use status_board::server::{Config, Server};
+    let mut config = Config::in_memory(vec!["tcp://127.0.0.1:*".into()]);
+    configure(&mut config);
+    let server = Server::open(config).expect("the server opens and binds");
+    let endpoint = server.endpoints()[0].clone();
+    let shutdown = status_board::shutdown::Shutdown::new();
+    let trigger = shutdown.clone();
+    let thread = thread::spawn(move || {
+        server
+            .serve(&trigger)
+            .map_err(|e| status_board::error_chain(&e))
+    });
+    InProcess {
+        endpoint,
+        shutdown,
+        thread: Some(thread),
+    }
+}
+
+impl InProcess {
+    pub fn request_text(&self, frame: &str) -> String {
+        request_text(&self.endpoint, frame)
+    }
+
+    /// Stops the loop and checks it ended cleanly.
+    pub fn stop(mut self) {
+        self.shutdown.trigger();
+        let thread = self.thread.take().expect("running");
+        assert_eq!(thread.join().expect("the loop did not panic"), Ok(()));
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+// ---- the client binary ----
+
+/// `status_client` with these arguments.
+pub fn client(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_status_client"));
+    command.args(args);
+    command
+}
+
+/// Runs the client to completion with `stdin` as input: exit code, stdout, stderr.
+pub fn run_client(args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
+    let output = run_with_input(&mut client(args), stdin, EXIT_TIMEOUT);
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).expect("UTF-8 stdout"),
+        String::from_utf8(output.stderr).expect("UTF-8 stderr"),
+    )
+}
+
+/// A program on a pseudo-terminal of kind `term`, as a person runs it.
+pub fn on_a_terminal(mut command: Command, term: &str) -> rexpect::session::PtySession {
+    command.env("TERM", term);
+    rexpect::session::spawn_command(command, Some(10_000)).expect("spawn on a pty")
+}
+
+/// A watcher printing JSON; its stdout and stderr as lines. Killed on drop.
+pub struct Watcher {
+    pub child: Child,
+    pub out: Lines,
+    pub err: Lines,
+}
+
+impl Watcher {
+    pub fn start(endpoint: &str, extra: &[&str]) -> Watcher {
+        let (child, out, err) =
+            spawn_piped(client(&["_", "--endpoint", endpoint, "--json"]).args(extra));
+        Watcher { child, out, err }
+    }
+
+    /// The next board it prints.
+    pub fn next(&self, what: &str) -> serde_json::Value {
+        let line = self.out.next(what);
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    /// Ctrl-C; a watcher leaves with 0. Returns what it wrote to stderr.
+    pub fn stop(mut self) -> Vec<String> {
+        send_signal(&self.child, libc::SIGINT);
+        let status = wait_timeout(&mut self.child, EXIT_TIMEOUT).expect("exits on Ctrl-C");
+        assert_eq!(status.code(), Some(0));
+        self.err.rest()
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn send_signal(child: &Child, signal: i32) {
     let pid = i32::try_from(child.id()).expect("pid fits");
     // SAFETY: kill(2) on our own child's pid has no memory effects.
@@ -229,6 +400,13 @@ fn read_all_on_thread(mut stream: impl Read + Send + 'static) -> thread::JoinHan
     })
 }
 
+/// Milliseconds since the Unix epoch, as the server stamps statuses.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Peak resident memory of a process in KiB, from /proc (Linux).
 pub fn peak_rss_kib(child: &Child) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
@@ -256,9 +434,10 @@ pub fn reference_path() -> PathBuf {
         })
 }
 
-/// Extracts the Python server and client, or says why it cannot.
+/// Extracts the Python server and client, or says why it cannot (for the
+/// benchmark harness, which leaves the original's rows out).
 ///
-/// Under `CI=true` a missing part fails the test; elsewhere it is skipped loudly.
+/// Under `CI=true` a missing part is a failure; elsewhere it is said loudly.
 pub fn reference_or_skip(test: &str) -> Option<Reference> {
     match find_reference() {
         Ok(reference) => Some(reference),
@@ -272,7 +451,14 @@ pub fn reference_or_skip(test: &str) -> Option<Reference> {
     }
 }
 
-fn find_reference() -> Result<Reference, String> {
+/// How to give the tests the original: printed when it is missing.
+pub const REFERENCE_HELP: &str = "They need python3 with pyzmq (on a Debian system Python: \
+python3 -m venv .venv && .venv/bin/pip install pyzmq, then run with PATH=$PWD/.venv/bin:$PATH) \
+and the reference shared/reference/status_server.md beside this repository \
+(or STATUS_BOARD_REFERENCE=/path/to/status_server.md). See README.md, Development.";
+
+/// The Python server and client extracted from the reference, or why they cannot be.
+pub fn find_reference() -> Result<Reference, String> {
     let path = reference_path();
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read the reference {}: {e}", path.display()))?;
@@ -289,10 +475,10 @@ fn find_reference() -> Result<Reference, String> {
         .output()
         .map_err(|e| format!("cannot run python3: {e}"))?;
     if !probe.status.success() {
-        return Err(format!(
-            "python3 cannot import zmq (pip install pyzmq): {}",
-            String::from_utf8_lossy(&probe.stderr).trim()
-        ));
+        // The traceback's last line says why: "No module named 'zmq'".
+        let stderr = String::from_utf8_lossy(&probe.stderr);
+        let why = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+        return Err(format!("python3 cannot import zmq: {}", why.trim()));
     }
     let dir = std::env::temp_dir().join(format!(
         "status-board-reference-{}-{:?}",
@@ -396,19 +582,28 @@ impl Drop for PythonServer {
 pub struct CountingProxy {
     /// Where clients connect instead of the server.
     pub endpoint: String,
+    counters: std::sync::Arc<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
     /// Client to server, server to client.
-    bytes: std::sync::Arc<[std::sync::atomic::AtomicU64; 2]>,
+    bytes: [std::sync::atomic::AtomicU64; 2],
+    /// Copying threads still running: two per connection.
+    open_pipes: std::sync::atomic::AtomicUsize,
+    /// Connections taken so far.
+    connections: std::sync::atomic::AtomicUsize,
 }
 
 impl CountingProxy {
     /// A proxy to `127.0.0.1:target_port` on a free loopback port.
     pub fn start(target_port: u16) -> CountingProxy {
         use std::sync::Arc;
-        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::atomic::Ordering;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = listener.local_addr().expect("address").port();
-        let bytes = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
-        let counters = Arc::clone(&bytes);
+        let counters = Arc::new(Counters::default());
+        let shared = Arc::clone(&counters);
         thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
                 let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target_port)) else {
@@ -416,11 +611,15 @@ impl CountingProxy {
                 };
                 let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);
+                // Counted before the connection: a waiter never sees it half open.
+                shared.open_pipes.fetch_add(2, Ordering::SeqCst);
+                shared.connections.fetch_add(1, Ordering::SeqCst);
                 for (direction, from, to) in [(0, &client, &server), (1, &server, &client)] {
                     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
-                        return;
+                        shared.open_pipes.fetch_sub(1, Ordering::SeqCst);
+                        continue;
                     };
-                    let counters = Arc::clone(&counters);
+                    let counters = Arc::clone(&shared);
                     thread::spawn(move || {
                         use std::io::{Read, Write};
                         let mut buffer = vec![0; 64 * 1024];
@@ -428,37 +627,47 @@ impl CountingProxy {
                             if n == 0 || to.write_all(&buffer[..n]).is_err() {
                                 break;
                             }
-                            counters[direction].fetch_add(n as u64, Ordering::Relaxed);
+                            counters.bytes[direction].fetch_add(n as u64, Ordering::SeqCst);
                         }
+                        // Closing both ways ends the other direction's copy too.
                         let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        counters.open_pipes.fetch_sub(1, Ordering::SeqCst);
                     });
                 }
             }
         });
         CountingProxy {
             endpoint: format!("tcp://127.0.0.1:{port}"),
-            bytes,
+            counters,
         }
     }
 
     /// Bytes copied so far, both ways.
     pub fn total(&self) -> u64 {
         use std::sync::atomic::Ordering;
-        self.bytes.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+        self.counters
+            .bytes
+            .iter()
+            .map(|b| b.load(Ordering::SeqCst))
+            .sum()
     }
 
-    /// Bytes copied both ways, once nothing has moved for 100 ms (a client
-    /// that has exited: its last bytes are still being copied).
-    pub fn total_when_idle(&self) -> u64 {
-        let mut last = self.total();
-        loop {
-            thread::sleep(Duration::from_millis(100));
-            let now = self.total();
-            if now == last {
-                return now;
-            }
-            last = now;
+    /// Bytes copied both ways once every connection has closed (a client that
+    /// has exited: its last bytes may still be in the copy).
+    pub fn total_when_closed(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        while self.counters.connections.load(Ordering::SeqCst) == 0
+            || self.counters.open_pipes.load(Ordering::SeqCst) > 0
+        {
+            assert!(
+                Instant::now() < deadline,
+                "a proxied connection never closed"
+            );
+            thread::sleep(Duration::from_millis(5));
         }
+        self.total()
     }
 }
 
@@ -484,5 +693,5 @@ pub fn polling_watcher_bytes(port: u16, count: u64) -> u64 {
     assert!(output.status.success(), "{output:?}");
     let boards = String::from_utf8_lossy(&output.stdout).lines().count();
     assert_eq!(boards as u64, count, "{output:?}");
-    proxy.total_when_idle()
+    proxy.total_when_closed()
 }
