@@ -66,7 +66,7 @@ pub struct Options {
 
 /// The four ways the client runs, chosen from the name, `--set` and stdin.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
+enum Mode {
     /// A name and a terminal: prompt, send each line, show the board.
     Interactive,
     /// A name and a pipe or file: each line is an update, no prompts.
@@ -137,7 +137,7 @@ impl RunError {
 
 impl Options {
     /// Picks the mode, refusing combinations that mean nothing.
-    pub fn mode(&self) -> Result<Mode, RunError> {
+    fn mode(&self) -> Result<Mode, RunError> {
         let usage = |text: &str| Err(RunError::Usage(text.to_owned()));
         if self.name == POLL_NAME {
             if self.set.is_some() || self.clear {
@@ -200,7 +200,7 @@ pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), RunError> {
 }
 
 /// One run of the client: its connection, output, and the boards shown so far.
-pub(crate) struct Session<'a> {
+struct Session<'a> {
     client: Client,
     options: &'a Options,
     shutdown: &'a Shutdown,
@@ -210,7 +210,7 @@ pub(crate) struct Session<'a> {
 
 impl Session<'_> {
     /// Sends one request; an `error:` reply becomes [`RunError::Refused`].
-    pub(crate) fn ask(&mut self, request: &str) -> Result<String, RunError> {
+    fn ask(&mut self, request: &str) -> Result<String, RunError> {
         let reply = self.client.request(request.as_bytes(), self.shutdown)?;
         let text = protocol::as_text(&reply).map_err(|source| self.bad_reply(source))?;
         match text.strip_prefix(ERROR_PREFIX) {
@@ -223,7 +223,7 @@ impl Session<'_> {
     }
 
     /// Prints a board: as JSON, as the original's numbered block, or bare.
-    pub(crate) fn show(&mut self, board: &str, numbered: bool) -> Result<(), RunError> {
+    fn show(&mut self, board: &str, numbered: bool) -> Result<(), RunError> {
         let written = if self.options.json {
             let entries = protocol::parse_board(board).map_err(|source| self.bad_reply(source))?;
             render::write_json(&mut self.out, &entries)
@@ -240,18 +240,18 @@ impl Session<'_> {
     }
 
     /// The original's first line, for the modes a person watches.
-    pub(crate) fn greet(&mut self) -> Result<(), RunError> {
+    fn greet(&mut self) -> Result<(), RunError> {
         if self.options.json {
             return Ok(());
         }
         writeln!(self.out, "{}", self.options.greeting).map_err(RunError::Stdout)
     }
 
-    pub(crate) fn update(&self, text: &str) -> String {
+    fn update(&self, text: &str) -> String {
         protocol::format_update(&self.options.name, text)
     }
 
-    pub(crate) fn bad_reply(&self, source: ProtocolError) -> RunError {
+    fn bad_reply(&self, source: ProtocolError) -> RunError {
         RunError::BadReply {
             endpoint: self.options.endpoint.clone(),
             source,

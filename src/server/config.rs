@@ -18,7 +18,7 @@ const LINGER_MS: i32 = 200;
 /// Bytes past `max_request` that are still read, so a slightly long request
 /// gets a clear error reply. Anything larger is refused by libzmq itself
 /// (ZMQ_MAXMSGSIZE), which drops the connection without buffering the message.
-pub const OVERSIZE_GRACE: usize = 64 * 1024;
+const OVERSIZE_GRACE: usize = 64 * 1024;
 
 /// Where the server listens.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use crate::shutdown::Shutdown;
 use crate::storage::StorageError;
 use crate::store::{Committed, Store, UpdateError};
 
-pub use config::{Config, DEFAULT_MAX_ENTRIES, Listen, OVERSIZE_GRACE, StateConfig};
+pub use config::{Config, DEFAULT_MAX_ENTRIES, Listen, StateConfig};
 
 use config::{bind_server_socket, open_store};
 use publisher::Publisher;
@@ -28,7 +28,7 @@ use publisher::Publisher;
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Most requests taken per round: bounds the wait of the first of them.
-pub const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = 256;
 
 /// Why the server could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
