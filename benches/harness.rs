@@ -911,8 +911,10 @@ fn main() {
         ("memory", memory),
         ("live", live),
     ];
+    // `--only=polls,updates` or `--only=polls --only=updates`.
     let only: Vec<String> = std::env::args()
         .filter_map(|a| a.strip_prefix("--only=").map(str::to_owned))
+        .flat_map(|list| list.split(',').map(str::to_owned).collect::<Vec<_>>())
         .collect();
     for (name, section) in sections {
         if only.is_empty() || only.iter().any(|o| o == name) {
