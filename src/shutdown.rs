@@ -1,4 +1,5 @@
-//! A shutdown flag that Ctrl-C, SIGTERM or a test can raise.
+//! A shutdown flag that Ctrl-C, SIGTERM or a test can raise, and the reload
+//! that SIGHUP asks a server for.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -15,6 +16,44 @@ struct State {
     stop: AtomicBool,
     /// While waiting on a person (a prompt, stdin), the code to exit with at once.
     idle_exit: AtomicI32,
+    /// SIGHUP came to a program that reloads on it, and nobody has reloaded since.
+    reload: AtomicBool,
+}
+
+impl State {
+    /// What SIGINT and SIGTERM do: stop, or leave at once if there is
+    /// nothing to finish or the user asked twice. Runs on a signal thread.
+    fn on_stop_signal(&self) {
+        let idle_exit = self.idle_exit.load(Ordering::SeqCst);
+        if idle_exit != BUSY {
+            // Blocked on a person's input with nothing to finish: leave now.
+            std::process::exit(idle_exit);
+        }
+        if self.stop.swap(true, Ordering::SeqCst) {
+            // The user asked twice: whatever we were finishing is not worth the wait.
+            std::process::exit(FORCED_EXIT_CODE);
+        }
+    }
+}
+
+/// What SIGHUP means to a program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hangup {
+    /// The terminal is gone: stop, as on SIGTERM (the client).
+    Stops,
+    /// Read the configuration again (the server: its users file).
+    Reloads,
+}
+
+/// Why the signal handlers could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    /// Ctrl-C (SIGINT).
+    #[error(transparent)]
+    CtrlC(#[from] ctrlc::Error),
+    /// SIGTERM and SIGHUP.
+    #[error("cannot handle SIGTERM and SIGHUP")]
+    Other(#[source] std::io::Error),
 }
 
 /// A cloneable flag that tells loops to finish what they hold and return.
@@ -26,6 +65,7 @@ impl Default for Shutdown {
         Shutdown(Arc::new(State {
             stop: AtomicBool::new(false),
             idle_exit: AtomicI32::new(BUSY),
+            reload: AtomicBool::new(false),
         }))
     }
 }
@@ -44,22 +84,36 @@ impl Shutdown {
         Self::default()
     }
 
-    /// A flag raised by SIGINT, SIGTERM or SIGHUP; a second signal exits at once.
-    pub fn on_signals() -> Result<Self, ctrlc::Error> {
+    /// A flag raised by SIGINT and SIGTERM (a second one exits at once), and
+    /// by SIGHUP or not, as `hangup` says.
+    ///
+    /// Ctrl-C is ctrlc's; SIGTERM and SIGHUP come to a thread of signal-hook's,
+    /// which tells them apart (ctrlc cannot), so that a server reloads on SIGHUP.
+    pub fn on_signals(hangup: Hangup) -> Result<Self, SignalError> {
+        use signal_hook::consts::{SIGHUP, SIGTERM};
         let shutdown = Shutdown::new();
         let state = Arc::clone(&shutdown.0);
-        ctrlc::set_handler(move || {
-            let idle_exit = state.idle_exit.load(Ordering::SeqCst);
-            if idle_exit != BUSY {
-                // Blocked on a person's input with nothing to finish: leave now.
-                std::process::exit(idle_exit);
-            }
-            if state.stop.swap(true, Ordering::SeqCst) {
-                // The user asked twice: whatever we were finishing is not worth the wait.
-                std::process::exit(FORCED_EXIT_CODE);
-            }
-        })?;
+        ctrlc::set_handler(move || state.on_stop_signal())?;
+        let mut signals =
+            signal_hook::iterator::Signals::new([SIGTERM, SIGHUP]).map_err(SignalError::Other)?;
+        let state = Arc::clone(&shutdown.0);
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for signal in signals.forever() {
+                    match (signal, hangup) {
+                        (SIGHUP, Hangup::Reloads) => state.reload.store(true, Ordering::SeqCst),
+                        _ => state.on_stop_signal(),
+                    }
+                }
+            })
+            .map_err(SignalError::Other)?;
         Ok(shutdown)
+    }
+
+    /// Whether SIGHUP asked for a reload since the last call.
+    pub fn take_reload(&self) -> bool {
+        self.0.reload.swap(false, Ordering::SeqCst)
     }
 
     /// Runs a blocking read of input during which a signal exits at once with `code`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use status_board::client::{self, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, Options};
 use status_board::protocol::{self, POLL_NAME};
-use status_board::shutdown::Shutdown;
+use status_board::shutdown::{Hangup, Shutdown};
 
 /// Posts your status to a status board server, or watches the board.
 ///
@@ -39,7 +39,13 @@ use status_board::shutdown::Shutdown;
 ///   2    usage: bad arguments, a name or text the protocol cannot carry,
 ///        an invalid endpoint, unreadable input
 ///   3    no reply from the server after every try
+///   4    the server refused the login, or wants one that was not given
 ///   130  Ctrl-C or SIGTERM before a one-shot or piped update was answered
+///
+/// Logins (a server with --auth): --user USER, or STATUS_BOARD_USER, or the
+/// NAME once a password is given; the password from STATUS_BOARD_PASSWORD,
+/// else ~/.config/status-board/password (mode 0600), else a prompt. A watcher
+/// with no user reads anonymously (a server's --anonymous endpoint).
 #[derive(Debug, Parser)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
@@ -92,6 +98,10 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES,
           value_parser = clap::value_parser!(u32).range(1..))]
     retries: u32,
+
+    /// Log in as USER (a server with --auth) [default: STATUS_BOARD_USER, or NAME]
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -129,13 +139,14 @@ impl Args {
             timeout: Duration::from_millis(self.timeout),
             retries: self.retries,
             greeting,
+            user: self.user,
         }
     }
 }
 
 fn main() -> ExitCode {
     let options = Args::parse().into_options();
-    let shutdown = match Shutdown::on_signals() {
+    let shutdown = match Shutdown::on_signals(Hangup::Stops) {
         Ok(shutdown) => shutdown,
         Err(e) => {
             eprintln!(

@@ -6,7 +6,7 @@ use clap::Parser;
 use clap::builder::TypedValueParser;
 use status_board::protocol::{DEFAULT_MAX_NAME, DEFAULT_MAX_REQUEST, Limits};
 use status_board::server::{self, Config, DEFAULT_MAX_ENTRIES, Listen, StateConfig};
-use status_board::shutdown::Shutdown;
+use status_board::shutdown::{Hangup, Shutdown};
 use status_board::storage::{DEFAULT_COMPACT_AT, Fsync, StorageOptions};
 
 /// Keeps a name → status board and answers every request with the whole board.
@@ -26,6 +26,13 @@ use status_board::storage::{DEFAULT_COMPACT_AT, Fsync, StorageOptions};
 ///   status_server --state /var/lib/status/board.log --fsync always
 ///   status_server --in-memory              # forget everything on exit
 ///   status_server --publish tcp://127.0.0.1:2346 --ttl 8h
+///   status_server --auth users --anonymous tcp://0.0.0.0:2347
+///   status_server --hash-password           # a line for the users file
+///
+/// Logins (--auth FILE): one user a line, NAME:PASSWORD-HASH[:RIGHTS], where
+/// RIGHTS is self (the default: the name equal to the user's), ro (read
+/// only) or self,GLOB,... (more names, with * and ?). The file must not be
+/// readable by group or others. SIGHUP reloads it, all or nothing.
 #[derive(Debug, Parser)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
@@ -90,6 +97,20 @@ struct Args {
     /// Remove a status that was not refreshed for this long, e.g. 90s, 30m, 8h, 2days
     #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
     ttl: Option<std::time::Duration>,
+
+    /// Require a login on every endpoint (but --anonymous ones): the users file
+    #[arg(long, value_name = "FILE")]
+    auth: Option<std::path::PathBuf>,
+
+    /// Also listen here with no login, read only (repeatable; needs --auth):
+    /// polls, snapshots and the original Python watcher work, writes are refused
+    #[arg(long, value_name = "ENDPOINT", requires = "auth")]
+    anonymous: Vec<String>,
+
+    /// Read one password from stdin (no echo on a terminal), print its argon2id
+    /// hash for the users file, and exit
+    #[arg(long, exclusive = true)]
+    hash_password: bool,
 }
 
 fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
@@ -133,22 +154,53 @@ impl Args {
             quiet: self.quiet,
             publish: self.publish,
             ttl: self.ttl,
+            auth: self.auth,
+            anonymous: self.anonymous,
         }
     }
 }
 
 fn main() -> ExitCode {
-    let config = Args::parse().into_config();
-    let result = Shutdown::on_signals()
-        .map_err(|e| format!("cannot handle Ctrl-C: {}", status_board::error_chain(&e)))
-        .and_then(|shutdown| {
-            server::run(config, &shutdown).map_err(|e| status_board::error_chain(&e))
-        });
-    match result {
+    match try_main() {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("status_server: error: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the mode the arguments ask for; an error is reported once, by `main`.
+fn try_main() -> Result<(), String> {
+    let args = Args::parse();
+    if args.hash_password {
+        return hash_password();
+    }
+    serve(args.into_config())
+}
+
+/// Serves until Ctrl-C or SIGTERM; SIGHUP reloads the users file.
+fn serve(config: Config) -> Result<(), String> {
+    let shutdown = Shutdown::on_signals(Hangup::Reloads)
+        .map_err(|e| format!("cannot handle signals: {}", status_board::error_chain(&e)))?;
+    server::run(config, &shutdown).map_err(|e| status_board::error_chain(&e))
+}
+
+/// `--hash-password`: one password from stdin, its PHC string on stdout.
+fn hash_password() -> Result<(), String> {
+    use std::io::{BufRead, IsTerminal};
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password: ")
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map(|_| line)
+    }
+    .map_err(|e| format!("cannot read the password: {e}"))?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err("the password is empty".into());
+    }
+    let hash = status_board::server::auth::hash_password(password)?;
+    println!("{hash}");
+    Ok(())
 }

@@ -5,11 +5,13 @@
 //! whose [`RunError::exit_code`] is the process exit code.
 //!
 //! - `request`: one request, one reply, never an endless wait (Lazy Pirate).
+//! - `login`: who to log in as on a server with `--auth`, and the password.
 //! - `modes`: one-shot, clear, piped and interactive: one update at a time.
 //! - `watcher`: the watch mode, kept in step by pushed changes or polls.
 //! - `mirror`: a watcher's copy of the board (the Clone pattern).
 //! - `render`: a board as the original's block, as JSON, or as a screen.
 
+mod login;
 mod mirror;
 mod modes;
 mod render;
@@ -24,6 +26,7 @@ use rustyline::error::ReadlineError;
 use crate::protocol::{self, ERROR_PREFIX, Field, Limits, POLL_NAME, ProtocolError};
 use crate::shutdown::Shutdown;
 
+pub use login::{Login, PASSWORD_ENV, USER_ENV};
 pub use request::{ClientError, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};
 
 use request::Client;
@@ -34,6 +37,8 @@ pub const EXIT_REFUSED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code when the server did not answer any try.
 pub const EXIT_UNREACHABLE: u8 = 3;
+/// Exit code when the server refused the login, or wants one we did not give.
+pub const EXIT_LOGIN: u8 = 4;
 /// Exit code when Ctrl-C or SIGTERM stopped an update before it was acknowledged.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
@@ -62,6 +67,8 @@ pub struct Options {
     pub retries: u32,
     /// The original's first line, `Connecting to port '2345' of host '127.0.0.1'.`
     pub greeting: String,
+    /// Who to log in as (`--user`); see the `login` module for the defaults.
+    pub user: Option<String>,
 }
 
 /// The four ways the client runs, chosen from the name, `--set` and stdin.
@@ -126,6 +133,11 @@ impl RunError {
             RunError::Client(ClientError::Connect { .. }) => EXIT_USAGE,
             RunError::Client(ClientError::NoReply { .. }) => EXIT_UNREACHABLE,
             RunError::Client(ClientError::Interrupted) => EXIT_INTERRUPTED,
+            RunError::Client(
+                ClientError::LoginRefused { .. }
+                | ClientError::LoginWanted { .. }
+                | ClientError::LoginUnwanted { .. },
+            ) => EXIT_LOGIN,
             RunError::Refused { .. }
             | RunError::Unsupported(_)
             | RunError::BadReply { .. }
@@ -178,8 +190,9 @@ impl Options {
 /// Runs the mode the options ask for, until done, interrupted or failed.
 pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), RunError> {
     let mode = options.mode()?;
+    let login = login::resolve(options.user.as_deref(), &options.name, &options.endpoint)?;
     let mut session = Session {
-        client: Client::new(&options.endpoint, options.timeout, options.retries),
+        client: Client::new(&options.endpoint, options.timeout, options.retries, login),
         options,
         shutdown,
         out: io::stdout().lock(),

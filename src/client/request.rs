@@ -4,10 +4,16 @@
 //! for each reply, and on silence close the REQ socket (its state machine is
 //! stuck waiting for a reply that may never come), open a fresh one and send
 //! again, a bounded number of times.
+//!
+//! Each socket is watched through libzmq's socket monitor while it waits, so
+//! that a refused login is told from a dead server at once: libzmq does not
+//! reconnect after an authentication failure, and a retry would not help.
 
 use std::time::{Duration, Instant};
 
 use crate::shutdown::Shutdown;
+
+use super::login::Login;
 
 /// Default wait for one reply, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 2500;
@@ -28,7 +34,8 @@ pub enum ClientError {
     },
     /// Every try timed out.
     #[error(
-        "no reply from {endpoint} after {tries} tries of {timeout_ms} ms each; is status_server running there?"
+        "no reply from {endpoint} after {tries} {} of {timeout_ms} ms each; is status_server running there?",
+        if *.tries == 1 { "try" } else { "tries" }
     )]
     NoReply {
         /// The endpoint asked.
@@ -37,6 +44,33 @@ pub enum ClientError {
         tries: u32,
         /// Wait per try.
         timeout_ms: u64,
+    },
+    /// The server checked our login and refused it.
+    #[error("{endpoint} refused the login of '{user}' (wrong user or password)")]
+    LoginRefused {
+        /// The endpoint asked.
+        endpoint: String,
+        /// Who we said we were.
+        user: String,
+    },
+    /// The endpoint needs a login, and we gave none.
+    #[error(
+        "{endpoint} wants a login: give --user (or STATUS_BOARD_USER) and a password \
+         (STATUS_BOARD_PASSWORD, ~/.config/status-board/password, or the prompt on a terminal)"
+    )]
+    LoginWanted {
+        /// The endpoint asked.
+        endpoint: String,
+    },
+    /// We gave a login, and the endpoint takes none (an open server, or an
+    /// `--anonymous` endpoint).
+    #[error(
+        "{endpoint} does not take a login (a server without --auth, or a read-only \
+         endpoint); leave out --user, STATUS_BOARD_USER and the password"
+    )]
+    LoginUnwanted {
+        /// The endpoint asked.
+        endpoint: String,
     },
     /// Ctrl-C or SIGTERM arrived while waiting.
     #[error("interrupted")]
@@ -51,24 +85,45 @@ pub enum ClientError {
     },
 }
 
+fn socket_error(action: &'static str) -> impl FnOnce(zmq::Error) -> ClientError {
+    move |source| ClientError::Socket { action, source }
+}
+
 /// A REQ connection to one server that retries, reconnects and gives up in time.
 pub struct Client {
     context: zmq::Context,
     endpoint: String,
     timeout: Duration,
     retries: u32,
-    socket: Option<zmq::Socket>,
+    login: Option<Login>,
+    connection: Option<Connection>,
+    /// Numbers the monitors' inproc endpoints: one per socket opened.
+    opened: u64,
 }
 
+/// A REQ socket and the monitor that reports how its handshakes went.
+struct Connection {
+    socket: zmq::Socket,
+    monitor: zmq::Socket,
+}
+
+/// The handshake events that end a request at once.
+const HANDSHAKE_FAILED: i32 = zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL as i32
+    | zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL as i32
+    | zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_AUTH as i32;
+
 impl Client {
-    /// A client for `endpoint`; nothing is connected until the first request.
-    pub fn new(endpoint: &str, timeout: Duration, retries: u32) -> Self {
+    /// A client for `endpoint`, logging in as `login` if given; nothing is
+    /// connected until the first request.
+    pub fn new(endpoint: &str, timeout: Duration, retries: u32, login: Option<Login>) -> Self {
         Client {
             context: zmq::Context::new(),
             endpoint: endpoint.to_owned(),
             timeout,
             retries: retries.max(1),
-            socket: None,
+            login,
+            connection: None,
+            opened: 0,
         }
     }
 
@@ -77,25 +132,32 @@ impl Client {
         &self.context
     }
 
+    /// Sets this client's login on another socket to the same server (a
+    /// subscriber), before it connects.
+    pub fn log_in(&self, socket: &zmq::Socket) -> Result<(), zmq::Error> {
+        match &self.login {
+            Some(login) => login.apply(socket),
+            None => Ok(()),
+        }
+    }
+
     /// Sends `request` and returns the reply frame, retrying on silence.
     pub fn request(&mut self, request: &[u8], shutdown: &Shutdown) -> Result<Vec<u8>, ClientError> {
-        let timeout = self.timeout;
         for _ in 0..self.retries {
-            let socket = self.connected()?;
-            socket
+            let connection = self.connected()?;
+            connection
+                .socket
                 .send(request, 0)
-                .map_err(|source| ClientError::Socket {
-                    action: "send the request",
-                    source,
-                })?;
-            if wait_readable(socket, timeout, shutdown)? {
-                return socket.recv_bytes(0).map_err(|source| ClientError::Socket {
-                    action: "receive the reply",
-                    source,
-                });
+                .map_err(socket_error("send the request"))?;
+            match self.wait_for_reply(shutdown) {
+                Ok(Some(reply)) => return Ok(reply),
+                // A REQ that sent and got nothing cannot send again: start over.
+                Ok(None) => self.connection = None,
+                Err(err) => {
+                    self.connection = None;
+                    return Err(err);
+                }
             }
-            // A REQ that sent and got nothing cannot send again: start over.
-            self.socket = None;
         }
         Err(ClientError::NoReply {
             endpoint: self.endpoint.clone(),
@@ -104,71 +166,108 @@ impl Client {
         })
     }
 
-    /// The open REQ socket, opening and connecting a fresh one if needed.
-    fn connected(&mut self) -> Result<&zmq::Socket, ClientError> {
-        let socket = match self.socket.take() {
-            Some(socket) => socket,
+    /// The open connection, opening a fresh one if needed.
+    fn connected(&mut self) -> Result<&Connection, ClientError> {
+        let connection = match self.connection.take() {
+            Some(connection) => connection,
             None => self.open()?,
         };
-        Ok(self.socket.insert(socket))
+        Ok(self.connection.insert(connection))
     }
 
-    fn open(&self) -> Result<zmq::Socket, ClientError> {
-        {
-            let socket = self
-                .context
-                .socket(zmq::REQ)
-                .map_err(|source| ClientError::Socket {
-                    action: "create a REQ socket",
-                    source,
-                })?;
-            // LINGER 0: a request to a dead server must not block exit.
-            socket.set_linger(0).map_err(|source| ClientError::Socket {
-                action: "set LINGER",
+    fn open(&mut self) -> Result<Connection, ClientError> {
+        let socket = self
+            .context
+            .socket(zmq::REQ)
+            .map_err(socket_error("create a REQ socket"))?;
+        // LINGER 0: a request to a dead server must not block exit.
+        socket.set_linger(0).map_err(socket_error("set LINGER"))?;
+        socket.set_ipv6(true).map_err(socket_error("enable IPv6"))?;
+        self.log_in(&socket)
+            .map_err(socket_error("set the login"))?;
+        self.opened += 1;
+        let watch = format!("inproc://status-client-monitor-{}", self.opened);
+        socket
+            .monitor(&watch, HANDSHAKE_FAILED)
+            .map_err(socket_error("monitor the socket"))?;
+        let monitor = self
+            .context
+            .socket(zmq::PAIR)
+            .map_err(socket_error("create a monitor socket"))?;
+        monitor.set_linger(0).map_err(socket_error("set LINGER"))?;
+        monitor
+            .connect(&watch)
+            .map_err(socket_error("connect the monitor"))?;
+        socket
+            .connect(&self.endpoint)
+            .map_err(|source| ClientError::Connect {
+                endpoint: self.endpoint.clone(),
                 source,
             })?;
-            socket
-                .set_ipv6(true)
-                .map_err(|source| ClientError::Socket {
-                    action: "enable IPv6",
-                    source,
-                })?;
-            socket
-                .connect(&self.endpoint)
-                .map_err(|source| ClientError::Connect {
-                    endpoint: self.endpoint.clone(),
-                    source,
-                })?;
-            Ok(socket)
+        Ok(Connection { socket, monitor })
+    }
+
+    /// Waits up to the timeout for the reply; `None` on silence. A failed
+    /// handshake ends the wait at once with what it means.
+    fn wait_for_reply(&mut self, shutdown: &Shutdown) -> Result<Option<Vec<u8>>, ClientError> {
+        let Some(connection) = &self.connection else {
+            return Ok(None);
+        };
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            if shutdown.is_triggered() {
+                return Err(ClientError::Interrupted);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let slice = left.min(Shutdown::CHECK_EVERY);
+            let mut items = [
+                connection.socket.as_poll_item(zmq::POLLIN),
+                connection.monitor.as_poll_item(zmq::POLLIN),
+            ];
+            match zmq::poll(&mut items, slice.as_millis().max(1) as i64) {
+                Ok(0) | Err(zmq::Error::EINTR) => continue,
+                Ok(_) => {}
+                Err(source) => {
+                    return Err(ClientError::Socket {
+                        action: "wait for the reply",
+                        source,
+                    });
+                }
+            }
+            if items[0].is_readable() {
+                let reply = connection
+                    .socket
+                    .recv_bytes(0)
+                    .map_err(socket_error("receive the reply"))?;
+                return Ok(Some(reply));
+            }
+            if items[1].is_readable()
+                && let Some(err) = self.handshake_failure(&connection.monitor)
+            {
+                return Err(err);
+            }
         }
     }
-}
 
-/// Waits until `socket` has a reply or `timeout` passes; `Ok(false)` on timeout.
-fn wait_readable(
-    socket: &zmq::Socket,
-    timeout: Duration,
-    shutdown: &Shutdown,
-) -> Result<bool, ClientError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if shutdown.is_triggered() {
-            return Err(ClientError::Interrupted);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(false);
-        }
-        let slice = left.min(Shutdown::CHECK_EVERY);
-        match socket.poll(zmq::POLLIN, slice.as_millis().max(1) as i64) {
-            Ok(0) | Err(zmq::Error::EINTR) => {}
-            Ok(_) => return Ok(true),
-            Err(source) => {
-                return Err(ClientError::Socket {
-                    action: "wait for the reply",
-                    source,
-                });
+    /// Reads one monitor event: what a failed handshake means for the user.
+    fn handshake_failure(&self, monitor: &zmq::Socket) -> Option<ClientError> {
+        let frames = monitor.recv_multipart(zmq::DONTWAIT).ok()?;
+        let event = frames.first()?.get(..2)?;
+        let event = u32::from(u16::from_ne_bytes([event[0], event[1]]));
+        let endpoint = self.endpoint.clone();
+        match (event, &self.login) {
+            (zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, Some(login)) => {
+                Some(ClientError::LoginRefused {
+                    endpoint,
+                    user: login.user.clone(),
+                })
             }
+            // Our login was not even looked at: the endpoint speaks no PLAIN.
+            (_, Some(_)) => Some(ClientError::LoginUnwanted { endpoint }),
+            (_, None) => Some(ClientError::LoginWanted { endpoint }),
         }
     }
 }

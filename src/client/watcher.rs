@@ -14,6 +14,7 @@ use crate::shutdown::Shutdown;
 
 use super::mirror::{self, Applied, Mirror};
 use super::render::{self, Style};
+use super::request::Client;
 use super::{ClientError, RunError, Session};
 
 /// How often a terminal watcher redraws when nothing changes: ages move.
@@ -115,8 +116,10 @@ struct Subscription {
 }
 
 impl Subscription {
-    fn open(context: &zmq::Context, endpoint: &str) -> Result<Subscription, zmq::Error> {
-        let socket = context.socket(zmq::SUB)?;
+    fn open(client: &Client, endpoint: &str) -> Result<Subscription, zmq::Error> {
+        let socket = client.context().socket(zmq::SUB)?;
+        // The publisher of a server with --auth wants the same login.
+        client.log_in(&socket)?;
         // LINGER 0: a subscriber has nothing to deliver at exit.
         socket.set_linger(0)?;
         socket.set_rcvhwm(SUBSCRIBE_HWM)?;
@@ -257,7 +260,7 @@ impl Watcher<'_, '_> {
         if matches!(&self.feed, Feed::Live(sub) if sub.endpoint == endpoint) {
             return Ok(Flow::Continue);
         }
-        match Subscription::open(self.session.client.context(), &endpoint) {
+        match Subscription::open(&self.session.client, &endpoint) {
             Ok(sub) => self.feed = Feed::Live(sub),
             Err(err) => {
                 eprintln!("status_client: cannot subscribe to {endpoint}: {err}; polling instead");

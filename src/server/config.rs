@@ -8,6 +8,7 @@ use crate::shutdown::Shutdown;
 use crate::storage::{self, StorageOptions};
 use crate::store::Store;
 
+use super::auth::{ANONYMOUS_DOMAIN, LOGIN_DOMAIN};
 use super::{ServerError, socket_error};
 
 pub use crate::board::DEFAULT_MAX_ENTRIES;
@@ -86,6 +87,10 @@ pub struct Config {
     pub publish: Vec<String>,
     /// Remove a status not refreshed for this long (`--ttl`).
     pub ttl: Option<Duration>,
+    /// The users file (`--auth`): every endpoint but the anonymous ones needs a login.
+    pub auth: Option<PathBuf>,
+    /// Endpoints that need no login and may only read (`--anonymous`; with `--auth`).
+    pub anonymous: Vec<String>,
 }
 
 impl Config {
@@ -99,6 +104,8 @@ impl Config {
             quiet: true,
             publish: Vec::new(),
             ttl: None,
+            auth: None,
+            anonymous: Vec::new(),
         }
     }
 
@@ -109,18 +116,74 @@ impl Config {
     }
 }
 
-/// Creates the server socket with its limits and binds it to every endpoint.
+/// Who may connect through the endpoints a socket binds next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    /// Anyone, with no login: no `--auth`.
+    Open,
+    /// A PLAIN login, checked by the ZAP handler.
+    Login,
+    /// No login, read only: `--anonymous` endpoints.
+    Anonymous,
+}
+
+impl Access {
+    /// Sets `socket`'s security for the endpoints it binds from now on (libzmq
+    /// copies the options into each endpoint's listener when it binds).
+    pub(super) fn apply(self, socket: &mut zmq::Socket) -> Result<(), ServerError> {
+        let (plain, domain) = match self {
+            Access::Open => return Ok(()),
+            Access::Login => (true, LOGIN_DOMAIN),
+            Access::Anonymous => (false, ANONYMOUS_DOMAIN),
+        };
+        socket
+            .set_plain_server(plain)
+            .map_err(socket_error("set PLAIN_SERVER"))?;
+        socket
+            .set_zap_domain(domain)
+            .map_err(socket_error("set ZAP_DOMAIN"))?;
+        // Without a ZAP handler, a connection is refused rather than let in.
+        set_zap_enforce_domain(socket).map_err(socket_error("set ZAP_ENFORCE_DOMAIN"))
+    }
+}
+
+/// ZMQ_ZAP_ENFORCE_DOMAIN, which rust-zmq does not wrap (it is a draft in zmq.h,
+/// and a plain option in libzmq since 4.3).
+fn set_zap_enforce_domain(socket: &mut zmq::Socket) -> Result<(), zmq::Error> {
+    const ZMQ_ZAP_ENFORCE_DOMAIN: std::ffi::c_int = 93;
+    let on: std::ffi::c_int = 1;
+    // SAFETY: a live socket, and a pointer to an int with its size, as
+    // zmq_setsockopt(3) takes them for this option.
+    let rc = unsafe {
+        zmq_sys::zmq_setsockopt(
+            socket.as_mut_ptr(),
+            ZMQ_ZAP_ENFORCE_DOMAIN,
+            (&raw const on).cast(),
+            std::mem::size_of::<std::ffi::c_int>(),
+        )
+    };
+    match rc {
+        0 => Ok(()),
+        // SAFETY: reads the calling thread's errno as libzmq set it.
+        _ => Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() })),
+    }
+}
+
+/// Creates the server socket with its limits and binds it: `endpoints` with
+/// `access`, then the `anonymous` ones (read only, no login).
 ///
 /// Returns the socket and the endpoints as bound (a `*` or `0` port resolved).
 pub(super) fn bind_server_socket(
     context: &zmq::Context,
     endpoints: &[String],
+    access: Access,
+    anonymous: &[String],
     limits: &Limits,
 ) -> Result<(zmq::Socket, Vec<String>), ServerError> {
     // ROUTER speaking the REP side of the envelope, so that a batch of requests
     // can be stored with one fsync and then answered together; REQ clients
     // (ours and the original) cannot tell it from a REP socket.
-    let socket = context
+    let mut socket = context
         .socket(zmq::ROUTER)
         .map_err(socket_error("create a ROUTER socket"))?;
     socket
@@ -134,8 +197,33 @@ pub(super) fn bind_server_socket(
     socket
         .set_maxmsgsize(i64::try_from(hard_limit).unwrap_or(i64::MAX))
         .map_err(socket_error("set MAXMSGSIZE"))?;
-    let bound = bind_all(&socket, endpoints)?;
+    access.apply(&mut socket)?;
+    let mut bound = bind_all(&socket, endpoints)?;
+    if !anonymous.is_empty() {
+        Access::Anonymous.apply(&mut socket)?;
+        bound.extend(bind_all(&socket, anonymous)?);
+    }
     Ok((socket, bound))
+}
+
+/// TCP endpoints among `endpoints` that others than this host can reach.
+pub(super) fn beyond_loopback(endpoints: &[String]) -> Vec<&str> {
+    endpoints
+        .iter()
+        .map(String::as_str)
+        .filter(|endpoint| {
+            let Some(rest) = endpoint.strip_prefix("tcp://") else {
+                return false;
+            };
+            let host = rest.rsplit_once(':').map_or(rest, |(host, _)| host);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            !loopback
+        })
+        .collect()
 }
 
 /// Binds `socket` to every endpoint; returns them as bound (a `*` or `0` port resolved).

@@ -3,14 +3,18 @@
 //!
 //! - `config`: what the command line says, and binding the sockets.
 //! - `publisher`: every change pushed to watchers (`--publish`).
+//! - `auth`: logins (`--auth`): the users file, the ZAP handler, rights.
 //! - this file: the serve loop, which stores each batch of updates with one
 //!   write before answering it, expires old statuses and publishes changes.
 
+pub mod auth;
 mod config;
 mod publisher;
 
 use std::collections::VecDeque;
 use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::board::BoardError;
@@ -21,7 +25,8 @@ use crate::store::{Committed, Store, UpdateError};
 
 pub use config::{Config, DEFAULT_MAX_ENTRIES, Listen, StateConfig};
 
-use config::{bind_server_socket, open_store};
+use auth::{Caller, Forbidden, SharedUsers, Users, UsersError, ZapHandler};
+use config::{Access, beyond_loopback, bind_server_socket, open_store};
 use publisher::Publisher;
 
 /// Longest a stop waits for updates in hand to become durable.
@@ -44,6 +49,9 @@ pub enum ServerError {
     /// The state file could not be opened, read or kept.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The users file of `--auth` cannot be used.
+    #[error(transparent)]
+    Users(#[from] UsersError),
     /// A socket operation failed for a reason no request caused.
     #[error("cannot {action}")]
     Socket {
@@ -54,7 +62,7 @@ pub enum ServerError {
     },
 }
 
-fn socket_error(action: &'static str) -> impl FnOnce(zmq::Error) -> ServerError {
+pub(crate) fn socket_error(action: &'static str) -> impl FnOnce(zmq::Error) -> ServerError {
     move |source| ServerError::Socket { action, source }
 }
 
@@ -67,8 +75,17 @@ pub struct Server {
     socket: zmq::Socket,
     bound: Vec<String>,
     publisher: Option<Publisher>,
-    /// Dropped last: the sockets above close before it terminates.
+    /// The users file and its table, with `--auth`.
+    logins: Option<Logins>,
+    /// Dropped last: the sockets above and the ZAP thread end before it terminates.
     _context: zmq::Context,
+}
+
+/// What `--auth` adds to a server: its users, and the thread that checks logins.
+struct Logins {
+    path: PathBuf,
+    users: SharedUsers,
+    _zap: ZapHandler,
 }
 
 impl Server {
@@ -76,13 +93,37 @@ impl Server {
     ///
     /// In that order: a server that cannot keep its state must not take the port.
     pub fn open(config: Config) -> Result<Server, ServerError> {
+        // The users file first too: a server that would let anyone in must not start.
+        let users = config.auth.as_deref().map(Users::load).transpose()?;
         let (store, state_line) = open_store(&config)?;
         let context = zmq::Context::new();
-        let (socket, bound) =
-            bind_server_socket(&context, &config.listen.endpoints(), &config.limits)?;
+        // The ZAP handler listens before any socket that needs it is bound.
+        let logins = match (users, &config.auth) {
+            (Some(users), Some(path)) => {
+                let users = SharedUsers::new(users);
+                let zap = ZapHandler::start(&context, users.clone())?;
+                Some(Logins {
+                    path: path.clone(),
+                    users,
+                    _zap: zap,
+                })
+            }
+            _ => None,
+        };
+        let access = match logins {
+            Some(_) => Access::Login,
+            None => Access::Open,
+        };
+        let (socket, bound) = bind_server_socket(
+            &context,
+            &config.listen.endpoints(),
+            access,
+            &config.anonymous,
+            &config.limits,
+        )?;
         let publisher = match config.publish.is_empty() {
             true => None,
-            false => Some(Publisher::bind(&context, &config.publish)?),
+            false => Some(Publisher::bind(&context, &config.publish, access)?),
         };
         Ok(Server {
             config,
@@ -91,6 +132,7 @@ impl Server {
             socket,
             bound,
             publisher,
+            logins,
             _context: context,
         })
     }
@@ -108,6 +150,34 @@ impl Server {
         eprintln!("{}", self.state_line);
         for endpoint in self.publisher.iter().flat_map(|p| &p.endpoints) {
             eprintln!("Publishing changes on '{endpoint}'.");
+        }
+        if let Some(logins) = &self.logins {
+            let users = logins.users.current();
+            eprintln!(
+                "Logins: {} users from {}; read-only without login on: {}.",
+                users.len(),
+                logins.path.display(),
+                match self.config.anonymous.is_empty() {
+                    true => "none".to_owned(),
+                    false => self.config.anonymous.join(", "),
+                }
+            );
+            let mut exposed = beyond_loopback(&self.config.listen.endpoints())
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>();
+            exposed.extend(
+                beyond_loopback(&self.config.publish)
+                    .into_iter()
+                    .map(str::to_owned),
+            );
+            if !exposed.is_empty() {
+                eprintln!(
+                    "warning: PLAIN logins send passwords in clear on {}; keep them on loopback \
+                     or behind an encrypted tunnel",
+                    exposed.join(", ")
+                );
+            }
         }
     }
 
@@ -136,13 +206,39 @@ impl Server {
             epoch: new_epoch(),
             ttl_ms,
             publisher: self.publisher.as_mut(),
+            users: self.logins.as_ref().map(|l| l.users.current()),
             waiting: Vec::new(),
             syncing: VecDeque::new(),
         };
         while !shutdown.is_triggered() {
+            if shutdown.take_reload() {
+                serving.users = reload(self.logins.as_ref(), serving.users.take());
+            }
             serving.round()?;
         }
         serving.finish()
+    }
+}
+
+/// SIGHUP: reads the users file again, all or nothing. Rights change at once;
+/// a changed password applies to the next login. Returns the table to use.
+fn reload(logins: Option<&Logins>, before: Option<Arc<Users>>) -> Option<Arc<Users>> {
+    let Some(logins) = logins else {
+        eprintln!("SIGHUP: nothing to reload (no --auth)");
+        return before;
+    };
+    match logins.users.reload(&logins.path) {
+        Ok(users) => {
+            eprintln!("reloaded {}: {} users", logins.path.display(), users.len());
+            Some(users)
+        }
+        Err(err) => {
+            eprintln!(
+                "warning: kept the users from before: {}",
+                crate::error_chain(&err)
+            );
+            before
+        }
     }
 }
 
@@ -178,6 +274,8 @@ struct Serving<'a> {
     /// `--ttl` in ms, said in every snapshot.
     ttl_ms: Option<u64>,
     publisher: Option<&'a mut Publisher>,
+    /// With `--auth`, the users table every write is checked against.
+    users: Option<Arc<Users>>,
     /// Updates staged, not yet written.
     waiting: Vec<Pending>,
     /// Written batches waiting for their sync, oldest first; one per batch in
@@ -283,10 +381,21 @@ impl Serving<'_> {
                 eprintln!("dropped a message that has no REQ envelope");
                 continue;
             };
-            let body = frames.split_off(delimiter + 2);
+            let mut body = frames.split_off(delimiter + 2);
+            let caller = match &self.users {
+                None => Caller::Open,
+                // The login's user, which libzmq attaches to every frame from it.
+                Some(_) => match body.last_mut().or(frames.last_mut()) {
+                    Some(frame) => match frame.gets("User-Id") {
+                        Some(user) if !user.is_empty() => Caller::User(user.to_owned()),
+                        _ => Caller::Anonymous,
+                    },
+                    None => Caller::Anonymous,
+                },
+            };
             let outcome = match body.as_slice() {
-                [] => self.handle(b""),
-                [frame] => self.handle(frame),
+                [] => self.handle(b"", &caller),
+                [frame] => self.handle(frame, &caller),
                 parts => Err(ProtocolError::Multipart { parts: parts.len() }.into()),
             };
             match outcome {
@@ -308,7 +417,7 @@ impl Serving<'_> {
     }
 
     /// Parses one request; answers it now or stages its change.
-    fn handle(&mut self, frame: &[u8]) -> Result<Outcome, Rejected> {
+    fn handle(&mut self, frame: &[u8], caller: &Caller) -> Result<Outcome, Rejected> {
         let request = protocol::parse_request(frame, &self.config.limits)?;
         let (name, status, answer) = match request {
             Request::Poll => return Ok(Outcome::ReplyNow(Immediate::Board)),
@@ -326,6 +435,8 @@ impl Serving<'_> {
             Request::Update { name, status } => (name, Some(status), Answer::Board),
             Request::Clear { name } => (name, None, Answer::Snapshot),
         };
+        let verb = if status.is_some() { "set" } else { "clear" };
+        caller.may_change(self.users.as_deref(), verb, name)?;
         let staged = match status {
             Some(status) => self.store.stage(name, status),
             None => self.store.stage_clear(name).map_err(UpdateError::from),
@@ -489,6 +600,8 @@ enum Rejected {
     Protocol(#[from] ProtocolError),
     #[error(transparent)]
     Board(#[from] BoardError),
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
     /// The update could not be stored; the details go to the server's log, not the client.
     #[error("the server cannot store updates right now; try again later")]
     Unstored,

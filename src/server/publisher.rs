@@ -7,7 +7,7 @@ use crate::board::ChangeKind;
 use crate::protocol::{self, Event, Notice};
 use crate::store::Store;
 
-use super::config::bind_all;
+use super::config::{Access, bind_all};
 use super::{ServerError, socket_error};
 
 /// Most changes queued for one watcher before it misses some (and then
@@ -16,6 +16,10 @@ const PUBLISH_HWM: i32 = 50_000;
 
 /// LINGER for the publisher: changes in flight at exit are not worth a wait.
 const PUBLISH_LINGER_MS: i32 = 100;
+
+/// Largest message a subscriber may send (a subscription): anything larger is
+/// dropped by libzmq with the connection, never buffered.
+const SUBSCRIPTION_MAX: i64 = 1024;
 
 /// How often the publisher says it is alive when nothing changes.
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -35,8 +39,9 @@ impl Publisher {
     pub(super) fn bind(
         context: &zmq::Context,
         endpoints: &[String],
+        access: Access,
     ) -> Result<Publisher, ServerError> {
-        let socket = context
+        let mut socket = context
             .socket(zmq::PUB)
             .map_err(socket_error("create a PUB socket"))?;
         socket
@@ -45,6 +50,11 @@ impl Publisher {
         socket
             .set_sndhwm(PUBLISH_HWM)
             .map_err(socket_error("set SNDHWM"))?;
+        // A peer writes only subscriptions to a PUB socket: a few bytes each.
+        socket
+            .set_maxmsgsize(SUBSCRIPTION_MAX)
+            .map_err(socket_error("set MAXMSGSIZE"))?;
+        access.apply(&mut socket)?;
         let endpoints = bind_all(&socket, endpoints)?;
         Ok(Publisher {
             socket,
