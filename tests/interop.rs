@@ -18,7 +18,7 @@ use serde_json::json;
 type InteropTest = fn(&Reference);
 
 /// Every test here needs the original; each is run with it.
-const TESTS: [(&str, InteropTest); 4] = [
+const TESTS: [(&str, InteropTest); 5] = [
     (
         "original_client_sees_the_same_against_both_servers",
         original_client_sees_the_same_against_both_servers,
@@ -34,6 +34,10 @@ const TESTS: [(&str, InteropTest); 4] = [
     (
         "the_watcher_falls_back_to_polling_the_original",
         the_watcher_falls_back_to_polling_the_original,
+    ),
+    (
+        "the_original_client_reads_an_anonymous_endpoint_and_cannot_write",
+        the_original_client_reads_an_anonymous_endpoint_and_cannot_write,
     ),
 ];
 
@@ -169,8 +173,8 @@ fn original_client_sees_the_same_against_both_servers(reference: &Reference) {
 fn our_client_session(port: u16) -> Vec<String> {
     let port_text = port.to_string();
     let run = |args: &[&str], stdin: &str| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_status_client"));
-        command.args(args).args([port_text.as_str(), "127.0.0.1"]);
+        let mut command = common::client(args);
+        command.args([port_text.as_str(), "127.0.0.1"]);
         let output = run_with_input(&mut command, stdin, CLIENT_TIMEOUT);
         assert_eq!(output.status.code(), Some(0), "{args:?}: {output:?}");
         String::from_utf8(output.stdout)
@@ -278,4 +282,30 @@ fn the_watcher_falls_back_to_polling_the_original(reference: &Reference) {
     }
     let stray = watcher.stop();
     assert!(stray.is_empty(), "nothing on stderr: {stray:?}");
+}
+
+fn the_original_client_reads_an_anonymous_endpoint_and_cannot_write(reference: &Reference) {
+    let users = common::UsersFile::new(&["alice"]);
+    let port = common::free_port();
+    let anonymous = format!("tcp://127.0.0.1:{port}");
+    let server = Server::start(&["--auth", users.path(), "--anonymous", &anonymous, "--quiet"]);
+    assert_eq!(
+        server.request_text_as("alice", common::PASSWORD, "alice: in a meeting"),
+        "- alice: in a meeting\n"
+    );
+    let watched = python_watcher(reference, port);
+    assert!(
+        watched.ends_with("----------------- 0\n- alice: in a meeting\n"),
+        "{watched:?}"
+    );
+    let wrote = python_client(reference, "mallory", port, "hacked\n");
+    assert!(
+        wrote.contains("error: anonymous clients may only read"),
+        "{wrote:?}"
+    );
+    assert_eq!(
+        common::request_text(&anonymous, "_:"),
+        "- alice: in a meeting\n",
+        "nothing changed"
+    );
 }

@@ -56,6 +56,16 @@ impl Lines {
         }
     }
 
+    /// The first line from now on that contains `part`; panics if none comes.
+    pub fn find(&self, part: &str) -> String {
+        loop {
+            let line = self.next(part);
+            if line.contains(part) {
+                return line;
+            }
+        }
+    }
+
     /// Lines until one equals `wanted`; panics if it never comes.
     pub fn until(&self, wanted: &str) -> Vec<String> {
         let mut seen = Vec::new();
@@ -142,6 +152,18 @@ impl Server {
         request_text(&self.endpoint, frame)
     }
 
+    /// The reply as text, logged in as `user` (a server with `--auth`).
+    pub fn request_text_as(&self, user: &str, password: &str, frame: &str) -> String {
+        let reply = request_parts_as(
+            Some((user, password)),
+            &self.endpoint,
+            &[frame.as_bytes()],
+            REPLY_TIMEOUT,
+        )
+        .expect("a reply from the server");
+        String::from_utf8(reply).expect("UTF-8 reply")
+    }
+
     /// Sends a signal, waits for the exit, and returns the exit status and
     /// the stdout and stderr lines not read yet, up to the end.
     pub fn stop_with_output(mut self, signal: i32) -> (ExitStatus, Vec<String>, Vec<String>) {
@@ -185,8 +207,22 @@ pub fn endpoint_from_waiting_line(line: &str) -> String {
 
 /// Sends a (possibly multipart) request on a fresh REQ socket; `None` if no reply in time.
 pub fn request_parts_within(endpoint: &str, parts: &[&[u8]], timeout: Duration) -> Option<Vec<u8>> {
+    request_parts_as(None, endpoint, parts, timeout)
+}
+
+/// [`request_parts_within`], logged in as `(user, password)` if given.
+pub fn request_parts_as(
+    login: Option<(&str, &str)>,
+    endpoint: &str,
+    parts: &[&[u8]],
+    timeout: Duration,
+) -> Option<Vec<u8>> {
     let context = zmq::Context::new();
     let socket = context.socket(zmq::REQ).expect("REQ socket");
+    if let Some((user, password)) = login {
+        socket.set_plain_username(Some(user)).expect("user");
+        socket.set_plain_password(Some(password)).expect("password");
+    }
     socket.set_linger(0).expect("LINGER");
     socket
         .set_rcvtimeo(i32::try_from(timeout.as_millis()).expect("timeout fits"))
@@ -284,18 +320,76 @@ impl Drop for InProcess {
     }
 }
 
+// ---- logins (--auth) ----
+
+/// Every test user's password.
+pub const PASSWORD: &str = "correct horse";
+
+/// A users file in a private temporary directory.
+pub struct UsersFile {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl UsersFile {
+    /// `lines` of `NAME[:RIGHTS]`, each given [`PASSWORD`], mode 0600.
+    pub fn new(lines: &[&str]) -> UsersFile {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("users");
+        let file = UsersFile { _dir: dir, path };
+        file.write(lines);
+        file
+    }
+
+    pub fn write(&self, lines: &[&str]) {
+        let hash = status_board::server::auth::hash_password(PASSWORD).expect("a hash");
+        let text: String = lines
+            .iter()
+            .map(|line| match line.split_once(':') {
+                Some((name, rights)) => format!("{name}:{hash}:{rights}\n"),
+                None => format!("{line}:{hash}\n"),
+            })
+            .collect();
+        write_private(&self.path, &text);
+    }
+
+    pub fn path(&self) -> &str {
+        self.path.to_str().expect("UTF-8 path")
+    }
+}
+
+/// Writes `text` to `path` readable by its owner only.
+pub fn write_private(path: &Path, text: &str) {
+    // Written aside and renamed: a reload never sees half a file.
+    let aside = path.with_extension("new");
+    std::fs::write(&aside, text).expect("write the users file");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::rename(&aside, path).expect("rename the users file");
+}
+
 // ---- the client binary ----
 
-/// `status_client` with these arguments.
+/// `status_client` with these arguments, and no login from the environment
+/// (no `STATUS_BOARD_*` variables, no password file) unless a test adds one.
 pub fn client(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_status_client"));
-    command.args(args);
+    command
+        .args(args)
+        .env_remove("STATUS_BOARD_USER")
+        .env_remove("STATUS_BOARD_PASSWORD")
+        .env("XDG_CONFIG_HOME", "/nonexistent/status-board-tests");
     command
 }
 
 /// Runs the client to completion with `stdin` as input: exit code, stdout, stderr.
 pub fn run_client(args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
-    let output = run_with_input(&mut client(args), stdin, EXIT_TIMEOUT);
+    run_command(&mut client(args), stdin)
+}
+
+/// Runs `command` to completion with `stdin` as input: exit code, stdout, stderr.
+pub fn run_command(command: &mut Command, stdin: &str) -> (Option<i32>, String, String) {
+    let output = run_with_input(command, stdin, EXIT_TIMEOUT);
     (
         output.status.code(),
         String::from_utf8(output.stdout).expect("UTF-8 stdout"),
@@ -677,7 +771,7 @@ pub fn polling_watcher_bytes(port: u16, count: u64) -> u64 {
     let proxy = CountingProxy::start(port);
     let count_text = count.to_string();
     let output = run_with_input(
-        Command::new(env!("CARGO_BIN_EXE_status_client")).args([
+        &mut client(&[
             "_",
             "--endpoint",
             &proxy.endpoint,

@@ -238,6 +238,13 @@ fn parse_line(line: &str) -> Result<(String, User), String> {
                     parsed.algorithm
                 ));
             }
+            if parsed.salt.is_none() || parsed.hash.is_none() {
+                return Err("the password hash has no salt or no hash; make one with \
+                            status_server --hash-password"
+                    .into());
+            }
+            argon2::Params::try_from(&parsed)
+                .map_err(|e| format!("the password hash has bad argon2 parameters ({e})"))?;
             (Credential::Password(hash.to_owned()), rights)
         }
     };
@@ -395,6 +402,7 @@ mod tests {
             ),
             (format!("alice:{hash}:self,,x"), "empty right"),
             (format!("_:{hash}"), "watchers' name"),
+            ("alice:$argon2id$nonsense".to_owned(), "no salt or no hash"),
             ("bob:curve:short".to_owned(), "40 Z85 characters"),
         ] {
             let err = parse(&text).expect_err(&text).to_string();
