@@ -94,11 +94,26 @@ fn load(
     request: &dyn Fn(usize, u64) -> Vec<u8>,
     s: &Settings,
 ) -> Sample {
+    load_as(None, endpoint, clients, request, s)
+}
+
+/// [`load`], every client logged in as `(user, password)` if given.
+fn load_as(
+    login: Option<(&str, &str)>,
+    endpoint: &str,
+    clients: usize,
+    request: &dyn Fn(usize, u64) -> Vec<u8>,
+    s: &Settings,
+) -> Sample {
     let context = zmq::Context::new();
     let sockets: Vec<zmq::Socket> = (0..clients)
         .map(|_| {
             let socket = context.socket(zmq::REQ).expect("REQ socket");
             socket.set_linger(0).expect("LINGER");
+            if let Some((user, password)) = login {
+                socket.set_plain_username(Some(user)).expect("user");
+                socket.set_plain_password(Some(password)).expect("password");
+            }
             socket.connect(endpoint).expect("connect");
             socket
         })
@@ -167,6 +182,9 @@ fn interleaved(targets: &[&dyn Fn() -> Sample], repeats: usize) -> Vec<Sample> {
         })
         .collect()
 }
+
+/// Makes client K's Nth request.
+type RequestFn = fn(usize, u64) -> Vec<u8>;
 
 fn poll_request(_: usize, _: u64) -> Vec<u8> {
     b"_:".to_vec()
@@ -883,6 +901,116 @@ fn live(s: &Settings, out: &mut String) {
     .ok();
 }
 
+/// The time from a fresh REQ socket's connect to its first reply, logged in
+/// as `login` if given: the handshake (and, with a login, one argon2
+/// verification) plus a poll. The median of `n`.
+fn first_reply(endpoint: &str, login: Option<(&str, &str)>, n: usize) -> Duration {
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| {
+            let started = Instant::now();
+            let reply =
+                common::request_parts_as(login, endpoint, &[b"_:"], Duration::from_secs(10));
+            assert!(reply.is_some(), "no reply from {endpoint}");
+            started.elapsed()
+        })
+        .collect();
+    times.sort_unstable();
+    times[times.len() / 2]
+}
+
+/// The time until a refused login is reported by the socket monitor. The median of `n`.
+fn refusal(endpoint: &str, user: &str, password: &str, n: usize) -> Duration {
+    let context = zmq::Context::new();
+    let mut times: Vec<Duration> = (0..n)
+        .map(|i| {
+            let socket = context.socket(zmq::REQ).expect("REQ");
+            socket.set_linger(0).expect("LINGER");
+            socket.set_plain_username(Some(user)).expect("user");
+            socket.set_plain_password(Some(password)).expect("password");
+            let watch = format!("inproc://bench-refusal-{user}-{i}");
+            socket
+                .monitor(&watch, zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32)
+                .expect("monitor");
+            let monitor = context.socket(zmq::PAIR).expect("PAIR");
+            monitor.connect(&watch).expect("connect the monitor");
+            monitor.set_rcvtimeo(10_000).expect("RCVTIMEO");
+            let started = Instant::now();
+            socket.connect(endpoint).expect("connect");
+            monitor.recv_multipart(0).expect("the refusal");
+            started.elapsed()
+        })
+        .collect();
+    times.sort_unstable();
+    times[times.len() / 2]
+}
+
+/// Logins: what one costs, and whether logged-in clients go as fast as open ones.
+fn auth(s: &Settings, out: &mut String) {
+    writeln!(out, "## Logins\n").ok();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let users = dir.path().join("users");
+    let hash = status_board::server::auth::hash_password(common::PASSWORD).expect("hash");
+    common::write_private(&users, &format!("bench:{hash}:bench-*\n"));
+    let open = ours(&["--in-memory"]);
+    let authed = ours(&["--in-memory", "--auth", users.to_str().expect("UTF-8")]);
+    let login = Some(("bench", common::PASSWORD));
+    let n = if s.smoke { 3 } else { 30 };
+    let (open_first, login_first) = (
+        first_reply(&open.endpoint, None, n),
+        first_reply(&authed.endpoint, login, n),
+    );
+    let wrong = refusal(&authed.endpoint, "bench", "wrong", n);
+    let unknown = refusal(&authed.endpoint, "nobody", common::PASSWORD, n);
+    writeln!(
+        out,
+        "Connect, handshake and first poll on a fresh socket, median of {n}: open {} µs, \
+         PLAIN login {} µs (one argon2id verification, 19 MiB, 2 passes). \
+         A refused login, until the client's monitor reports it: wrong password {} µs, \
+         unknown user {} µs.\n",
+        micros(open_first),
+        micros(login_first),
+        micros(wrong),
+        micros(unknown)
+    )
+    .ok();
+    writeln!(
+        out,
+        "Requests/s, and latency p50 / p99 / max in µs, of K clients logged in (PLAIN) \
+         against K open clients, one server each, interleaved.\n"
+    )
+    .ok();
+    writeln!(
+        out,
+        "| request | K | open req/s | open µs | logged in req/s | logged in µs | logged in / open |"
+    )
+    .ok();
+    writeln!(out, "|{}", " --- |".repeat(7)).ok();
+    for (what, request) in [
+        ("poll", poll_request as RequestFn),
+        ("update", update_request),
+    ] {
+        for &clients in &s.clients {
+            let samples = interleaved(
+                &[
+                    &|| load_as(None, &open.endpoint, clients, &request, s),
+                    &|| load_as(login, &authed.endpoint, clients, &request, s),
+                ],
+                s.repeats,
+            );
+            let (o, a) = (samples[0], samples[1]);
+            writeln!(
+                out,
+                "| {what} | {clients} | {} | {} | {:.2} |",
+                o.cells(),
+                a.cells(),
+                a.rps / o.rps
+            )
+            .ok();
+        }
+    }
+    writeln!(out).ok();
+}
+
 /// A part of the report: its name for `--only=NAME`, and what writes it.
 type Section = (&'static str, fn(&Settings, &mut String));
 
@@ -904,12 +1032,13 @@ fn main() {
         s.repeats
     )
     .ok();
-    let sections: [Section; 5] = [
+    let sections: [Section; 6] = [
         ("polls", polls),
         ("updates", updates),
         ("one-shot", one_shot),
         ("memory", memory),
         ("live", live),
+        ("auth", auth),
     ];
     // `--only=polls,updates` or `--only=polls --only=updates`.
     let only: Vec<String> = std::env::args()

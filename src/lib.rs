@@ -12,7 +12,8 @@
 //!   replies, their errors, and the extensions (snapshots, unchanged polls,
 //!   clear, published changes). `docs/PROTOCOL.md` is the long form.
 //! - [`server`]: the serve loop (`server/mod.rs`), its configuration and
-//!   sockets (`config.rs`), and the publisher of changes (`publisher.rs`).
+//!   sockets (`config.rs`), the publisher of changes (`publisher.rs`), and
+//!   logins (`auth/`: the users file, the ZAP handler, rights).
 //! - `store`: the board and its log together: an update is applied only once
 //!   stored; the TTL; time stamps that never go back.
 //! - `board`: the ordered name → status map, its cached encoded replies, and
@@ -21,17 +22,19 @@
 //!   compaction (`log.rs`), the fsync thread (`syncer.rs`), replay and repair
 //!   (`replay.rs`), lock and paths (`files.rs`). `docs/STORAGE.md`.
 //! - [`client`]: what `status_client` does: the request with retries
-//!   (`request.rs`), the one-update modes (`modes.rs`), the watcher
+//!   (`request.rs`), logins (`login.rs`), the one-update modes (`modes.rs`), the watcher
 //!   (`watcher.rs`) and its copy of the board (`mirror.rs`), and how boards
 //!   are printed (`render.rs`).
 //! - [`shutdown`]: the flag that Ctrl-C, SIGTERM or a test raises, and how
 //!   often every wait looks at it.
+//! - [`curve`]: CURVE key pairs for both programs, where libzmq has CURVE.
 //! - `clock`: milliseconds since the Unix epoch, set by hand in unit tests.
 //!
 //! The binaries in `src/bin/` only parse arguments, call into this crate, and
 //! report an error once, with its causes, via [`error_chain`].
 
 pub mod client;
+pub mod curve;
 pub mod protocol;
 pub mod server;
 pub mod shutdown;

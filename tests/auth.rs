@@ -137,7 +137,7 @@ fn anonymous_endpoints_read_and_refuse_every_write() {
     // And the anonymous endpoint takes no login: that would be a mistake to say.
     let (code, _, stderr) = run_as(Some(PASSWORD), &anonymous, &["alice", "--set", "y"]);
     assert_eq!(code, Some(EXIT_LOGIN));
-    assert!(stderr.contains("does not take a login"), "{stderr}");
+    assert!(stderr.contains("does not take this login"), "{stderr}");
 }
 
 #[test]
@@ -343,6 +343,6 @@ fn a_login_to_an_open_server_is_refused_with_advice() {
     let server = Server::start(&["--quiet"]);
     let (code, _, stderr) = run_as(Some(PASSWORD), &server.endpoint, &["alice", "--set", "x"]);
     assert_eq!(code, Some(EXIT_LOGIN));
-    assert!(stderr.contains("does not take a login"), "{stderr}");
+    assert!(stderr.contains("does not take this login"), "{stderr}");
     assert_eq!(server.request_text("_:"), "");
 }

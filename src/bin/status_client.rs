@@ -102,6 +102,21 @@ struct Args {
     /// Log in as USER (a server with --auth) [default: STATUS_BOARD_USER, or NAME]
     #[arg(long, value_name = "USER")]
     user: Option<String>,
+
+    /// The server's CURVE public key (or STATUS_BOARD_SERVER_KEY): log in with
+    /// the key pair in ~/.config/status-board/curve.key, encrypted
+    #[arg(
+        long,
+        value_name = "Z85",
+        conflicts_with = "user",
+        allow_hyphen_values = true
+    )]
+    server_key: Option<String>,
+
+    /// Write a new key pair to ~/.config/status-board/curve.key (mode 0600),
+    /// print its public key (for the server's users file), and exit
+    #[arg(long, exclusive = true)]
+    curve_keygen: bool,
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -140,12 +155,26 @@ impl Args {
             retries: self.retries,
             greeting,
             user: self.user,
+            server_key: self.server_key,
         }
     }
 }
 
 fn main() -> ExitCode {
-    let options = Args::parse().into_options();
+    let args = Args::parse();
+    if args.curve_keygen {
+        return match client::curve_keygen() {
+            Ok(pair) => {
+                println!("{}", pair.public_z85());
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("status_client: {}", status_board::error_chain(&err));
+                ExitCode::from(err.exit_code())
+            }
+        };
+    }
+    let options = args.into_options();
     let shutdown = match Shutdown::on_signals(Hangup::Stops) {
         Ok(shutdown) => shutdown,
         Err(e) => {

@@ -111,6 +111,16 @@ struct Args {
     /// hash for the users file, and exit
     #[arg(long, exclusive = true)]
     hash_password: bool,
+
+    /// With --auth: encrypt with CURVE and log users in by key (curve:KEY in
+    /// the users file) instead of PLAIN; FILE is this server's key pair
+    #[arg(long, value_name = "FILE", requires = "auth")]
+    curve_secret: Option<std::path::PathBuf>,
+
+    /// Write a new CURVE key pair to FILE (mode 0600), print its public key
+    /// (clients give it as --server-key), and exit
+    #[arg(long, value_name = "FILE", exclusive = true)]
+    curve_keygen: Option<std::path::PathBuf>,
 }
 
 fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
@@ -156,6 +166,7 @@ impl Args {
             ttl: self.ttl,
             auth: self.auth,
             anonymous: self.anonymous,
+            curve_secret: self.curve_secret,
         }
     }
 }
@@ -175,6 +186,12 @@ fn try_main() -> Result<(), String> {
     let args = Args::parse();
     if args.hash_password {
         return hash_password();
+    }
+    if let Some(path) = &args.curve_keygen {
+        return curve_keygen(path);
+    }
+    if args.curve_secret.is_some() && !status_board::curve::available() {
+        return Err(status_board::curve::UNAVAILABLE.into());
     }
     serve(args.into_config())
 }
@@ -202,5 +219,13 @@ fn hash_password() -> Result<(), String> {
     }
     let hash = status_board::server::auth::hash_password(password)?;
     println!("{hash}");
+    Ok(())
+}
+
+/// `--curve-keygen FILE`: a new key pair in FILE, its public key on stdout.
+fn curve_keygen(path: &std::path::Path) -> Result<(), String> {
+    let pair =
+        status_board::curve::KeyPair::write_new(path).map_err(|e| status_board::error_chain(&e))?;
+    println!("{}", pair.public_z85());
     Ok(())
 }

@@ -6,10 +6,15 @@
 //! user reads anonymously. The password comes from `STATUS_BOARD_PASSWORD`,
 //! else `~/.config/status-board/password` (refused unless only its owner can
 //! read it), else a prompt on the terminal with no echo.
+//!
+//! With the server's public key (`--server-key` or `STATUS_BOARD_SERVER_KEY`)
+//! the client logs in by key instead, with its pair from
+//! `~/.config/status-board/curve.key`, and the traffic is encrypted.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
+use crate::curve::{self, KeyPair};
 use crate::protocol::POLL_NAME;
 
 use super::RunError;
@@ -20,36 +25,97 @@ pub const USER_ENV: &str = "STATUS_BOARD_USER";
 /// The environment variable for the password.
 pub const PASSWORD_ENV: &str = "STATUS_BOARD_PASSWORD";
 
-/// A PLAIN login.
+/// The environment variable for the server's CURVE public key.
+pub const SERVER_KEY_ENV: &str = "STATUS_BOARD_SERVER_KEY";
+
+/// How the client logs in.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Login {
-    /// The user name.
-    pub user: String,
-    password: String,
+pub enum Login {
+    /// PLAIN: a user and a password, in clear on the wire.
+    Plain {
+        /// The user name.
+        user: String,
+        /// Never printed.
+        password: String,
+    },
+    /// CURVE: our key pair, encrypted to the server's public key.
+    Curve {
+        /// The server's public key.
+        server: [u8; 32],
+        /// Ours.
+        pair: KeyPair,
+    },
 }
 
 impl std::fmt::Debug for Login {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the password, not even in a debug print.
-        f.debug_struct("Login").field("user", &self.user).finish()
+        // Never the password or the secret key, not even in a debug print.
+        f.write_str(&self.who())
     }
 }
 
 impl Login {
     /// Sets the login on a socket before it connects.
     pub fn apply(&self, socket: &zmq::Socket) -> Result<(), zmq::Error> {
-        socket.set_plain_username(Some(&self.user))?;
-        socket.set_plain_password(Some(&self.password))
+        match self {
+            Login::Plain { user, password } => {
+                socket.set_plain_username(Some(user))?;
+                socket.set_plain_password(Some(password))
+            }
+            Login::Curve { server, pair } => {
+                socket.set_curve_serverkey(server)?;
+                socket.set_curve_publickey(&pair.public)?;
+                socket.set_curve_secretkey(&pair.secret)
+            }
+        }
+    }
+
+    /// Who logs in, as the user reads it: `'alice'`, or `the key ABC…`.
+    pub fn who(&self) -> String {
+        match self {
+            Login::Plain { user, .. } => format!("'{user}'"),
+            Login::Curve { pair, .. } => format!("the key {}", pair.public_z85()),
+        }
+    }
+
+    /// Why a server refuses this kind of login.
+    pub fn refusal(&self) -> &'static str {
+        match self {
+            Login::Plain { .. } => "wrong user or password",
+            Login::Curve { .. } => "a key the server does not know",
+        }
     }
 }
 
 /// The login the command line and environment ask for, if any; `name` is
 /// the client's NAME, `endpoint` where it connects (for the prompt).
-pub fn resolve(user: Option<&str>, name: &str, endpoint: &str) -> Result<Option<Login>, RunError> {
+pub fn resolve(
+    user: Option<&str>,
+    server_key: Option<&str>,
+    name: &str,
+    endpoint: &str,
+) -> Result<Option<Login>, RunError> {
     let env = |key| std::env::var(key).ok().filter(|v: &String| !v.is_empty());
+    if let Some(server) = server_key
+        .map(str::to_owned)
+        .or_else(|| env(SERVER_KEY_ENV))
+    {
+        let server = curve::decode_key(&server)
+            .map_err(|why| RunError::Usage(format!("the server key: {why}")))?;
+        let path = config_file("curve.key")
+            .ok_or_else(|| RunError::Usage("no HOME to find curve.key in".into()))?;
+        let pair = KeyPair::read(&path).map_err(|e| match e {
+            curve::CurveError::Io { .. } => RunError::Usage(format!(
+                "no key pair at {}: make one with status_client --curve-keygen",
+                path.display()
+            )),
+            other => RunError::Usage(crate::error_chain(&other)),
+        })?;
+        return Ok(Some(Login::Curve { server, pair }));
+    }
     let user = user.map(str::to_owned).or_else(|| env(USER_ENV));
     let password_env = env(PASSWORD_ENV);
-    let file = password_file();
+    let file = config_file("password");
     let file_exists = file.as_ref().is_some_and(|f| f.exists());
     if user.is_none() && password_env.is_none() && !file_exists {
         return Ok(None);
@@ -71,11 +137,18 @@ pub fn resolve(user: Option<&str>, name: &str, endpoint: &str) -> Result<Option<
                 ))
             })?,
     };
-    Ok(Some(Login { user, password }))
+    Ok(Some(Login::Plain { user, password }))
 }
 
-/// `$XDG_CONFIG_HOME/status-board/password`, or `~/.config/status-board/password`.
-fn password_file() -> Option<PathBuf> {
+/// `status_client --curve-keygen`: a new key pair in `~/.config/status-board/curve.key`.
+pub fn curve_keygen() -> Result<KeyPair, RunError> {
+    let path = config_file("curve.key")
+        .ok_or_else(|| RunError::Usage("no HOME to keep curve.key in".into()))?;
+    KeyPair::write_new(&path).map_err(|e| RunError::Usage(crate::error_chain(&e)))
+}
+
+/// `$XDG_CONFIG_HOME/status-board/NAME`, or `~/.config/status-board/NAME`.
+fn config_file(name: &str) -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -84,7 +157,7 @@ fn password_file() -> Option<PathBuf> {
                 .filter(|v| !v.is_empty())
                 .map(|home| PathBuf::from(home).join(".config"))
         })?;
-    Some(base.join("status-board").join("password"))
+    Some(base.join("status-board").join(name))
 }
 
 /// The first line of the password file, which only its owner may read.

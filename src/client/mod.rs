@@ -26,7 +26,7 @@ use rustyline::error::ReadlineError;
 use crate::protocol::{self, ERROR_PREFIX, Field, Limits, POLL_NAME, ProtocolError};
 use crate::shutdown::Shutdown;
 
-pub use login::{Login, PASSWORD_ENV, USER_ENV};
+pub use login::{Login, PASSWORD_ENV, SERVER_KEY_ENV, USER_ENV, curve_keygen};
 pub use request::{ClientError, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};
 
 use request::Client;
@@ -69,6 +69,8 @@ pub struct Options {
     pub greeting: String,
     /// Who to log in as (`--user`); see the `login` module for the defaults.
     pub user: Option<String>,
+    /// The server's CURVE public key (`--server-key`): log in by key.
+    pub server_key: Option<String>,
 }
 
 /// The four ways the client runs, chosen from the name, `--set` and stdin.
@@ -190,7 +192,12 @@ impl Options {
 /// Runs the mode the options ask for, until done, interrupted or failed.
 pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), RunError> {
     let mode = options.mode()?;
-    let login = login::resolve(options.user.as_deref(), &options.name, &options.endpoint)?;
+    let login = login::resolve(
+        options.user.as_deref(),
+        options.server_key.as_deref(),
+        &options.name,
+        &options.endpoint,
+    )?;
     let mut session = Session {
         client: Client::new(&options.endpoint, options.timeout, options.retries, login),
         options,

@@ -46,12 +46,14 @@ pub enum ClientError {
         timeout_ms: u64,
     },
     /// The server checked our login and refused it.
-    #[error("{endpoint} refused the login of '{user}' (wrong user or password)")]
+    #[error("{endpoint} refused the login of {who} ({why})")]
     LoginRefused {
         /// The endpoint asked.
         endpoint: String,
-        /// Who we said we were.
-        user: String,
+        /// Who we said we were: `'alice'`, or `the key …`.
+        who: String,
+        /// What that kind of refusal means.
+        why: &'static str,
     },
     /// The endpoint needs a login, and we gave none.
     #[error(
@@ -65,8 +67,9 @@ pub enum ClientError {
     /// We gave a login, and the endpoint takes none (an open server, or an
     /// `--anonymous` endpoint).
     #[error(
-        "{endpoint} does not take a login (a server without --auth, or a read-only \
-         endpoint); leave out --user, STATUS_BOARD_USER and the password"
+        "{endpoint} does not take this login (a server without --auth, a read-only \
+         endpoint, or PLAIN and CURVE mixed up); leave out --user, STATUS_BOARD_USER and \
+         the password, or the server key"
     )]
     LoginUnwanted {
         /// The endpoint asked.
@@ -262,7 +265,8 @@ impl Client {
             (zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, Some(login)) => {
                 Some(ClientError::LoginRefused {
                     endpoint,
-                    user: login.user.clone(),
+                    who: login.who(),
+                    why: login.refusal(),
                 })
             }
             // Our login was not even looked at: the endpoint speaks no PLAIN.

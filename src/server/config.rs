@@ -91,6 +91,9 @@ pub struct Config {
     pub auth: Option<PathBuf>,
     /// Endpoints that need no login and may only read (`--anonymous`; with `--auth`).
     pub anonymous: Vec<String>,
+    /// The server's CURVE key pair file (`--curve-secret`): logins by key,
+    /// and encryption, instead of PLAIN.
+    pub curve_secret: Option<PathBuf>,
 }
 
 impl Config {
@@ -106,6 +109,7 @@ impl Config {
             ttl: None,
             auth: None,
             anonymous: Vec::new(),
+            curve_secret: None,
         }
     }
 
@@ -121,8 +125,9 @@ impl Config {
 pub(super) enum Access {
     /// Anyone, with no login: no `--auth`.
     Open,
-    /// A PLAIN login, checked by the ZAP handler.
-    Login,
+    /// A login checked by the ZAP handler: PLAIN, or CURVE with this
+    /// server secret key (encrypted, and logins by key).
+    Login(Option<[u8; 32]>),
     /// No login, read only: `--anonymous` endpoints.
     Anonymous,
 }
@@ -131,14 +136,32 @@ impl Access {
     /// Sets `socket`'s security for the endpoints it binds from now on (libzmq
     /// copies the options into each endpoint's listener when it binds).
     pub(super) fn apply(self, socket: &mut zmq::Socket) -> Result<(), ServerError> {
-        let (plain, domain) = match self {
+        let domain = match self {
             Access::Open => return Ok(()),
-            Access::Login => (true, LOGIN_DOMAIN),
-            Access::Anonymous => (false, ANONYMOUS_DOMAIN),
+            Access::Login(Some(secret)) => {
+                socket
+                    .set_curve_server(true)
+                    .map_err(socket_error("set CURVE_SERVER"))?;
+                socket
+                    .set_curve_secretkey(&secret)
+                    .map_err(socket_error("set CURVE_SECRETKEY"))?;
+                LOGIN_DOMAIN
+            }
+            Access::Login(None) => {
+                socket
+                    .set_plain_server(true)
+                    .map_err(socket_error("set PLAIN_SERVER"))?;
+                LOGIN_DOMAIN
+            }
+            Access::Anonymous => {
+                // Neither: libzmq falls back to NULL, with the ZAP domain below.
+                socket
+                    .set_curve_server(false)
+                    .and_then(|()| socket.set_plain_server(false))
+                    .map_err(socket_error("set the NULL mechanism"))?;
+                ANONYMOUS_DOMAIN
+            }
         };
-        socket
-            .set_plain_server(plain)
-            .map_err(socket_error("set PLAIN_SERVER"))?;
         socket
             .set_zap_domain(domain)
             .map_err(socket_error("set ZAP_DOMAIN"))?;

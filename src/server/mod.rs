@@ -52,6 +52,9 @@ pub enum ServerError {
     /// The users file of `--auth` cannot be used.
     #[error(transparent)]
     Users(#[from] UsersError),
+    /// The CURVE key pair of `--curve-secret` cannot be used.
+    #[error(transparent)]
+    Curve(#[from] crate::curve::CurveError),
     /// A socket operation failed for a reason no request caused.
     #[error("cannot {action}")]
     Socket {
@@ -85,6 +88,8 @@ pub struct Server {
 struct Logins {
     path: PathBuf,
     users: SharedUsers,
+    /// With `--curve-secret`: logins by key, encrypted.
+    curve: Option<crate::curve::KeyPair>,
     _zap: ZapHandler,
 }
 
@@ -95,6 +100,11 @@ impl Server {
     pub fn open(config: Config) -> Result<Server, ServerError> {
         // The users file first too: a server that would let anyone in must not start.
         let users = config.auth.as_deref().map(Users::load).transpose()?;
+        let curve = config
+            .curve_secret
+            .as_deref()
+            .map(crate::curve::KeyPair::read)
+            .transpose()?;
         let (store, state_line) = open_store(&config)?;
         let context = zmq::Context::new();
         // The ZAP handler listens before any socket that needs it is bound.
@@ -105,13 +115,14 @@ impl Server {
                 Some(Logins {
                     path: path.clone(),
                     users,
+                    curve,
                     _zap: zap,
                 })
             }
             _ => None,
         };
-        let access = match logins {
-            Some(_) => Access::Login,
+        let access = match &logins {
+            Some(logins) => Access::Login(logins.curve.as_ref().map(|pair| pair.secret)),
             None => Access::Open,
         };
         let (socket, bound) = bind_server_socket(
@@ -162,6 +173,20 @@ impl Server {
                     false => self.config.anonymous.join(", "),
                 }
             );
+            if let Some(pair) = &logins.curve {
+                eprintln!(
+                    "CURVE: encrypted, logins by key; this server's public key is {}.",
+                    pair.public_z85()
+                );
+                let by_password = users.password_users();
+                if by_password > 0 {
+                    eprintln!(
+                        "warning: {by_password} users have a password, which CURVE cannot check: \
+                         they cannot log in until they have a curve: key"
+                    );
+                }
+                return;
+            }
             let mut exposed = beyond_loopback(&self.config.listen.endpoints())
                 .into_iter()
                 .map(str::to_owned)
@@ -173,8 +198,8 @@ impl Server {
             );
             if !exposed.is_empty() {
                 eprintln!(
-                    "warning: PLAIN logins send passwords in clear on {}; keep them on loopback \
-                     or behind an encrypted tunnel",
+                    "warning: PLAIN logins send passwords in clear on {}; keep them on loopback, \
+                     behind an encrypted tunnel, or use CURVE (--curve-secret)",
                     exposed.join(", ")
                 );
             }

@@ -687,16 +687,31 @@ struct Counters {
     open_pipes: std::sync::atomic::AtomicUsize,
     /// Connections taken so far.
     connections: std::sync::atomic::AtomicUsize,
+    /// Every byte copied, both ways, in the order copied, when recording.
+    wire: Option<std::sync::Mutex<Vec<u8>>>,
 }
 
 impl CountingProxy {
     /// A proxy to `127.0.0.1:target_port` on a free loopback port.
     pub fn start(target_port: u16) -> CountingProxy {
+        CountingProxy::with(target_port, Counters::default())
+    }
+
+    /// A proxy that also keeps every byte it copies, for [`CountingProxy::wire`].
+    pub fn recording(target_port: u16) -> CountingProxy {
+        let counters = Counters {
+            wire: Some(std::sync::Mutex::new(Vec::new())),
+            ..Counters::default()
+        };
+        CountingProxy::with(target_port, counters)
+    }
+
+    fn with(target_port: u16, counters: Counters) -> CountingProxy {
         use std::sync::Arc;
         use std::sync::atomic::Ordering;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = listener.local_addr().expect("address").port();
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(counters);
         let shared = Arc::clone(&counters);
         thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
@@ -722,6 +737,9 @@ impl CountingProxy {
                                 break;
                             }
                             counters.bytes[direction].fetch_add(n as u64, Ordering::SeqCst);
+                            if let Some(Ok(mut wire)) = counters.wire.as_ref().map(|w| w.lock()) {
+                                wire.extend_from_slice(&buffer[..n]);
+                            }
                         }
                         // Closing both ways ends the other direction's copy too.
                         let _ = to.shutdown(std::net::Shutdown::Both);
@@ -745,6 +763,14 @@ impl CountingProxy {
             .iter()
             .map(|b| b.load(Ordering::SeqCst))
             .sum()
+    }
+
+    /// Every byte copied so far, both ways: what an eavesdropper sees.
+    pub fn wire(&self) -> Vec<u8> {
+        match &self.counters.wire {
+            Some(wire) => wire.lock().map(|wire| wire.clone()).unwrap_or_default(),
+            None => panic!("this proxy does not record: start it with CountingProxy::recording"),
+        }
     }
 
     /// Bytes copied both ways once every connection has closed (a client that

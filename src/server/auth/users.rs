@@ -162,6 +162,14 @@ impl Users {
         self.by_name.len()
     }
 
+    /// How many users log in with a password (not a CURVE key).
+    pub fn password_users(&self) -> usize {
+        self.by_name
+            .values()
+            .filter(|u| matches!(u.credential, Credential::Password(_)))
+            .count()
+    }
+
     /// Whether the file names nobody.
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
@@ -217,8 +225,8 @@ fn parse_line(line: &str) -> Result<(String, User), String> {
             let (z85, rights) = key
                 .split_at_checked(40)
                 .ok_or("a CURVE key is 40 Z85 characters")?;
-            let decoded = zmq::z85_decode(z85).map_err(|_| "the CURVE key is not Z85")?;
-            let key: [u8; 32] = decoded.try_into().map_err(|_| "a CURVE key is 32 bytes")?;
+            let key =
+                crate::curve::decode_key(z85).map_err(|why| format!("the CURVE key: {why}"))?;
             let rights = match rights {
                 "" => None,
                 more => Some(more.strip_prefix(':').ok_or("expected ':' after the key")?),

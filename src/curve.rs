@@ -1,0 +1,242 @@
+//! CURVE key pairs (encryption and login by key): made, kept in a private
+//! file, read back. Both programs use it: the server for its own pair
+//! (`--curve-keygen FILE`, `--curve-secret FILE`), the client for its pair in
+//! `~/.config/status-board/curve.key` (`status_client --curve-keygen`).
+//!
+//! The file is a ZeroMQ certificate's two lines:
+//!
+//! ```text
+//! # status-board CURVE key pair: keep this file private
+//! public-key = "Z85 (40 characters)"
+//! secret-key = "Z85 (40 characters)"
+//! ```
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// What a build without CURVE says when asked for it.
+pub const UNAVAILABLE: &str = "this build has no CURVE (its libzmq was built without libsodium); \
+     build with the system's libzmq instead: apt-get install libzmq3-dev, then \
+     cargo build --release --config .cargo/curve.toml (docs/SECURITY.md)";
+
+/// Whether this build's libzmq can do CURVE.
+pub fn available() -> bool {
+    zmq::has("curve").unwrap_or(false)
+}
+
+/// Why a key pair cannot be made, written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CurveError {
+    /// The vendored libzmq has no CURVE.
+    #[error("{UNAVAILABLE}")]
+    Unavailable,
+    /// libzmq could not make a key pair.
+    #[error("cannot make a CURVE key pair")]
+    Generate(#[source] zmq::Error),
+    /// The file is there already: never overwrite a key.
+    #[error("{} exists already; a key pair is never overwritten", .path.display())]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Reading or writing failed.
+    #[error("cannot {action} {}", .path.display())]
+    Io {
+        /// `read` or `write`.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// Others could read the secret key.
+    #[error("{} is readable by group or others (mode {mode:04o}); chmod 600 it", .path.display())]
+    Exposed {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Not a key pair file.
+    #[error("{} is not a CURVE key pair file: {why}", .path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+}
+
+/// A CURVE key pair.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyPair {
+    /// The public key, which others are given.
+    pub public: [u8; 32],
+    /// The secret key, which never leaves its file and this process.
+    pub secret: [u8; 32],
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret key, not even in a debug print.
+        f.debug_struct("KeyPair")
+            .field("public", &self.public_z85())
+            .finish()
+    }
+}
+
+impl KeyPair {
+    /// A new key pair from libzmq (libsodium's randomness).
+    pub fn generate() -> Result<KeyPair, CurveError> {
+        if !available() {
+            return Err(CurveError::Unavailable);
+        }
+        let pair = zmq::CurveKeyPair::new().map_err(CurveError::Generate)?;
+        Ok(KeyPair {
+            public: pair.public_key,
+            secret: pair.secret_key,
+        })
+    }
+
+    /// Makes a key pair and writes it to a new file that only its owner can read.
+    pub fn write_new(path: &Path) -> Result<KeyPair, CurveError> {
+        let pair = KeyPair::generate()?;
+        let io = |source| CurveError::Io {
+            action: "write",
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut file = match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(CurveError::Exists {
+                    path: path.to_owned(),
+                });
+            }
+            Err(e) => return Err(io(e)),
+        };
+        let text = format!(
+            "# status-board CURVE key pair: keep this file private\n\
+             public-key = \"{}\"\nsecret-key = \"{}\"\n",
+            pair.public_z85(),
+            encode(&pair.secret)
+        );
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(io)?;
+        Ok(pair)
+    }
+
+    /// Reads a key pair file, which only its owner may read.
+    pub fn read(path: &Path) -> Result<KeyPair, CurveError> {
+        if !available() {
+            return Err(CurveError::Unavailable);
+        }
+        let io = |source| CurveError::Io {
+            action: "read",
+            path: path.to_owned(),
+            source,
+        };
+        let mode = fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(CurveError::Exposed {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+        let text = fs::read_to_string(path).map_err(io)?;
+        let malformed = |why: String| CurveError::Malformed {
+            path: path.to_owned(),
+            why,
+        };
+        let key = |name: &str| -> Result<[u8; 32], CurveError> {
+            let value = text
+                .lines()
+                .filter_map(|line| line.trim().split_once('='))
+                .find(|(k, _)| k.trim() == name)
+                .map(|(_, v)| v.trim().trim_matches('"'))
+                .ok_or_else(|| malformed(format!("no {name} line")))?;
+            decode_key(value).map_err(|why| malformed(format!("{name}: {why}")))
+        };
+        Ok(KeyPair {
+            public: key("public-key")?,
+            secret: key("secret-key")?,
+        })
+    }
+
+    /// The public key in Z85, as people pass it around.
+    pub fn public_z85(&self) -> String {
+        encode(&self.public)
+    }
+}
+
+/// A 32-byte key from its 40 Z85 characters.
+pub fn decode_key(z85: &str) -> Result<[u8; 32], String> {
+    if z85.len() != 40 {
+        return Err(format!("a key is 40 Z85 characters, not {}", z85.len()));
+    }
+    // Checked here: not every libzmq's decoder refuses a character outside it.
+    if let Some(bad) = z85.chars().find(|c| !Z85_ALPHABET.contains(*c)) {
+        return Err(format!("{bad:?} is not a Z85 character"));
+    }
+    let bytes = zmq::z85_decode(z85).map_err(|_| "not Z85".to_owned())?;
+    bytes.try_into().map_err(|_| "not 32 bytes".to_owned())
+}
+
+/// The 85 characters of Z85 (ZeroMQ RFC 32).
+const Z85_ALPHABET: &str =
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+
+fn encode(key: &[u8; 32]) -> String {
+    // 32 bytes is a multiple of 4, the one thing Z85 asks.
+    zmq::z85_encode(key).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_through_z85() {
+        let key = [0x5a; 32];
+        assert_eq!(decode_key(&encode(&key)), Ok(key));
+        assert!(decode_key("short").is_err());
+        assert!(decode_key(&"~".repeat(40)).is_err());
+    }
+
+    #[test]
+    fn a_pair_is_written_privately_read_back_and_never_overwritten() {
+        if !available() {
+            // The vendored build: the refusal is the behaviour to check.
+            let dir = tempfile::tempdir().expect("temp dir");
+            let err = KeyPair::write_new(&dir.path().join("k")).expect_err("no CURVE");
+            assert!(err.to_string().contains("libzmq3-dev"), "{err}");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("sub/curve.key");
+        let pair = KeyPair::write_new(&path).expect("written");
+        let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(KeyPair::read(&path).expect("read back"), pair);
+        assert!(matches!(
+            KeyPair::write_new(&path),
+            Err(CurveError::Exists { .. })
+        ));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(matches!(
+            KeyPair::read(&path),
+            Err(CurveError::Exposed { .. })
+        ));
+    }
+}
