@@ -154,10 +154,10 @@ impl Access {
                 LOGIN_DOMAIN
             }
             Access::Anonymous => {
-                // Neither: libzmq falls back to NULL, with the ZAP domain below.
+                // PLAIN_SERVER off sets the NULL mechanism, whichever was set
+                // (CURVE_SERVER is not even an option where libzmq has no CURVE).
                 socket
-                    .set_curve_server(false)
-                    .and_then(|()| socket.set_plain_server(false))
+                    .set_plain_server(false)
                     .map_err(socket_error("set the NULL mechanism"))?;
                 ANONYMOUS_DOMAIN
             }

@@ -35,9 +35,15 @@ impl Lines {
 
     /// The next line, or a panic naming what was awaited.
     pub fn next(&self, what: &str) -> String {
-        self.0
-            .recv_timeout(REPLY_TIMEOUT)
-            .unwrap_or_else(|_| panic!("no line from the process while waiting for {what}"))
+        match self.0.recv_timeout(REPLY_TIMEOUT) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("no line from the process within {REPLY_TIMEOUT:?} while waiting for {what}")
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("the process closed this stream (has it exited?) while waiting for {what}")
+            }
+        }
     }
 
     /// Every line until the stream ends (the process has exited or closed it).
