@@ -24,6 +24,21 @@ pub(crate) enum UpdateError {
     Storage(#[from] StorageError),
 }
 
+/// How often an idle server looks whether its state file is still there.
+const ATTACH_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Writes the whole board to the log's path again, after the file there was
+/// deleted or replaced, and says so once.
+fn reattach(log: &mut Log, board: &Board) -> Result<(), StorageError> {
+    log.compact(board)?;
+    eprintln!(
+        "warning: {} was deleted or replaced while in use; wrote the board ({} entries) to a new file there",
+        log.path().display(),
+        board.len()
+    );
+    Ok(())
+}
+
 /// A change staged for the next commit.
 #[derive(Debug)]
 struct Staged {
@@ -78,6 +93,8 @@ pub(crate) struct Store {
     clock: Clock,
     /// Time of the last change: stamps never go back, even if the clock does.
     last_stamp: u64,
+    /// When [`Store::maintain`] last looked whether the state file is still there.
+    last_attach_check: std::time::Instant,
     /// How long a status lives without a refresh, in ms (`--ttl`).
     ttl_ms: Option<u64>,
     /// No status expires before this time, so [`Store::expire`] need not look.
@@ -99,6 +116,7 @@ impl Store {
             staged_new: HashSet::new(),
             clock: Clock::default(),
             last_stamp: 0,
+            last_attach_check: std::time::Instant::now(),
             ttl_ms: None,
             next_expiry: 0,
         }
@@ -234,9 +252,19 @@ impl Store {
             self.apply(&staged);
             return Ok(Committed::Applied);
         };
-        if !self.in_flight.is_empty() && log.compaction_due(&self.board) {
-            // Compaction writes the board, which lacks what is in flight: let it land.
+        let detached = log.detached();
+        if !self.in_flight.is_empty() && (detached || log.compaction_due(&self.board)) {
+            // Both write the board, which lacks what is in flight: let it land.
             return Ok(Committed::Deferred);
+        }
+        if detached {
+            // Appending to a file the path no longer names would lose it all
+            // at the next start: put the board back at the path first.
+            if let Err(err) = reattach(log, &self.board) {
+                self.staged.clear();
+                self.recount_staged_new();
+                return Err(err);
+            }
         }
         match log.commit() {
             Ok(Durable::Now) => {
@@ -342,10 +370,21 @@ impl Store {
     ///
     /// Not while batches wait for their sync: compaction would leave them out.
     pub(crate) fn maintain(&mut self) -> Result<(), StorageError> {
-        match &mut self.log {
-            Some(log) if self.in_flight.is_empty() => log.maintain(&self.board),
-            _ => Ok(()),
+        let Some(log) = &mut self.log else {
+            return Ok(());
+        };
+        if !self.in_flight.is_empty() {
+            return Ok(());
         }
+        // Once a second with nothing else to do: the board goes back to a
+        // deleted path even when no update comes to notice it.
+        if self.last_attach_check.elapsed() >= ATTACH_CHECK_EVERY {
+            self.last_attach_check = std::time::Instant::now();
+            if log.detached() {
+                reattach(log, &self.board)?;
+            }
+        }
+        log.maintain(&self.board)
     }
 
     /// Forces everything to disk before the server exits.

@@ -129,6 +129,11 @@ impl Writers {
         }
     }
 
+    /// Updates acknowledged so far, in all.
+    fn acks(&self) -> u64 {
+        self.acks.load(Ordering::SeqCst)
+    }
+
     /// Waits until `n` updates in all have been acknowledged.
     fn wait_for_acks(&self, n: u64) {
         wait_until(&format!("{n} acknowledged updates"), || {
@@ -277,7 +282,10 @@ fn compaction_interrupted_by_kill_9_loses_nothing() {
         command
             .args(["--bind", "tcp://127.0.0.1:*"])
             .args(args)
-            .env(status_board::storage::HOLD_COMPACTION_ENV, "60000")
+            .env(
+                status_board::storage::FAULTS_ENV,
+                "hold-compaction-ms=60000",
+            )
             .stdin(std::process::Stdio::null());
         let server = Server::spawn(&mut command);
         let writers = Writers::start(&server.endpoint, 3);
@@ -439,14 +447,14 @@ fn a_flipped_byte_in_the_middle_is_refused_then_repaired() {
 }
 
 #[test]
-fn an_unwritable_state_path_fails_before_binding() {
+fn an_unwritable_state_path_is_one_line_and_exit_1() {
     let dir = tempfile::tempdir().expect("temp dir");
     let blocker = dir.path().join("a-file");
     std::fs::write(&blocker, b"").expect("write");
     let state = blocker.join("board.log");
     let (code, stdout, stderr) = run_to_exit(&["0", "--state", state.to_str().expect("UTF-8")]);
     assert_eq!(code, Some(1));
-    assert_eq!(stdout, "", "no Waiting line: nothing was bound");
+    assert_eq!(stdout, "", "no Waiting line: nothing was served");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(&blocker.display().to_string()), "{stderr}");
 }
@@ -472,38 +480,269 @@ fn a_second_server_on_the_same_state_file_refuses_to_start() {
     );
 }
 
-#[test]
-fn the_default_state_is_per_user_and_keyed_by_the_port() {
-    let home = tempfile::tempdir().expect("temp dir");
-    let port = common::free_port();
+/// Starts the server with a private HOME on `args`; its first stderr line (the state line).
+fn start_with_home(home: &Path, args: &[&str]) -> (Server, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_status_server"));
     command
-        .arg(port.to_string())
-        .env("HOME", home.path())
+        .args(args)
+        .env("HOME", home)
         .env_remove("XDG_STATE_HOME")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn().expect("spawn");
-    let stdout = common::Lines::from(child.stdout.take().expect("piped"));
-    let stderr = common::Lines::from(child.stderr.take().expect("piped"));
-    stdout.next("Waiting line");
-    let expected = home
-        .path()
-        .join(format!(".local/state/status-board/port-{port}.log"));
-    let summary = stderr.next("state line");
+        .stdin(std::process::Stdio::null());
+    let server = Server::spawn(&mut command);
+    let summary = server.stderr.next("the state line");
+    (server, summary)
+}
+
+#[test]
+fn the_default_state_is_per_user_and_keyed_by_address_and_port() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let port = common::free_port();
+    let state = |host: &str| {
+        home.path()
+            .join(format!(".local/state/status-board/tcp-{host}-{port}.log"))
+    };
+    let (first, summary) = start_with_home(home.path(), &[&port.to_string()]);
     assert_eq!(
         summary,
         format!(
             "State: {} (0 entries restored, fsync everysec).",
-            expected.display()
+            state("127.0.0.1").display()
         )
     );
-    assert!(expected.exists());
-    common::send_signal(&child, libc::SIGINT);
-    assert_eq!(
-        common::wait_timeout(&mut child, common::EXIT_TIMEOUT).and_then(|s| s.code()),
-        Some(0)
+    assert!(state("127.0.0.1").exists());
+    // Another address, the same port: another board, not "in use".
+    let (second, summary) = start_with_home(home.path(), &[&port.to_string(), "127.0.0.2"]);
+    assert!(
+        summary.contains(&state("127.0.0.2").display().to_string()),
+        "{summary}"
     );
+    for server in [first, second] {
+        let (status, _) = server.stop(libc::SIGINT);
+        assert_eq!(status.code(), Some(0));
+    }
+}
+
+#[test]
+fn a_board_kept_under_the_old_name_is_found_after_an_upgrade() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let port = common::free_port();
+    let dir = home.path().join(".local/state/status-board");
+    std::fs::create_dir_all(&dir).expect("state dir");
+    let old = dir.join(format!("port-{port}.log"));
+    let mut data = status_board::storage::MAGIC.to_vec();
+    status_board::storage::encode_set(&mut data, "alice", ": from before", 1).expect("record");
+    std::fs::write(&old, data).expect("the old board");
+    let (server, summary) = start_with_home(home.path(), &[&port.to_string()]);
+    assert!(
+        summary.contains(&old.display().to_string()) && summary.contains("1 entries"),
+        "{summary}"
+    );
+    assert_eq!(server.request_text("_:"), "- alice: from before\n");
+}
+
+#[test]
+fn a_start_that_fails_leaves_no_state_file() {
+    let taken = Server::start(&[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = state_in(&dir);
+    for (args, says) in [
+        (vec!["--bind", taken.endpoint.as_str()], "in use"),
+        (vec!["--bind", "nonsense"], "cannot bind nonsense"),
+        (
+            vec!["--bind", "tcp://127.0.0.1:*", "--publish", "nonsense"],
+            "cannot bind nonsense",
+        ),
+    ] {
+        let mut all = args.clone();
+        all.extend(["--state", state.to_str().expect("UTF-8")]);
+        let (code, _, stderr) = run_to_exit(&all);
+        assert_eq!(code, Some(1), "{args:?}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+        assert!(left.is_empty(), "{args:?} left {left:?}");
+    }
+}
+
+#[test]
+fn a_state_file_deleted_or_replaced_under_load_is_written_again_and_loses_nothing() {
+    for how in ["deleted", "replaced"] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = state_in(&dir);
+        let server = start_on(&state, &[]);
+        let writers = Writers::start(&server.endpoint, 3);
+        writers.wait_for_acks(200);
+        match how {
+            "deleted" => std::fs::remove_file(&state).expect("rm the state file"),
+            _ => {
+                let other = dir.path().join("other.log");
+                std::fs::write(&other, status_board::storage::MAGIC).expect("another log");
+                std::fs::rename(&other, &state).expect("replace the state file");
+            }
+        }
+        let warning = server.stderr.find("deleted or replaced");
+        assert!(warning.contains("wrote the board"), "{warning}");
+        let acked_then = writers.acks();
+        writers.wait_for_acks(acked_then + 200);
+        let (status, _) = server.stop(libc::SIGKILL);
+        assert_eq!(status.code(), None, "killed");
+        let results = writers.finish();
+        let again = start_on(&state, &[]);
+        assert_all_acknowledged_survived(&results, &again);
+    }
+}
+
+#[test]
+fn a_compaction_that_fails_after_its_rename_loses_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = state_in(&dir);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_status_server"));
+    command
+        .args([
+            "--bind",
+            "tcp://127.0.0.1:*",
+            "--quiet",
+            "--compact-at",
+            "1",
+        ])
+        .args(["--state", state.to_str().expect("UTF-8")])
+        .env(
+            status_board::storage::FAULTS_ENV,
+            "fail-compaction-dir-sync",
+        )
+        .stdin(std::process::Stdio::null());
+    let server = Server::spawn(&mut command);
+    let writers = Writers::start(&server.endpoint, 3);
+    let warning = server.stderr.find("injected fault");
+    assert!(warning.contains("cannot fsync"), "{warning}");
+    let acked_then = writers.acks();
+    writers.wait_for_acks(acked_then + 300);
+    let (status, _) = server.stop(libc::SIGKILL);
+    assert_eq!(status.code(), None, "killed");
+    let results = writers.finish();
+    let again = start_on(&state, &[]);
+    assert_all_acknowledged_survived(&results, &again);
+}
+
+/// A tmpfs of `size` mounted on a new directory, unmounted on drop; `None`
+/// where this machine cannot mount one (not root, no CAP_SYS_ADMIN).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Result<SmallDisk, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "cannot mount a tmpfs: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(SmallDisk { dir })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_nearly_full_disk_takes_updates_until_a_record_does_not_fit() {
+    let disk = match SmallDisk::mount("256k") {
+        Ok(disk) => disk,
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("a_nearly_full_disk: under CI=true this test must run: {why}")
+        }
+        Err(why) => {
+            eprintln!(
+                "\n!!!!! SKIPPED a_nearly_full_disk_takes_updates_until_a_record_does_not_fit: {why} !!!!!\n"
+            );
+            return;
+        }
+    };
+    let state = disk.dir.path().join("board.log");
+    // Room made now, given back later: what an operator frees when warned.
+    let filler = disk.dir.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 64 << 10]).expect("a filler file");
+    let server = start_on(&state, &["--compact-at", "100000000"]);
+    let status = "x".repeat(3000);
+    let mut stored = 0;
+    let refusal = loop {
+        let reply = server.request_text(&format!("u{stored}: {status}"));
+        if reply.starts_with("error: ") {
+            break reply;
+        }
+        stored += 1;
+        assert!(
+            stored < 1000,
+            "a 256 KiB disk took {stored} records of 3 KB"
+        );
+    };
+    // 256 KiB less the 64 KiB filler: about 60 records of 3 KB; a 1 MiB
+    // preallocation would have fit none.
+    assert!(stored >= 40, "only {stored} updates fit");
+    assert!(
+        refusal.contains("cannot store updates right now"),
+        "{refusal}"
+    );
+    assert_eq!(
+        server.request_text("_:").lines().count(),
+        stored,
+        "the refused one is not on the board"
+    );
+
+    std::fs::remove_file(&filler).expect("free room");
+    let reply = server.request_text(&format!("u{stored}: {status}"));
+    assert!(reply.starts_with("- "), "taken once there is room: {reply}");
+    let (status_code, stdout, _) = server.stop_with_output(libc::SIGINT);
+    assert_eq!(status_code.code(), Some(0));
+    assert_eq!(stdout, Vec::<String>::new(), "--quiet");
+    let again = start_on(&state, &[]);
+    assert_eq!(
+        again.request_text("_:").lines().count(),
+        stored + 1,
+        "every acknowledged update survived"
+    );
+}
+
+#[test]
+fn a_refused_update_is_logged_as_refused() {
+    let disk = match SmallDisk::mount("64k") {
+        Ok(disk) => disk,
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("a_refused_update_is_logged_as_refused: under CI=true this test must run: {why}")
+        }
+        Err(why) => {
+            eprintln!("\n!!!!! SKIPPED a_refused_update_is_logged_as_refused: {why} !!!!!\n");
+            return;
+        }
+    };
+    let state = disk.dir.path().join("board.log");
+    let server = Server::start(&[
+        "--state",
+        state.to_str().expect("UTF-8"),
+        "--compact-at",
+        "100000000",
+    ]);
+    let status = "y".repeat(3000);
+    let mut i = 0;
+    while server
+        .request_text(&format!("u{i}: {status}"))
+        .starts_with("- ")
+    {
+        assert!(i < 100, "a 64 KiB disk took {i} records of 3 KB");
+        i += 1;
+    }
+    let line = server.stdout.find(&format!("name: 'u{i}'"));
+    assert!(line.starts_with("refused name: 'u"), "{line}");
+    assert!(line.contains("could not be stored"), "{line}");
 }
 
 #[test]

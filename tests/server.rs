@@ -306,3 +306,128 @@ fn a_peer_without_a_req_envelope_is_dropped_and_one_with_it_answered() {
     assert_eq!(reply, vec![b"".to_vec(), b"- b: with envelope\n".to_vec()]);
     assert_eq!(server.request_text("_:"), "- b: with envelope\n");
 }
+
+/// The server, started with an open-file limit of `soft` (and `hard`, if given).
+fn with_open_files(soft: u64, hard: Option<u64>) -> Server {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_status_server"));
+    command
+        .args(["--bind", "tcp://127.0.0.1:*", "--in-memory", "--quiet"])
+        .stdin(std::process::Stdio::null());
+    // SAFETY: only getrlimit and setrlimit, async-signal-safe, between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            limit.rlim_cur = soft;
+            if let Some(hard) = hard {
+                limit.rlim_max = hard;
+            }
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Server::spawn(&mut command)
+}
+
+/// `n` REQ clients polling `endpoint` at once (two contexts: libzmq allows
+/// 1 023 sockets in one); how many got the board.
+fn poll_with_clients(endpoint: &str, n: usize, within: Duration) -> usize {
+    let contexts = [zmq::Context::new(), zmq::Context::new()];
+    let sockets: Vec<zmq::Socket> = (0..n)
+        .map(|i| {
+            let socket = contexts[i % 2].socket(zmq::REQ).expect("REQ");
+            socket.set_linger(0).expect("LINGER");
+            socket.connect(endpoint).expect("connect");
+            socket.send("_:", 0).expect("send");
+            socket
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + within;
+    let mut answered = vec![false; n];
+    while answered.iter().any(|a| !a) && std::time::Instant::now() < deadline {
+        let mut items: Vec<zmq::PollItem> = sockets
+            .iter()
+            .map(|s| s.as_poll_item(zmq::POLLIN))
+            .collect();
+        zmq::poll(&mut items, 1000).expect("poll");
+        let ready: Vec<usize> = (0..n).filter(|&i| items[i].is_readable()).collect();
+        drop(items);
+        for i in ready {
+            sockets[i].recv_bytes(0).expect("the board");
+            answered[i] = true;
+        }
+    }
+    answered.iter().filter(|a| **a).count()
+}
+
+#[test]
+fn a_soft_open_file_limit_of_256_is_raised_and_1000_clients_are_served() {
+    let server = with_open_files(256, None);
+    let line = server.stderr.find("Clients: up to");
+    assert!(line.contains("raised from 256"), "{line}");
+    server.request_text("a: 1");
+    assert_eq!(
+        poll_with_clients(&server.endpoint, 1000, Duration::from_secs(60)),
+        1000
+    );
+}
+
+#[test]
+fn clients_turned_away_for_want_of_descriptors_are_said_once() {
+    // No room to raise: 128 descriptors, and 200 clients knocking.
+    let server = with_open_files(128, Some(128));
+    let line = server.stderr.find("Clients: up to");
+    assert!(line.contains("raise the hard limit"), "{line}");
+    let endpoint = server.endpoint.clone();
+    // Knocking until the server is gone; not waited for.
+    std::thread::spawn(move || poll_with_clients(&endpoint, 200, Duration::from_secs(20)));
+    let warning = server.stderr.find("turned away client connections");
+    assert!(
+        warning.contains("too many open files (limit 128)"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn a_64_mib_frame_on_the_publisher_costs_no_memory() {
+    let server = Server::start(&["--publish", "tcp://127.0.0.1:*", "--quiet"]);
+    let publisher = common::snapshot(&server.endpoint).header.publish[0].clone();
+    let before = common::peak_rss_kib(&server.child).expect("RSS");
+    let context = zmq::Context::new();
+    // What a peer may write to a PUB socket: a message of 64 MiB, from an XSUB
+    // (a SUB would first keep a subscription that long in a trie of its own).
+    let hostile = context.socket(zmq::XSUB).expect("XSUB");
+    hostile.set_linger(0).expect("LINGER");
+    hostile
+        .monitor("inproc://hostile", zmq::SocketEvent::DISCONNECTED as i32)
+        .expect("monitor");
+    let monitor = context.socket(zmq::PAIR).expect("PAIR");
+    monitor
+        .connect("inproc://hostile")
+        .expect("connect the monitor");
+    monitor.set_rcvtimeo(30_000).expect("RCVTIMEO");
+    hostile.connect(&publisher).expect("connect");
+    hostile.send(vec![2u8; 64 << 20], 0).expect("send 64 MiB");
+    monitor
+        .recv_multipart(0)
+        .expect("the publisher drops the connection");
+    let after = common::peak_rss_kib(&server.child).expect("RSS");
+    assert!(
+        after < before + 8 * 1024,
+        "peak RSS grew from {before} KiB to {after} KiB: the frame was buffered"
+    );
+    // Still publishing to everyone else.
+    let watcher = context.socket(zmq::SUB).expect("SUB");
+    watcher.set_linger(0).expect("LINGER");
+    watcher.set_subscribe(b"").expect("subscribe");
+    watcher.set_rcvtimeo(10_000).expect("RCVTIMEO");
+    watcher.connect(&publisher).expect("connect");
+    let heartbeat = watcher.recv_bytes(0).expect("a heartbeat");
+    assert!(heartbeat.starts_with(b"hb "), "{heartbeat:?}");
+}

@@ -4,12 +4,14 @@
 //! - `config`: what the command line says, and binding the sockets.
 //! - `publisher`: every change pushed to watchers (`--publish`).
 //! - `auth`: logins (`--auth`): the users file, the ZAP handler, rights.
+//! - `refusals`: says when clients are turned away for want of file descriptors.
 //! - this file: the serve loop, which stores each batch of updates with one
 //!   write before answering it, expires old statuses and publishes changes.
 
 pub mod auth;
 mod config;
 mod publisher;
+mod refusals;
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -28,6 +30,7 @@ pub use config::{Config, DEFAULT_MAX_ENTRIES, Listen, StateConfig};
 use auth::{Caller, Forbidden, SharedUsers, Users, UsersError, ZapHandler};
 use config::{Access, beyond_loopback, bind_server_socket, open_store};
 use publisher::Publisher;
+use refusals::RefusalWatch;
 
 /// Longest a stop waits for updates in hand to become durable.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -80,6 +83,10 @@ pub struct Server {
     publisher: Option<Publisher>,
     /// The users file and its table, with `--auth`.
     logins: Option<Logins>,
+    /// The open-file limit, and what it was before the server raised it.
+    open_files: Option<config::OpenFiles>,
+    /// Says when connections are refused for want of file descriptors.
+    _refusals: RefusalWatch,
     /// Dropped last: the sockets above and the ZAP thread end before it terminates.
     _context: zmq::Context,
 }
@@ -94,18 +101,19 @@ struct Logins {
 }
 
 impl Server {
-    /// Opens the state, then binds every socket.
+    /// Reads the users file, binds every socket, then opens the state.
     ///
-    /// In that order: a server that cannot keep its state must not take the port.
+    /// The state last: a start that fails (an address in use, a bad endpoint)
+    /// leaves no state file behind, and nothing is served before it is open.
     pub fn open(config: Config) -> Result<Server, ServerError> {
-        // The users file first too: a server that would let anyone in must not start.
+        // The users file first: a server that would let anyone in must not start.
         let users = config.auth.as_deref().map(Users::load).transpose()?;
         let curve = config
             .curve_secret
             .as_deref()
             .map(crate::curve::KeyPair::read)
             .transpose()?;
-        let (store, state_line) = open_store(&config)?;
+        let open_files = config::raise_open_file_limit();
         let context = zmq::Context::new();
         // The ZAP handler listens before any socket that needs it is bound.
         let logins = match (users, &config.auth) {
@@ -136,6 +144,9 @@ impl Server {
             true => None,
             false => Some(Publisher::bind(&context, &config.publish, access)?),
         };
+        let (store, state_line) = open_store(&config)?;
+        let refusals =
+            RefusalWatch::start(&context, &socket, open_files.as_ref().map(|l| l.limit))?;
         Ok(Server {
             config,
             store,
@@ -144,6 +155,8 @@ impl Server {
             bound,
             publisher,
             logins,
+            open_files,
+            _refusals: refusals,
             _context: context,
         })
     }
@@ -159,6 +172,9 @@ impl Server {
             println!("{}", self.config.listen.waiting_line(endpoint));
         }
         eprintln!("{}", self.state_line);
+        if let Some(open_files) = &self.open_files {
+            eprintln!("{}", open_files.describe());
+        }
         for endpoint in self.publisher.iter().flat_map(|p| &p.endpoints) {
             eprintln!("Publishing changes on '{endpoint}'.");
         }
@@ -315,6 +331,36 @@ struct Pending {
     envelope: Vec<zmq::Message>,
     /// What it gets once its change is durable.
     answer: Answer,
+    /// The change, for the console line printed when it is answered (not
+    /// with `--quiet`): `received` once stored, `refused` if it could not be.
+    change: Option<Change>,
+}
+
+/// A change as the console shows it.
+struct Change {
+    name: String,
+    /// The status set; `None` for a clear.
+    status: Option<String>,
+}
+
+impl Change {
+    /// The console line, as the original prints it for a stored update.
+    fn print(&self, stored: bool) {
+        let line = match (&self.status, stored) {
+            (Some(status), true) => format!("received name: '{}' status: '{status}'", self.name),
+            (None, true) => format!("cleared name: '{}'", self.name),
+            (Some(status), false) => format!(
+                "refused name: '{}' status: '{status}': it could not be stored",
+                self.name
+            ),
+            (None, false) => format!(
+                "refused to clear name: '{}': it could not be stored",
+                self.name
+            ),
+        };
+        // Errors writing our own log (a closed stdout) must not stop the service.
+        let _ = writeln!(std::io::stdout(), "{line}");
+    }
 }
 
 /// The reply a staged request gets.
@@ -332,7 +378,7 @@ enum Outcome {
     /// Answer it now with this.
     ReplyNow(Immediate),
     /// Its change is staged; answer with this once it is durable.
-    Staged(Answer),
+    Staged(Answer, Option<Change>),
 }
 
 /// A reply sent at once.
@@ -424,9 +470,10 @@ impl Serving<'_> {
                 parts => Err(ProtocolError::Multipart { parts: parts.len() }.into()),
             };
             match outcome {
-                Ok(Outcome::Staged(answer)) => self.waiting.push(Pending {
+                Ok(Outcome::Staged(answer, change)) => self.waiting.push(Pending {
                     envelope: frames,
                     answer,
+                    change,
                 }),
                 // The board is sent from the store's cache, never copied.
                 Ok(Outcome::ReplyNow(Immediate::Board)) => {
@@ -474,17 +521,11 @@ impl Serving<'_> {
                 return Err(Rejected::Unstored);
             }
         }
-        if !self.config.quiet {
-            // Errors writing our own log (a closed stdout) must not stop the service.
-            let _ = match status {
-                Some(status) => writeln!(
-                    std::io::stdout(),
-                    "received name: '{name}' status: '{status}'"
-                ),
-                None => writeln!(std::io::stdout(), "cleared name: '{name}'"),
-            };
-        }
-        Ok(Outcome::Staged(answer))
+        let change = (!self.config.quiet).then(|| Change {
+            name: name.to_owned(),
+            status: status.map(str::to_owned),
+        });
+        Ok(Outcome::Staged(answer, change))
     }
 
     /// The snapshot reply: header, then one timed line per entry.
@@ -557,6 +598,9 @@ impl Serving<'_> {
         // Built at most once per batch: every clear in it gets the same board.
         let mut snapshot = None;
         for pending in batch.drain(..) {
+            if let Some(change) = &pending.change {
+                change.print(!matches!(pending.answer, Answer::Rejected(_)));
+            }
             match &pending.answer {
                 Answer::Board => send_reply(self.socket, pending.envelope, self.store.encoded()),
                 Answer::Snapshot => {

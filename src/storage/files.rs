@@ -58,6 +58,13 @@ pub(super) fn sync_dir(path: &Path) -> Result<(), StorageError> {
         })
 }
 
+/// A file's device and inode: which file it is, whatever its path says now.
+pub(super) fn identity(file: &File) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata()?;
+    Ok((meta.dev(), meta.ino()))
+}
+
 /// `path` with `suffix` appended to its file name.
 pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -66,10 +73,12 @@ pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// The default state file of a server listening on `endpoint` (its first):
-/// `$XDG_STATE_HOME/status-board/port-PORT.log` (or `~/.local/state/...`) for
-/// TCP, named after the endpoint for other transports.
+/// `$XDG_STATE_HOME/status-board/tcp-ADDRESS-PORT.log` (or
+/// `~/.local/state/...`) for TCP, named after the endpoint for other
+/// transports. A board kept by an older version under `port-PORT.log` (keyed
+/// by the port alone) is read and kept there, so none is lost on upgrade.
 pub(crate) fn default_path(endpoint: &str) -> Result<PathBuf, StorageError> {
-    let key = state_key(endpoint)?;
+    let (key, legacy) = state_key(endpoint)?;
     let base = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => std::env::var_os("HOME")
@@ -77,29 +86,40 @@ pub(crate) fn default_path(endpoint: &str) -> Result<PathBuf, StorageError> {
             .map(|home| PathBuf::from(home).join(".local/state"))
             .ok_or(StorageError::NoDefaultDir)?,
     };
-    Ok(base.join("status-board").join(format!("{key}.log")))
+    let dir = base.join("status-board");
+    let path = dir.join(format!("{key}.log"));
+    match legacy.map(|old| dir.join(format!("{old}.log"))) {
+        Some(old) if !path.exists() && old.exists() => Ok(old),
+        _ => Ok(path),
+    }
 }
 
-/// What names the default state file: the TCP port, or the whole endpoint
-/// (made file-name safe) for other transports. A port picked at random
-/// (`0`, `*`) names nothing stable.
-fn state_key(endpoint: &str) -> Result<String, StorageError> {
-    if let Some(port) = endpoint
-        .strip_prefix("tcp://")
-        .and_then(|rest| rest.rsplit(':').next())
-    {
-        return match port.parse::<u16>() {
-            Ok(port) if port != 0 => Ok(format!("port-{port}")),
-            _ => Err(StorageError::NoStableKey(endpoint.to_owned())),
-        };
+/// What names the default state file: the TCP address and port (and the
+/// name an older version used, the port alone), or the whole endpoint for
+/// other transports. A port picked at random (`0`, `*`) names nothing stable.
+fn state_key(endpoint: &str) -> Result<(String, Option<String>), StorageError> {
+    let safe = |text: &str| -> String {
+        text.chars()
+            .map(|c| match c {
+                c if c.is_ascii_alphanumeric() || c == '.' || c == '-' => c,
+                _ => '_',
+            })
+            .collect()
+    };
+    let Some(rest) = endpoint.strip_prefix("tcp://") else {
+        return Ok((safe(endpoint), None));
+    };
+    let (host, port) = rest.rsplit_once(':').unwrap_or(("", rest));
+    match port.parse::<u16>() {
+        Ok(port) if port != 0 => {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            Ok((
+                format!("tcp-{}-{port}", safe(host)),
+                Some(format!("port-{port}")),
+            ))
+        }
+        _ => Err(StorageError::NoStableKey(endpoint.to_owned())),
     }
-    Ok(endpoint
-        .chars()
-        .map(|c| match c {
-            c if c.is_ascii_alphanumeric() || c == '.' || c == '-' => c,
-            _ => '_',
-        })
-        .collect())
 }
 
 #[cfg(test)]
@@ -107,18 +127,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_state_key_is_the_port_or_the_endpoint() {
+    fn the_state_key_is_the_address_and_port_or_the_endpoint() {
+        let key = |endpoint| state_key(endpoint).ok();
+        let tcp = |key: &str, port: u16| Some((key.to_owned(), Some(format!("port-{port}"))));
+        assert_eq!(key("tcp://0.0.0.0:2345"), tcp("tcp-0.0.0.0-2345", 2345));
+        assert_eq!(key("tcp://127.0.0.2:2345"), tcp("tcp-127.0.0.2-2345", 2345));
+        assert_eq!(key("tcp://[::1]:2345"), tcp("tcp-__1-2345", 2345));
         assert_eq!(
-            state_key("tcp://0.0.0.0:2345").ok().as_deref(),
-            Some("port-2345")
-        );
-        assert_eq!(
-            state_key("tcp://[::1]:2345").ok().as_deref(),
-            Some("port-2345")
-        );
-        assert_eq!(
-            state_key("ipc:///tmp/status.sock").ok().as_deref(),
-            Some("ipc____tmp_status.sock")
+            key("ipc:///tmp/status.sock"),
+            Some(("ipc____tmp_status.sock".to_owned(), None))
         );
         for random in ["tcp://127.0.0.1:0", "tcp://127.0.0.1:*"] {
             assert!(

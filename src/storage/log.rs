@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use crate::board::Board;
 
-use super::files::{lock, open_write, sibling, sync_dir};
+use super::faults::Faults;
+use super::files::{identity, lock, open_write, sibling, sync_dir};
 use super::record::{FIXED_PAYLOAD, MAGIC, RECORD_HEADER, encode_remove, encode_set};
 use super::replay::{Replayed, replay};
 use super::syncer::Syncer;
@@ -54,14 +55,15 @@ pub(crate) struct Log {
     /// Do not consider compaction below this size (raised after a failed one).
     next_compaction: u64,
     broken: bool,
-    /// Test hook ([`HOLD_COMPACTION_ENV`]): a pause inside each compaction.
-    hold_compaction: Option<Duration>,
+    /// The file the log writes to, as the file system knows it: if the path
+    /// names another file (or none), the log is detached from its path.
+    identity: (u64, u64),
+    /// Preallocation failed (a nearly full disk): not tried again before the
+    /// log reaches this size. Records are appended without it meanwhile.
+    preallocate_from: u64,
+    /// Faults injected by a test ([`super::faults`]).
+    faults: Faults,
 }
-
-/// Test hook: milliseconds to pause between writing the compaction file and
-/// renaming it over the log, so that a test can kill the server inside a
-/// compaction. Read once, when the log is opened.
-pub const HOLD_COMPACTION_ENV: &str = "STATUS_BOARD_TEST_HOLD_COMPACTION_MS";
 
 impl Log {
     /// Opens (or creates) the state file, locks it and replays it into `board`.
@@ -114,11 +116,14 @@ impl Log {
             last_sync: Instant::now(),
             next_compaction: options.compact_at,
             broken: false,
-            hold_compaction: std::env::var(HOLD_COMPACTION_ENV)
-                .ok()
-                .and_then(|ms| ms.parse().ok())
-                .map(Duration::from_millis),
+            identity: (0, 0),
+            preallocate_from: 0,
+            faults: Faults::from_env(),
         };
+        log.identity = identity(&log.file).map_err(|source| StorageError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
         match good_len {
             Replayed::Whole(len) => log.len = len,
             Replayed::TornAt(len) => {
@@ -196,19 +201,19 @@ impl Log {
         }
         let staged = self.pending.len() as u64;
         let end = self.len + staged;
-        let written = if end > self.allocated {
-            self.preallocate(end)
-        } else {
-            Ok(())
+        if end > self.allocated && self.len >= self.preallocate_from {
+            // An optimisation only: on a nearly full disk the records may still fit.
+            if self.preallocate(end).is_err() {
+                self.preallocate_from = self.len.saturating_add(PREALLOCATE);
+            }
         }
-        .and_then(|()| {
-            self.file
-                .write_all_at(&self.pending, self.len)
-                .map_err(|source| StorageError::Write {
-                    path: self.path.clone(),
-                    source,
-                })
-        });
+        let written = self
+            .file
+            .write_all_at(&self.pending, self.len)
+            .map_err(|source| StorageError::Write {
+                path: self.path.clone(),
+                source,
+            });
         self.pending.clear();
         if let Err(err) = written {
             // A partial record would read as damage once more records follow it.
@@ -219,6 +224,7 @@ impl Log {
             return Err(err);
         }
         self.len = end;
+        self.allocated = self.allocated.max(end);
         self.unsynced = true;
         match &self.syncer {
             Some(syncer) => {
@@ -296,30 +302,60 @@ impl Log {
     /// Rewrites the log as one record per entry: aside, synced, renamed over.
     ///
     /// A crash before the rename leaves the old log whole (the aside file is
-    /// removed on the next start); after it, the new log is whole.
+    /// removed on the next start); after it, the new log is whole. The log
+    /// writes to the new file from the rename on: its handle is the one the
+    /// snapshot was written with, so nothing can fail between the rename and
+    /// the switch (only the directory fsync after it, which is reported).
     pub(crate) fn compact(&mut self, board: &Board) -> Result<(), StorageError> {
         let aside = sibling(&self.path, ".compact");
-        let written = write_snapshot(&aside, board);
-        if let Err(e) = written {
-            let _ = fs::remove_file(&aside);
-            return Err(e);
-        }
-        if let Some(hold) = self.hold_compaction {
+        let file = match write_snapshot(&aside, board) {
+            Ok(file) => file,
+            Err(e) => {
+                let _ = fs::remove_file(&aside);
+                return Err(e);
+            }
+        };
+        if let Some(hold) = self.faults.hold_compaction {
             std::thread::sleep(hold);
         }
         fs::rename(&aside, &self.path).map_err(|source| StorageError::Write {
             path: self.path.clone(),
             source,
         })?;
-        sync_dir(&self.path)?;
-        self.file = Arc::new(open_write(&self.path)?);
+        self.identity = identity(&file).unwrap_or_default();
+        self.file = Arc::new(file);
         self.len = compacted_size(board);
         self.allocated = self.len;
+        self.preallocate_from = 0;
         if let Some(syncer) = &self.syncer {
             syncer.restart(&self.file, self.len);
         }
         self.unsynced = false;
-        Ok(())
+        if std::mem::take(&mut self.faults.fail_compaction_dir_sync) {
+            return Err(StorageError::Sync {
+                path: self.path.clone(),
+                source: io::Error::other("injected fault: fail-compaction-dir-sync"),
+            });
+        }
+        sync_dir(&self.path)
+    }
+
+    /// The state file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the path no longer names the file the log writes to: deleted,
+    /// moved or replaced while in use. What is appended then would be lost
+    /// at the next start; [`Log::compact`] writes the board to the path again.
+    pub(crate) fn detached(&self) -> bool {
+        match fs::metadata(&self.path) {
+            Ok(meta) => {
+                use std::os::unix::fs::MetadataExt;
+                (meta.dev(), meta.ino()) != self.identity
+            }
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        }
     }
 
     fn truncate_to(&mut self, len: u64) -> Result<(), StorageError> {
@@ -362,8 +398,9 @@ fn compacted_size(board: &Board) -> u64 {
     (MAGIC.len() + board.len() * (RECORD_HEADER + FIXED_PAYLOAD) + board.content_bytes()) as u64
 }
 
-/// Writes `board` as a fresh log at `path` and forces it to disk.
-fn write_snapshot(path: &Path, board: &Board) -> Result<(), StorageError> {
+/// Writes `board` as a fresh log at `path` and forces it to disk; returns
+/// the file, open for the appends that follow.
+fn write_snapshot(path: &Path, board: &Board) -> Result<File, StorageError> {
     let mut data = Vec::with_capacity(usize::try_from(compacted_size(board)).unwrap_or(0));
     data.extend_from_slice(MAGIC);
     for (name, status) in board.iter() {
@@ -378,7 +415,8 @@ fn write_snapshot(path: &Path, board: &Board) -> Result<(), StorageError> {
     file.sync_all().map_err(|source| StorageError::Sync {
         path: path.to_owned(),
         source,
-    })
+    })?;
+    Ok(file)
 }
 
 #[cfg(test)]

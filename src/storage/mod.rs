@@ -14,10 +14,12 @@
 //! - `syncer`: the fsync thread of `--fsync always`.
 //! - `replay`: reading the file back on start: torn tail, damage, repair.
 //! - `files`: the lock, the directory fsync, the default path.
+//! - `faults`: faults a test injects on purpose (`STATUS_BOARD_TEST_FAULTS`).
 //!
 //! What the board does with a stored update (the TTL, staging, applying once
 //! durable) is not storage: it lives in `crate::store`.
 
+mod faults;
 mod files;
 mod log;
 mod record;
@@ -29,8 +31,8 @@ use std::io;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+pub use faults::FAULTS_ENV;
 pub(crate) use files::default_path;
-pub use log::HOLD_COMPACTION_ENV;
 pub(crate) use log::{Durable, Log};
 pub use record::{MAGIC, encode_set};
 

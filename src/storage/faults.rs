@@ -1,0 +1,61 @@
+//! Faults injected on purpose, for tests that must make storage stop or fail
+//! at one exact place, with the real binary:
+//!
+//! `STATUS_BOARD_TEST_FAULTS=hold-compaction-ms=60000,fail-compaction-dir-sync`
+//!
+//! - `hold-compaction-ms=N`: pause N ms between writing the compaction file
+//!   and renaming it over the log (a test kills the server there);
+//! - `fail-compaction-dir-sync`: the directory fsync after a compaction's
+//!   rename fails, once (a compaction that fails after its rename).
+//!
+//! Read once, when the log is opened; nothing else reads it.
+
+use std::time::Duration;
+
+/// The environment variable that lists the faults.
+pub const FAULTS_ENV: &str = "STATUS_BOARD_TEST_FAULTS";
+
+/// The faults asked for; none by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Faults {
+    pub(crate) hold_compaction: Option<Duration>,
+    pub(crate) fail_compaction_dir_sync: bool,
+}
+
+impl Faults {
+    /// The faults `FAULTS_ENV` lists; unknown words are said and ignored.
+    pub(crate) fn from_env() -> Faults {
+        std::env::var(FAULTS_ENV)
+            .map(|list| Faults::parse(&list))
+            .unwrap_or_default()
+    }
+
+    fn parse(list: &str) -> Faults {
+        let mut faults = Faults::default();
+        for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match word.split_once('=') {
+                Some(("hold-compaction-ms", ms)) if ms.parse::<u64>().is_ok() => {
+                    faults.hold_compaction = ms.parse().ok().map(Duration::from_millis);
+                }
+                None if word == "fail-compaction-dir-sync" => {
+                    faults.fail_compaction_dir_sync = true;
+                }
+                _ => eprintln!("warning: {FAULTS_ENV}: unknown fault {word:?} ignored"),
+            }
+        }
+        faults
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_parse_from_a_list() {
+        assert_eq!(Faults::parse(""), Faults::default());
+        let faults = Faults::parse("hold-compaction-ms=250, fail-compaction-dir-sync,nonsense");
+        assert_eq!(faults.hold_compaction, Some(Duration::from_millis(250)));
+        assert!(faults.fail_compaction_dir_sync);
+    }
+}
