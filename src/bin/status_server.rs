@@ -17,7 +17,7 @@ use status_board::storage::{DEFAULT_COMPACT_AT, Fsync, StorageOptions};
 ///
 /// The board survives restarts, crashes and kill -9: every update is appended
 /// to a state file before it is acknowledged. By default the file is
-/// $XDG_STATE_HOME/status-board/port-PORT.log (or ~/.local/state/...).
+/// $XDG_STATE_HOME/status-board/tcp-ADDRESS-PORT.log (or ~/.local/state/...).
 ///
 /// Examples:
 ///   status_server                          # tcp://127.0.0.1:2345
@@ -67,7 +67,7 @@ struct Args {
           value_parser = clap::value_parser!(u64).range(3..=(64 << 20)).map(|n| n as usize))]
     max_request: usize,
 
-    /// State file [default: $XDG_STATE_HOME/status-board/port-PORT.log]
+    /// State file [default: $XDG_STATE_HOME/status-board/tcp-ADDRESS-PORT.log]
     #[arg(long, value_name = "PATH")]
     state: Option<std::path::PathBuf>,
 

@@ -12,6 +12,7 @@ pub mod auth;
 mod config;
 mod publisher;
 mod refusals;
+mod side_thread;
 
 use std::collections::VecDeque;
 use std::io::Write;

@@ -3,13 +3,12 @@
 //! without a word, so a thread watches the server socket's monitor for
 //! failed accepts and logs them, at most once every ten seconds.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::shutdown::Shutdown;
 
+use super::side_thread::SideThread;
 use super::{ServerError, socket_error};
 
 /// At most one line this often, however many connections are refused.
@@ -17,8 +16,7 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// The watching thread; stopped and joined on drop, before the context ends.
 pub(super) struct RefusalWatch {
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
+    _thread: SideThread,
 }
 
 impl RefusalWatch {
@@ -41,28 +39,8 @@ impl RefusalWatch {
         monitor
             .connect(endpoint)
             .map_err(socket_error("connect the accept monitor"))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
-        let thread = thread::Builder::new()
-            .name("accepts".into())
-            .spawn(move || watch(&monitor, limit, &stopping))
-            .map_err(|_| ServerError::Socket {
-                action: "start the accept monitor thread",
-                source: zmq::Error::ENOMEM,
-            })?;
-        Ok(RefusalWatch {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for RefusalWatch {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        SideThread::spawn("accepts", move |stop| watch(&monitor, limit, stop))
+            .map(|thread| RefusalWatch { _thread: thread })
     }
 }
 

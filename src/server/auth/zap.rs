@@ -6,13 +6,12 @@
 //! an argon2 verification) costs that thread and nothing else: requests from
 //! connections already logged in keep flowing through the serve loop.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
 
 use crate::shutdown::Shutdown;
 
 use super::SharedUsers;
+use crate::server::side_thread::SideThread;
 use crate::server::{ServerError, socket_error};
 
 /// The ZAP domain of the endpoints that need a login.
@@ -26,8 +25,7 @@ const ZAP_ENDPOINT: &str = "inproc://zeromq.zap.01";
 
 /// The handler's thread; stopped and joined on drop, before the context ends.
 pub(crate) struct ZapHandler {
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
+    _thread: SideThread,
 }
 
 impl ZapHandler {
@@ -43,28 +41,8 @@ impl ZapHandler {
         socket
             .bind(ZAP_ENDPOINT)
             .map_err(socket_error("bind the ZAP handler"))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
-        let thread = thread::Builder::new()
-            .name("zap".into())
-            .spawn(move || serve(&socket, &users, &stopping))
-            .map_err(|_| ServerError::Socket {
-                action: "start the ZAP thread",
-                source: zmq::Error::ENOMEM,
-            })?;
-        Ok(ZapHandler {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for ZapHandler {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        SideThread::spawn("zap", move |stop| serve(&socket, &users, stop))
+            .map(|thread| ZapHandler { _thread: thread })
     }
 }
 
