@@ -18,13 +18,7 @@ fn state_in(dir: &tempfile::TempDir) -> PathBuf {
 }
 
 fn start_on(state: &Path, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "--state",
-        state.to_str().expect("UTF-8 temp path"),
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&args)
+    Server::start_on(state, extra)
 }
 
 /// Runs the server once to completion and returns its exit code and stderr.

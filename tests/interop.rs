@@ -11,7 +11,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Lines, PythonServer, Reference, Server, Watcher, run_client, run_with_input};
-use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::json;
 
 /// A test that runs the original programs of `Reference`.
@@ -42,36 +41,20 @@ const TESTS: [(&str, InteropTest); 5] = [
 ];
 
 fn main() {
-    let arguments = Arguments::from_args();
     let missing = common::find_reference().err();
-    let required = std::env::var("CI").is_ok_and(|v| v == "true");
-    if let Some(why) = &missing {
-        let what = if required {
-            "FAIL (CI=true)"
-        } else {
-            "are ignored"
-        };
-        eprintln!(
-            "\ninterop: these tests {what}: {why}\n{}\n",
-            common::REFERENCE_HELP
-        );
-    }
-    let trials = TESTS
+    let tests = TESTS
         .into_iter()
-        .map(|(name, test)| {
-            let missing = missing.clone();
-            let ignored = missing.is_some() && !required;
-            Trial::test(name, move || {
-                let reference = common::find_reference().map_err(|why| {
-                    Failed::from(format!("cannot run the Python original: {why}"))
-                })?;
+        .map(|(name, test)| -> common::Needing {
+            let run = move || {
+                let reference = common::find_reference()
+                    .map_err(|why| format!("cannot run the Python original: {why}"))?;
                 test(&reference);
                 Ok(())
-            })
-            .with_ignored_flag(ignored)
+            };
+            (name, Box::new(run))
         })
         .collect();
-    libtest_mimic::run(&arguments, trials).exit();
+    common::run_needing("interop", missing, common::REFERENCE_HELP, tests)
 }
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 use common::Server;
-use libtest_mimic::{Arguments, Failed, Trial};
 
 const TESTS: [(&str, fn()); 2] = [
     (
@@ -23,44 +21,23 @@ const TESTS: [(&str, fn()); 2] = [
 ];
 
 fn main() {
-    let arguments = Arguments::from_args();
     let missing = SmallDisk::mount("64k").err();
-    let required = std::env::var("CI").is_ok_and(|v| v == "true");
-    if let Some(why) = &missing {
-        let what = if required {
-            "FAIL (CI=true)"
-        } else {
-            "are ignored"
-        };
-        eprintln!("\nsmall_disk: these tests {what}: {why} (they need root to mount a tmpfs)\n");
-    }
-    let trials = TESTS
+    let tests = TESTS
         .into_iter()
-        .map(|(name, test)| {
-            let missing = missing.clone();
-            let ignored = missing.is_some() && !required;
-            Trial::test(name, move || {
-                if let Some(why) = missing {
-                    return Err(Failed::from(why));
-                }
+        .map(|(name, test)| -> common::Needing {
+            let run = move || {
                 test();
                 Ok(())
-            })
-            .with_ignored_flag(ignored)
+            };
+            (name, Box::new(run))
         })
         .collect();
-    libtest_mimic::run(&arguments, trials).exit();
-}
-
-/// The server on `state`, quiet, with `extra` arguments.
-fn start_on(state: &Path, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "--state",
-        state.to_str().expect("UTF-8 temp path"),
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&args)
+    common::run_needing(
+        "small_disk",
+        missing,
+        "They need root to mount a tmpfs.",
+        tests,
+    )
 }
 
 /// A tmpfs of `size` mounted on a new directory, unmounted on drop; why not
@@ -99,7 +76,7 @@ fn a_nearly_full_disk_takes_updates_until_a_record_does_not_fit() {
     // Room made now, given back later: what an operator frees when warned.
     let filler = disk.dir.path().join("filler");
     std::fs::write(&filler, vec![0u8; 64 << 10]).expect("a filler file");
-    let server = start_on(&state, &["--compact-at", "100000000"]);
+    let server = Server::start_on(&state, &["--compact-at", "100000000"]);
     let status = "x".repeat(3000);
     let mut stored = 0;
     let refusal = loop {
@@ -132,7 +109,7 @@ fn a_nearly_full_disk_takes_updates_until_a_record_does_not_fit() {
     let (status_code, stdout, _) = server.stop_with_output(libc::SIGINT);
     assert_eq!(status_code.code(), Some(0));
     assert_eq!(stdout, Vec::<String>::new(), "--quiet");
-    let again = start_on(&state, &[]);
+    let again = Server::start_on(&state, &[]);
     assert_eq!(
         again.request_text("_:").lines().count(),
         stored + 1,

@@ -107,6 +107,17 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts the server on `state`, quiet, with `extra` arguments.
+    pub fn start_on(state: &Path, extra: &[&str]) -> Server {
+        let mut args = vec![
+            "--state",
+            state.to_str().expect("UTF-8 temp path"),
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
     /// Starts the server on `tcp://127.0.0.1:*` with extra arguments, in memory unless given `--state`.
     pub fn start(args: &[&str]) -> Server {
         let mut all = vec!["--bind", "tcp://127.0.0.1:*"];
@@ -271,6 +282,40 @@ pub fn snapshot(endpoint: &str) -> status_board::protocol::Snapshot {
         Ok(ExtendedReply::Snapshot(snapshot)) => snapshot,
         other => panic!("not a snapshot: {other:?}"),
     }
+}
+
+// ---- suites whose real part may be missing ----
+
+/// A test of a suite that needs a part this machine may not have.
+pub type Needing = (&'static str, Box<dyn FnOnce() -> Result<(), String> + Send>);
+
+/// Runs `tests` with libtest-mimic (the harness of the suites that decide at
+/// run time). When their real part is `missing`, they are reported as
+/// ignored and the reason is printed once; under `CI=true` they fail with it.
+pub fn run_needing(suite: &str, missing: Option<String>, help: &str, tests: Vec<Needing>) -> ! {
+    let arguments = libtest_mimic::Arguments::from_args();
+    let required = std::env::var("CI").is_ok_and(|v| v == "true");
+    if let Some(why) = &missing {
+        let what = if required {
+            "FAIL (CI=true)"
+        } else {
+            "are ignored"
+        };
+        eprintln!("\n{suite}: these tests {what}: {why}\n{help}\n");
+    }
+    let trials = tests
+        .into_iter()
+        .map(|(name, test)| {
+            let ignored = missing.is_some() && !required;
+            let missing = missing.clone();
+            libtest_mimic::Trial::test(name, move || match missing {
+                Some(why) => Err(why.into()),
+                None => test().map_err(Into::into),
+            })
+            .with_ignored_flag(ignored)
+        })
+        .collect();
+    libtest_mimic::run(&arguments, trials).exit()
 }
 
 // ---- the server loop in this process ----
