@@ -296,6 +296,24 @@ pub fn tcp_endpoint(host: &str, port: u16) -> String {
     }
 }
 
+/// The TCP endpoint for a host and port, with a host name (`localhost`)
+/// resolved to an address first: libzmq binds only to addresses and
+/// interface names, and connecting to a name may pick an address family the
+/// server does not listen on. IPv4 is preferred, as the original uses it.
+pub fn resolve_tcp_endpoint(host: &str, port: u16) -> Result<String, std::io::Error> {
+    use std::net::{IpAddr, ToSocketAddrs};
+    if host.parse::<IpAddr>().is_ok() || host == "*" {
+        return Ok(tcp_endpoint(host, port));
+    }
+    let addresses: Vec<_> = (host, port).to_socket_addrs()?.collect();
+    let chosen = addresses
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addresses.first())
+        .ok_or_else(|| std::io::Error::other("it has no address"))?;
+    Ok(tcp_endpoint(&chosen.ip().to_string(), port))
+}
+
 /// Whether an endpoint names an IPv6 address, which libzmq must be told about.
 pub fn is_ipv6_endpoint(endpoint: &str) -> bool {
     endpoint.contains('[')

@@ -180,15 +180,141 @@ fn an_error_reply_goes_to_stderr_and_exits_1() {
         stderr.contains("name is 7 bytes, the limit is 4"),
         "{stderr}"
     );
+}
 
+#[test]
+fn a_refused_line_in_a_pipe_is_said_and_the_lines_after_it_are_posted() {
+    let server = Server::start(&[]);
+    let long = "x".repeat(5000);
     let (code, stdout, stderr) = run(
         &["eve", "--endpoint", &server.endpoint],
-        "ok\nbad \u{1b}[2J\nnever\n",
+        &format!("ok\nbad \u{1b}[2J\nafter\n{long}\nlast\n"),
     );
-    assert_eq!(code, Some(1), "piped mode stops at the first refusal");
-    assert_eq!(stdout, "----------------- 0\n- eve: ok\n\n");
-    assert!(stderr.contains("control character"), "{stderr}");
-    assert_eq!(server.request_text("_:"), "- eve: ok\n");
+    assert_eq!(code, Some(1), "some lines were refused: {stderr}");
+    assert_eq!(
+        stdout,
+        "----------------- 0\n- eve: ok\n\n\
+         ----------------- 1\n- eve: after\n\n\
+         ----------------- 2\n- eve: last\n\n"
+    );
+    let said: Vec<&str> = stderr.lines().collect();
+    assert!(
+        said[0].contains("line 2 refused") && said[0].contains("control character"),
+        "{stderr}"
+    );
+    assert!(
+        said[1].contains("line 4 refused") && said[1].contains("the limit is 4096"),
+        "{stderr}"
+    );
+    assert!(said[2].contains("refused 2 of 5 lines"), "{stderr}");
+    assert_eq!(server.request_text("_:"), "- eve: last\n");
+}
+
+#[test]
+fn sanitize_makes_a_coloured_log_pipe_fit_to_post() {
+    let server = Server::start(&[]);
+    let long = "y".repeat(5000);
+    let (code, stdout, stderr) = run(
+        &["ci", "--endpoint", &server.endpoint, "--sanitize", "--json"],
+        &format!("\u{1b}[1;32mPASS\u{1b}[0m\tbuild #42\n{long}\n"),
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let docs: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(docs[0]["entries"][0]["status"], "PASS build #42");
+    let cut = docs[1]["entries"][0]["status"].as_str().expect("status");
+    assert!(
+        cut.len() < 4096 && cut.chars().all(|c| c == 'y'),
+        "{}",
+        cut.len()
+    );
+}
+
+#[test]
+fn an_empty_line_at_the_prompt_shows_the_board_and_posts_nothing() {
+    for term in TERMS {
+        let server = Server::start(&[]);
+        server.request_text("bob: in a meeting");
+        let mut session = on_a_terminal("bob", &server, term);
+        session.exp_string("bob: ").expect("prompt");
+        session.send_line("").expect("Enter");
+        session
+            .exp_string("- bob: in a meeting")
+            .expect("the board, unchanged");
+        session.exp_string("bob: ").expect("prompt again");
+        session.send_control('d').expect("Ctrl-D");
+        assert_leaves_cleanly(session, term);
+        assert_eq!(
+            server.request_text("_:"),
+            "- bob: in a meeting\n",
+            "TERM={term}"
+        );
+    }
+}
+
+#[test]
+fn the_environment_gives_name_and_endpoint_and_arguments_win() {
+    let server = Server::start(&[]);
+    let other = Server::start(&[]);
+    let mut command = client(&["--set", "from the environment"]);
+    command
+        .env("STATUS_BOARD_NAME", "ci")
+        .env("STATUS_BOARD_ENDPOINT", &server.endpoint);
+    let (code, stdout, stderr) = common::run_command(&mut command, "");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "- ci: from the environment\n");
+    let mut command = client(&["bob", "--endpoint", &other.endpoint, "--set", "given"]);
+    command
+        .env("STATUS_BOARD_NAME", "ci")
+        .env("STATUS_BOARD_ENDPOINT", &server.endpoint);
+    let (code, stdout, _) = common::run_command(&mut command, "");
+    assert_eq!((code, stdout.as_str()), (Some(0), "- bob: given\n"));
+    let port = other.port().to_string();
+    let mut command = client(&["carol", &port, "--set", "by port"]);
+    command.env("STATUS_BOARD_ENDPOINT", &server.endpoint);
+    let (code, _, stderr) = common::run_command(&mut command, "");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(other.request_text("_:"), "- bob: given\n- carol: by port\n");
+    assert_eq!(server.request_text("_:"), "- ci: from the environment\n");
+}
+
+#[test]
+fn a_port_where_the_name_goes_is_refused_with_a_hint_and_a_status_may_start_with_a_dash() {
+    let server = Server::start(&[]);
+    let (code, _, stderr) = run(&["--set", "hello", "21001"], "");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("did you mean NAME PORT"), "{stderr}");
+    let (code, stdout, stderr) = run(
+        &[
+            "ci",
+            "--endpoint",
+            &server.endpoint,
+            "--set",
+            "-1 tests failing",
+        ],
+        "",
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "- ci: -1 tests failing\n");
+}
+
+#[test]
+fn localhost_works_for_both_programs() {
+    let port = common::free_port();
+    let server = Server::start_raw(&[&port.to_string(), "localhost", "--in-memory"]);
+    assert_eq!(
+        server.endpoint,
+        format!("tcp://localhost:{port}"),
+        "the Waiting line says the host as given, as the original does"
+    );
+    let (code, stdout, stderr) = run(
+        &["alice", &port.to_string(), "localhost", "--set", "here"],
+        "",
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "- alice: here\n");
 }
 
 #[test]

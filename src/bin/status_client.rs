@@ -34,13 +34,19 @@ use status_board::shutdown::{Hangup, Shutdown};
 /// Exit codes:
 ///   0    done: one-shot posted or cleared, end of input, --count reached, Ctrl-D,
 ///        or Ctrl-C in interactive or watch mode
-///   1    the server refused an update (an `error: ...` reply), cannot --clear
+///   1    the server refused an update (an `error: ...` reply; piped: any line), cannot --clear
 ///        (the original server), or sent a reply that is not a board
 ///   2    usage: bad arguments, a name or text the protocol cannot carry,
 ///        an invalid endpoint, unreadable input
 ///   3    no reply from the server after every try
 ///   4    the server refused the login, or wants one that was not given
 ///   130  Ctrl-C or SIGTERM before a one-shot or piped update was answered
+///
+/// Defaults from the environment, for people and scripts who set them once
+/// (arguments win): STATUS_BOARD_NAME (the NAME; else `_`, a watcher) and
+/// STATUS_BOARD_ENDPOINT (the server, when neither PORT/HOST nor --endpoint
+/// is given). In interactive mode an empty line shows the board again
+/// without posting anything; --clear removes your entry.
 ///
 /// Logins (a server with --auth): --user USER, or STATUS_BOARD_USER, or the
 /// NAME once a password is given; the password from STATUS_BOARD_PASSWORD,
@@ -49,24 +55,21 @@ use status_board::shutdown::{Hangup, Shutdown};
 #[derive(Debug, Parser)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
-    /// Your name, or `_` to watch the board
-    #[arg(default_value = POLL_NAME)]
-    name: String,
+    /// Your name, or `_` to watch the board [default: STATUS_BOARD_NAME, or _]
+    name: Option<String>,
 
-    /// Server TCP port
-    #[arg(default_value_t = 2345)]
-    port: u16,
+    /// Server TCP port [default: 2345]
+    port: Option<u16>,
 
-    /// Server host name or address
-    #[arg(default_value = "127.0.0.1")]
-    host: String,
+    /// Server host name or address [default: 127.0.0.1]
+    host: Option<String>,
 
     /// Any ZeroMQ endpoint instead of PORT/HOST, e.g. ipc:///tmp/status.sock
     #[arg(long, value_name = "ENDPOINT", conflicts_with_all = ["port", "host"])]
     endpoint: Option<String>,
 
-    /// Post this status once, print the board and exit
-    #[arg(long, value_name = "TEXT")]
+    /// Post this status once, print the board and exit (it may start with `-`)
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     set: Option<String>,
 
     /// Remove your entry from the board, print the board and exit
@@ -84,6 +87,11 @@ struct Args {
     /// Print each board as one line of JSON: {"seq":…,"entries":[{"name":…,"status":…,"set_at":…,"age_s":…}]}
     #[arg(long)]
     json: bool,
+
+    /// Piped mode: clean each line before posting it (strip colour and other
+    /// control sequences, tabs to spaces, cut to what the server takes)
+    #[arg(long)]
+    sanitize: bool,
 
     /// Print nothing on success (one-shot and piped modes)
     #[arg(short, long)]
@@ -128,23 +136,41 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 }
 
 impl Args {
-    fn into_options(self) -> Options {
-        let (endpoint, greeting) = match self.endpoint {
-            Some(endpoint) => {
+    fn into_options(self) -> Result<Options, String> {
+        let env = |key| std::env::var(key).ok().filter(|v: &String| !v.is_empty());
+        let name = self
+            .name
+            .or_else(|| env("STATUS_BOARD_NAME"))
+            .unwrap_or_else(|| POLL_NAME.to_owned());
+        let writes = self.set.is_some() || self.clear;
+        if writes && self.port.is_none() && name.parse::<u16>().is_ok() {
+            return Err(format!(
+                "'{name}' as the NAME looks like a port: did you mean NAME PORT, \
+                 as in status_client alice {name} --set ...?"
+            ));
+        }
+        let (endpoint, greeting) = match (self.endpoint, self.port, self.host) {
+            (Some(endpoint), _, _) => {
                 let greeting = format!("Connecting to '{endpoint}'.");
                 (endpoint, greeting)
             }
-            None => (
-                protocol::tcp_endpoint(&self.host, self.port),
-                format!(
-                    "Connecting to port '{}' of host '{}'.",
-                    self.port, self.host
-                ),
-            ),
+            (None, None, None) if env("STATUS_BOARD_ENDPOINT").is_some() => {
+                let endpoint = env("STATUS_BOARD_ENDPOINT").unwrap_or_default();
+                let greeting = format!("Connecting to '{endpoint}'.");
+                (endpoint, greeting)
+            }
+            (None, port, host) => {
+                let port = port.unwrap_or(2345);
+                let host = host.unwrap_or_else(|| "127.0.0.1".to_owned());
+                let endpoint = protocol::resolve_tcp_endpoint(&host, port)
+                    .map_err(|e| format!("cannot resolve the host '{host}': {e}"))?;
+                let greeting = format!("Connecting to port '{port}' of host '{host}'.");
+                (endpoint, greeting)
+            }
         };
-        Options {
+        Ok(Options {
             endpoint,
-            name: self.name,
+            name,
             set: self.set,
             clear: self.clear,
             interval: self.interval,
@@ -156,7 +182,8 @@ impl Args {
             greeting,
             user: self.user,
             server_key: self.server_key,
-        }
+            sanitize: self.sanitize,
+        })
     }
 }
 
@@ -174,7 +201,13 @@ fn main() -> ExitCode {
             }
         };
     }
-    let options = args.into_options();
+    let options = match args.into_options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("status_client: {message}");
+            return ExitCode::from(client::EXIT_USAGE);
+        }
+    };
     let shutdown = match Shutdown::on_signals(Hangup::Stops) {
         Ok(shutdown) => shutdown,
         Err(e) => {

@@ -71,6 +71,8 @@ pub struct Options {
     pub user: Option<String>,
     /// The server's CURVE public key (`--server-key`): log in by key.
     pub server_key: Option<String>,
+    /// Piped mode: clean each line before posting it (`--sanitize`).
+    pub sanitize: bool,
 }
 
 /// The four ways the client runs, chosen from the name, `--set` and stdin.
@@ -94,6 +96,14 @@ pub enum RunError {
     /// Arguments that cannot work together, or a name the protocol cannot carry.
     #[error("{0}")]
     Usage(String),
+    /// Piped mode: the server refused some lines (each said as it came).
+    #[error("the server refused {refused} of {lines} lines")]
+    LinesRefused {
+        /// How many.
+        refused: u64,
+        /// Of how many read.
+        lines: u64,
+    },
     /// The server answered `error: …`.
     #[error("the server refused {request:?}: {message}")]
     Refused {
@@ -141,6 +151,7 @@ impl RunError {
                 | ClientError::LoginUnwanted { .. },
             ) => EXIT_LOGIN,
             RunError::Refused { .. }
+            | RunError::LinesRefused { .. }
             | RunError::Unsupported(_)
             | RunError::BadReply { .. }
             | RunError::Client(ClientError::Socket { .. })

@@ -39,7 +39,12 @@ impl Listen {
     /// The ZeroMQ endpoints to bind.
     pub fn endpoints(&self) -> Vec<String> {
         match self {
-            Listen::PortHost { port, host } => vec![protocol::tcp_endpoint(host, *port)],
+            // A host name is resolved (libzmq would take it for an interface);
+            // one that does not resolve is left for the bind to report.
+            Listen::PortHost { port, host } => vec![
+                protocol::resolve_tcp_endpoint(host, *port)
+                    .unwrap_or_else(|_| protocol::tcp_endpoint(host, *port)),
+            ],
             Listen::Endpoints(endpoints) => endpoints.clone(),
         }
     }
