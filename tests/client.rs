@@ -487,3 +487,44 @@ fn interactive_ctrl_c_at_the_prompt_leaves_cleanly() {
         assert_leaves_cleanly(session, term);
     }
 }
+
+#[test]
+fn a_pipe_waits_out_a_server_restart_and_delivers_the_line() {
+    use std::io::Write;
+    let port = common::free_port().to_string();
+    let first = Server::start_raw(&[&port, "--quiet", "--in-memory"]);
+    let (mut piped, stdout, stderr) =
+        common::spawn_piped(client(&["ci", &port, "--timeout", "200"]).stdin(Stdio::piped()));
+    let mut stdin = piped.stdin.take().expect("piped stdin");
+    stdin.write_all(b"one\n").expect("write");
+    stdout.until("- ci: one");
+    drop(first);
+    stdin.write_all(b"two\n").expect("write");
+    let said = stderr.find("still trying");
+    assert!(said.contains("no reply"), "{said}");
+    let second = Server::start_raw(&[&port, "--quiet", "--in-memory"]);
+    stdout.until("- ci: two");
+    stderr.find("answers again");
+    drop(stdin);
+    let status = wait_timeout(&mut piped, EXIT_TIMEOUT).expect("exits at the end of input");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(second.request_text("_:"), "- ci: two\n");
+}
+
+#[test]
+fn a_pipe_with_retries_given_gives_up_after_them() {
+    let (code, _, stderr) = run(
+        &[
+            "ci",
+            "--endpoint",
+            "tcp://127.0.0.1:9",
+            "--timeout",
+            "100",
+            "--retries",
+            "2",
+        ],
+        "one\n",
+    );
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("after 2 tries of 100 ms"), "{stderr}");
+}

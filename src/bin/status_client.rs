@@ -102,10 +102,10 @@ struct Args {
           value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
 
-    /// Tries per request before giving up
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    retries: u32,
+    /// Tries per request before giving up [default: 3]; a watcher, and a pipe
+    /// unless this is given, keep trying until the server is back
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    retries: Option<u32>,
 
     /// Log in as USER (a server with --auth) [default: STATUS_BOARD_USER, or NAME]
     #[arg(long, value_name = "USER")]
@@ -178,7 +178,8 @@ impl Args {
             json: self.json,
             quiet: self.quiet,
             timeout: Duration::from_millis(self.timeout),
-            retries: self.retries,
+            retries: self.retries.unwrap_or(DEFAULT_RETRIES),
+            retries_given: self.retries.is_some(),
             greeting,
             user: self.user,
             server_key: self.server_key,

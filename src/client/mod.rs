@@ -67,6 +67,9 @@ pub struct Options {
     pub retries: u32,
     /// The original's first line, `Connecting to port '2345' of host '127.0.0.1'.`
     pub greeting: String,
+    /// Whether `--retries` was given: then a pipe gives up after them too,
+    /// instead of waiting for the server to come back.
+    pub retries_given: bool,
     /// Who to log in as (`--user`); see the `login` module for the defaults.
     pub user: Option<String>,
     /// The server's CURVE public key (`--server-key`): log in by key.
@@ -243,7 +246,44 @@ impl Session<'_> {
     /// Sends one request; an `error:` reply becomes [`RunError::Refused`].
     fn ask(&mut self, request: &str) -> Result<String, RunError> {
         let reply = self.client.request(request.as_bytes(), self.shutdown)?;
-        let text = protocol::as_text(&reply).map_err(|source| self.bad_reply(source))?;
+        self.board_or_refusal(request, &reply)
+    }
+
+    /// Like [`Session::ask`], but a server that stops answering is said once
+    /// and asked again until it is back (a watcher, a pipe: long-running
+    /// feeds); `Interrupted` on Ctrl-C.
+    fn ask_patiently(&mut self, request: &str) -> Result<String, RunError> {
+        let reply = self.request_patiently(request)?;
+        self.board_or_refusal(request, &reply)
+    }
+
+    /// Sends `request` until some reply comes: silence is said once, on
+    /// stderr, and so is the server's return.
+    fn request_patiently(&mut self, request: &str) -> Result<Vec<u8>, RunError> {
+        let mut outage = false;
+        loop {
+            match self.client.request(request.as_bytes(), self.shutdown) {
+                Ok(reply) => {
+                    if outage {
+                        eprintln!("status_client: {} answers again", self.options.endpoint);
+                    }
+                    return Ok(reply);
+                }
+                Err(err @ ClientError::NoReply { .. }) => {
+                    if !outage {
+                        eprintln!("status_client: {err} (still trying; Ctrl-C to stop)");
+                        outage = true;
+                    }
+                    // The tries already waited; ask again at once.
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// A reply as the board, or the server's refusal of `request`.
+    fn board_or_refusal(&self, request: &str, reply: &[u8]) -> Result<String, RunError> {
+        let text = protocol::as_text(reply).map_err(|source| self.bad_reply(source))?;
         match text.strip_prefix(ERROR_PREFIX) {
             Some(message) => Err(RunError::Refused {
                 request: request.to_owned(),

@@ -36,7 +36,14 @@ impl Session<'_> {
                 true => sanitize(&line, self.room_for_status()),
                 false => line,
             };
-            match self.ask(&self.update(&text)) {
+            let request = self.update(&text);
+            // A pipe is a long-running feed: it waits out a server restart,
+            // unless --retries says how long to wait.
+            let answered = match self.options.retries_given {
+                true => self.ask(&request),
+                false => self.ask_patiently(&request),
+            };
+            match answered {
                 Ok(board) if !self.options.quiet => self.show(&board, true)?,
                 Ok(_) => {}
                 Err(RunError::Refused { message, .. }) => {

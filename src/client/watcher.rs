@@ -196,29 +196,13 @@ impl Watcher<'_, '_> {
     /// A server that stops answering is reported once, then asked again
     /// until it is back.
     fn fetch(&mut self, request: &str) -> Result<Option<ExtendedReply>, RunError> {
-        let session = &mut *self.session;
-        let mut outage = false;
-        loop {
-            match session.client.request(request.as_bytes(), session.shutdown) {
-                Ok(reply) => {
-                    if outage {
-                        eprintln!("status_client: {} answers again", session.options.endpoint);
-                    }
-                    return protocol::parse_extended_reply(&reply)
-                        .map(Some)
-                        .map_err(|source| session.bad_reply(source));
-                }
-                Err(err @ ClientError::NoReply { .. }) => {
-                    if !outage {
-                        eprintln!("status_client: {err} (still trying; Ctrl-C to stop)");
-                        outage = true;
-                    }
-                    // The tries already waited; ask again at once.
-                }
-                // Ctrl-C is how a watcher is stopped.
-                Err(ClientError::Interrupted) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            }
+        match self.session.request_patiently(request) {
+            Ok(reply) => protocol::parse_extended_reply(&reply)
+                .map(Some)
+                .map_err(|source| self.session.bad_reply(source)),
+            // Ctrl-C is how a watcher is stopped.
+            Err(RunError::Client(ClientError::Interrupted)) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
