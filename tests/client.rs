@@ -336,15 +336,32 @@ fn names_and_texts_the_protocol_cannot_carry_are_usage_errors() {
     }
 }
 
+/// A TCP port where a peer accepts connections and then behaves as `peer`
+/// says; the endpoint.
+fn tcp_peer(peer: fn(std::net::TcpStream)) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || peer(stream));
+        }
+    });
+    format!("tcp://127.0.0.1:{port}")
+}
+
 #[test]
-fn a_dead_server_is_reported_within_timeout_times_retries() {
-    // Port 9 (discard) on loopback: nothing listens there.
+fn a_silent_server_is_reported_within_timeout_times_retries() {
+    // Accepts, then says nothing: no handshake, no reply.
+    let endpoint = tcp_peer(|stream| {
+        let mut stream = stream;
+        let _ = std::io::copy(&mut stream, &mut std::io::sink());
+    });
     let started = Instant::now();
     let (code, _, stderr) = run(
         &[
             "bob",
             "--endpoint",
-            "tcp://127.0.0.1:9",
+            &endpoint,
             "--set",
             "x",
             "--timeout",
@@ -357,7 +374,7 @@ fn a_dead_server_is_reported_within_timeout_times_retries() {
     let took = started.elapsed();
     assert_eq!(code, Some(3), "{stderr}");
     assert!(
-        stderr.contains("no reply from tcp://127.0.0.1:9 after 3 tries of 300 ms")
+        stderr.contains(&format!("no reply from {endpoint} after 3 tries of 300 ms"))
             && stderr.contains("is status_server running"),
         "{stderr}"
     );
@@ -366,6 +383,61 @@ fn a_dead_server_is_reported_within_timeout_times_retries() {
         took < Duration::from_millis(900 + 3000),
         "and no longer: {took:?}"
     );
+    let (_, _, stderr) = run(
+        &[
+            "bob",
+            "--endpoint",
+            &endpoint,
+            "--set",
+            "x",
+            "--timeout",
+            "100",
+            "--retries",
+            "1",
+        ],
+        "",
+    );
+    assert!(stderr.contains("after 1 try of 100 ms"), "{stderr}");
+}
+
+#[test]
+fn nothing_listening_and_a_peer_that_is_not_zeromq_are_said_at_once() {
+    let not_zeromq = tcp_peer(|stream| {
+        use std::io::{Read, Write};
+        let mut stream = stream;
+        let mut greeting = [0; 64];
+        let _ = stream.read(&mut greeting);
+        let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    });
+    // Port 9 (discard) on loopback: nothing listens there.
+    for (endpoint, says) in [
+        (
+            "tcp://127.0.0.1:9",
+            "nothing listens at tcp://127.0.0.1:9 (connection refused)",
+        ),
+        (not_zeromq.as_str(), "does not speak ZeroMQ"),
+    ] {
+        let started = Instant::now();
+        let (code, _, stderr) = run(
+            &[
+                "bob",
+                "--endpoint",
+                endpoint,
+                "--set",
+                "x",
+                "--timeout",
+                "30000",
+            ],
+            "",
+        );
+        assert_eq!(code, Some(3), "{endpoint}: {stderr}");
+        assert!(stderr.contains(says), "{endpoint}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{endpoint}: at once, not after the timeout"
+        );
+    }
 }
 
 #[test]
@@ -395,7 +467,7 @@ fn a_watcher_survives_a_server_restart() {
     drop(first);
     let complaint = stderr.next("the watcher noticing the server is gone");
     assert!(
-        complaint.contains("no reply") && complaint.contains("still trying"),
+        complaint.contains("nothing listens") && complaint.contains("still trying"),
         "{complaint}"
     );
 
@@ -501,7 +573,7 @@ fn a_pipe_waits_out_a_server_restart_and_delivers_the_line() {
     drop(first);
     stdin.write_all(b"two\n").expect("write");
     let said = stderr.find("still trying");
-    assert!(said.contains("no reply"), "{said}");
+    assert!(said.contains("nothing listens"), "{said}");
     let second = Server::start_raw(&[&port, "--quiet", "--in-memory"]);
     stdout.until("- ci: two");
     stderr.find("answers again");
@@ -526,5 +598,6 @@ fn a_pipe_with_retries_given_gives_up_after_them() {
         "one\n",
     );
     assert_eq!(code, Some(3), "{stderr}");
-    assert!(stderr.contains("after 2 tries of 100 ms"), "{stderr}");
+    assert!(stderr.contains("nothing listens"), "{stderr}");
+    assert!(!stderr.contains("still trying"), "{stderr}");
 }

@@ -146,7 +146,11 @@ impl RunError {
         match self {
             RunError::Usage(_) | RunError::Stdin(_) | RunError::Terminal(_) => EXIT_USAGE,
             RunError::Client(ClientError::Connect { .. }) => EXIT_USAGE,
-            RunError::Client(ClientError::NoReply { .. }) => EXIT_UNREACHABLE,
+            RunError::Client(
+                ClientError::NoReply { .. }
+                | ClientError::NothingListens { .. }
+                | ClientError::NotZeroMq { .. },
+            ) => EXIT_UNREACHABLE,
             RunError::Client(ClientError::Interrupted) => EXIT_INTERRUPTED,
             RunError::Client(
                 ClientError::LoginRefused { .. }
@@ -275,6 +279,16 @@ impl Session<'_> {
                         outage = true;
                     }
                     // The tries already waited; ask again at once.
+                }
+                Err(err @ ClientError::NothingListens { .. }) => {
+                    if !outage {
+                        eprintln!("status_client: {err} (still trying; Ctrl-C to stop)");
+                        outage = true;
+                    }
+                    // Said at once by the system: wait before the next try.
+                    if !self.shutdown.sleep(self.options.timeout) {
+                        return Err(ClientError::Interrupted.into());
+                    }
                 }
                 Err(e) => return Err(e.into()),
             }

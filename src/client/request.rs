@@ -45,6 +45,20 @@ pub enum ClientError {
         /// Wait per try.
         timeout_ms: u64,
     },
+    /// The connection was refused: nothing listens there.
+    #[error("nothing listens at {endpoint} (connection refused); is status_server running there?")]
+    NothingListens {
+        /// The endpoint asked.
+        endpoint: String,
+    },
+    /// The peer does not speak ZeroMQ: its handshake failed.
+    #[error(
+        "{endpoint} does not speak ZeroMQ (the handshake failed); is that the status_server's port?"
+    )]
+    NotZeroMq {
+        /// The endpoint asked.
+        endpoint: String,
+    },
     /// The server checked our login and refused it.
     #[error("{endpoint} refused the login of {who} ({why})")]
     LoginRefused {
@@ -104,14 +118,33 @@ pub struct Client {
     opened: u64,
 }
 
-/// A REQ socket and the monitor that reports how its handshakes went.
+/// A REQ socket and the monitor that reports how its connection went.
 struct Connection {
     socket: zmq::Socket,
     monitor: zmq::Socket,
+    /// Whether a TCP connection was ever made: a retry before that is a
+    /// refused connection.
+    connected: bool,
+    /// Handshakes that failed with no detail so far (see [`NO_DETAIL_TRIES`]).
+    failed_handshakes: u32,
 }
 
-/// The handshake events that end a request at once.
-const HANDSHAKE_FAILED: i32 = zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL as i32
+/// Handshakes that fail with no detail before the peer is taken for one that
+/// does not speak ZeroMQ. A status server whose security differs from ours
+/// often ends a handshake that way too (it closes before we have read its
+/// greeting: EPIPE), but libzmq reconnects, and about every other try says
+/// "mechanism mismatch" (measured: 0.6 of tries fail with no detail, so 15
+/// in a row is one in 2 000; at [`RECONNECT_MS`] that is 0.4 s).
+const NO_DETAIL_TRIES: u32 = 15;
+
+/// How soon libzmq connects again after a failed handshake (its default is
+/// 100 ms): the failures above are told apart in a fraction of a second.
+const RECONNECT_MS: i32 = 25;
+
+/// The events that tell what became of the connection.
+const WATCHED: i32 = zmq_sys::ZMQ_EVENT_CONNECTED as i32
+    | zmq_sys::ZMQ_EVENT_CONNECT_RETRIED as i32
+    | zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL as i32
     | zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL as i32
     | zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_AUTH as i32;
 
@@ -186,12 +219,15 @@ impl Client {
         // LINGER 0: a request to a dead server must not block exit.
         socket.set_linger(0).map_err(socket_error("set LINGER"))?;
         socket.set_ipv6(true).map_err(socket_error("enable IPv6"))?;
+        socket
+            .set_reconnect_ivl(RECONNECT_MS)
+            .map_err(socket_error("set RECONNECT_IVL"))?;
         self.log_in(&socket)
             .map_err(socket_error("set the login"))?;
         self.opened += 1;
         let watch = format!("inproc://status-client-monitor-{}", self.opened);
         socket
-            .monitor(&watch, HANDSHAKE_FAILED)
+            .monitor(&watch, WATCHED)
             .map_err(socket_error("monitor the socket"))?;
         let monitor = self
             .context
@@ -207,17 +243,22 @@ impl Client {
                 endpoint: self.endpoint.clone(),
                 source,
             })?;
-        Ok(Connection { socket, monitor })
+        Ok(Connection {
+            socket,
+            monitor,
+            connected: false,
+            failed_handshakes: 0,
+        })
     }
 
-    /// Waits up to the timeout for the reply; `None` on silence. A failed
-    /// handshake ends the wait at once with what it means.
+    /// Waits up to the timeout for the reply; `None` on silence. A refused
+    /// connection or a failed handshake ends the wait at once with what it means.
     fn wait_for_reply(&mut self, shutdown: &Shutdown) -> Result<Option<Vec<u8>>, ClientError> {
-        let Some(connection) = &self.connection else {
-            return Ok(None);
-        };
         let deadline = Instant::now() + self.timeout;
         loop {
+            let Some(connection) = &mut self.connection else {
+                return Ok(None);
+            };
             if shutdown.is_triggered() {
                 return Err(ClientError::Interrupted);
             }
@@ -240,28 +281,40 @@ impl Client {
                     });
                 }
             }
-            if items[0].is_readable() {
+            let (reply_ready, event_ready) = (items[0].is_readable(), items[1].is_readable());
+            if reply_ready {
                 let reply = connection
                     .socket
                     .recv_bytes(0)
                     .map_err(socket_error("receive the reply"))?;
                 return Ok(Some(reply));
             }
-            if items[1].is_readable()
-                && let Some(err) = self.handshake_failure(&connection.monitor)
-            {
+            if event_ready && let Some(err) = self.connection_event() {
                 return Err(err);
             }
         }
     }
 
-    /// Reads one monitor event: what a failed handshake means for the user.
-    fn handshake_failure(&self, monitor: &zmq::Socket) -> Option<ClientError> {
-        let frames = monitor.recv_multipart(zmq::DONTWAIT).ok()?;
-        let event = frames.first()?.get(..2)?;
-        let event = u32::from(u16::from_ne_bytes([event[0], event[1]]));
+    /// Reads one monitor event; what it means for the user, if it ends the request.
+    fn connection_event(&mut self) -> Option<ClientError> {
+        let connection = self.connection.as_mut()?;
+        let frames = connection.monitor.recv_multipart(zmq::DONTWAIT).ok()?;
+        let first = frames.first()?;
+        let event = u32::from(u16::from_ne_bytes([*first.first()?, *first.get(1)?]));
+        let value = first
+            .get(2..6)
+            .map_or(0, |v| u32::from_ne_bytes([v[0], v[1], v[2], v[3]]));
         let endpoint = self.endpoint.clone();
         match (event, &self.login) {
+            (zmq_sys::ZMQ_EVENT_CONNECTED, _) => {
+                connection.connected = true;
+                None
+            }
+            // Retried before it ever connected: the connection was refused.
+            (zmq_sys::ZMQ_EVENT_CONNECT_RETRIED, _) if !connection.connected => {
+                Some(ClientError::NothingListens { endpoint })
+            }
+            (zmq_sys::ZMQ_EVENT_CONNECT_RETRIED, _) => None,
             (zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, Some(login)) => {
                 Some(ClientError::LoginRefused {
                     endpoint,
@@ -269,9 +322,25 @@ impl Client {
                     why: login.refusal(),
                 })
             }
-            // Our login was not even looked at: the endpoint speaks no PLAIN.
-            (_, Some(_)) => Some(ClientError::LoginUnwanted { endpoint }),
-            (_, None) => Some(ClientError::LoginWanted { endpoint }),
+            (zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, None) => {
+                Some(ClientError::LoginWanted { endpoint })
+            }
+            // Both ends speak ZeroMQ, with different security: a login was
+            // wanted and not given, or given and not wanted.
+            (zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, login)
+                if value == zmq_sys::ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH =>
+            {
+                Some(match login {
+                    Some(_) => ClientError::LoginUnwanted { endpoint },
+                    None => ClientError::LoginWanted { endpoint },
+                })
+            }
+            (zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, _) => {
+                connection.failed_handshakes += 1;
+                (connection.failed_handshakes >= NO_DETAIL_TRIES)
+                    .then_some(ClientError::NotZeroMq { endpoint })
+            }
+            _ => Some(ClientError::NotZeroMq { endpoint }),
         }
     }
 }
