@@ -28,11 +28,13 @@
 //! - [`shutdown`]: the flag that Ctrl-C, SIGTERM or a test raises, and how
 //!   often every wait looks at it.
 //! - [`curve`]: CURVE key pairs for both programs, where libzmq has CURVE.
+//! - [`cli`]: shell completions and man pages from both command lines.
 //! - `clock`: milliseconds since the Unix epoch, set by hand in unit tests.
 //!
 //! The binaries in `src/bin/` only parse arguments, call into this crate, and
 //! report an error once, with its causes, via [`error_chain`].
 
+pub mod cli;
 pub mod client;
 pub mod curve;
 pub mod protocol;

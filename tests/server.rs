@@ -431,3 +431,27 @@ fn a_64_mib_frame_on_the_publisher_costs_no_memory() {
     let heartbeat = watcher.recv_bytes(0).expect("a heartbeat");
     assert!(heartbeat.starts_with(b"hb "), "{heartbeat:?}");
 }
+
+#[test]
+fn both_programs_say_who_they_are_and_generate_completions_and_a_man_page() {
+    for (program, name) in [
+        (env!("CARGO_BIN_EXE_status_server"), "status_server"),
+        (env!("CARGO_BIN_EXE_status_client"), "status_client"),
+    ] {
+        let run = |args: &[&str]| {
+            let output = Command::new(program).args(args).output().expect("run");
+            assert!(output.status.success(), "{name} {args:?}: {output:?}");
+            String::from_utf8(output.stdout).expect("UTF-8")
+        };
+        assert!(run(&["--version"]).starts_with(&format!("{name} ")));
+        assert!(run(&["--generate", "bash"]).contains(&format!("_{name}()")));
+        assert!(run(&["--generate", "zsh"]).contains(&format!("#compdef {name}")));
+        assert!(run(&["--generate", "fish"]).contains(&format!("complete -c {name}")));
+        let man = run(&["--generate", "man"]);
+        assert!(man.contains(&format!(".TH {name} 1")), "{man}");
+        assert!(
+            man.contains("\\-\\-endpoint") || man.contains("\\-\\-bind"),
+            "{man}"
+        );
+    }
+}

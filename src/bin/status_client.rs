@@ -53,7 +53,7 @@ use status_board::shutdown::{Hangup, Shutdown};
 /// else ~/.config/status-board/password (mode 0600), else a prompt. A watcher
 /// with no user reads anonymously (a server's --anonymous endpoint).
 #[derive(Debug, Parser)]
-#[command(version, verbatim_doc_comment)]
+#[command(name = "status_client", version, verbatim_doc_comment)]
 struct Args {
     /// Your name, or `_` to watch the board [default: STATUS_BOARD_NAME, or _]
     name: Option<String>,
@@ -125,6 +125,10 @@ struct Args {
     /// print its public key (for the server's users file), and exit
     #[arg(long, exclusive = true)]
     curve_keygen: bool,
+
+    /// Write shell completions or a man page to stdout, and exit
+    #[arg(long, value_name = "WHAT", exclusive = true, hide = true)]
+    generate: Option<status_board::cli::Generated>,
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -190,6 +194,15 @@ impl Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(what) = args.generate {
+        return match status_board::cli::generate(<Args as clap::CommandFactory>::command(), what) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("status_client: {message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if args.curve_keygen {
         return match client::curve_keygen() {
             Ok(pair) => {

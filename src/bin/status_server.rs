@@ -34,7 +34,7 @@ use status_board::storage::{DEFAULT_COMPACT_AT, Fsync, StorageOptions};
 /// only) or self,GLOB,... (more names, with * and ?). The file must not be
 /// readable by group or others. SIGHUP reloads it, all or nothing.
 #[derive(Debug, Parser)]
-#[command(version, verbatim_doc_comment)]
+#[command(name = "status_server", version, verbatim_doc_comment)]
 struct Args {
     /// TCP port to listen on (0 picks a free one)
     #[arg(default_value_t = 2345)]
@@ -112,6 +112,10 @@ struct Args {
     #[arg(long, exclusive = true)]
     hash_password: bool,
 
+    /// Write shell completions or a man page to stdout, and exit
+    #[arg(long, value_name = "WHAT", exclusive = true, hide = true)]
+    generate: Option<status_board::cli::Generated>,
+
     /// With --auth: encrypt with CURVE and log users in by key (curve:KEY in
     /// the users file) instead of PLAIN; FILE is this server's key pair
     #[arg(long, value_name = "FILE", requires = "auth")]
@@ -184,6 +188,9 @@ fn main() -> ExitCode {
 /// Runs the mode the arguments ask for; an error is reported once, by `main`.
 fn try_main() -> Result<(), String> {
     let args = Args::parse();
+    if let Some(what) = args.generate {
+        return status_board::cli::generate(<Args as clap::CommandFactory>::command(), what);
+    }
     if args.hash_password {
         return hash_password();
     }

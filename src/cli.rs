@@ -1,0 +1,37 @@
+//! What both programs' command lines share: shell completions and a man
+//! page, generated from their clap definitions (`--generate WHAT`).
+
+use std::io::Write;
+
+/// What `--generate` can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Generated {
+    /// Bash completions.
+    Bash,
+    /// Zsh completions.
+    Zsh,
+    /// Fish completions.
+    Fish,
+    /// A man page (roff).
+    Man,
+}
+
+/// Writes `what` for the program `command` describes to stdout.
+pub fn generate(mut command: clap::Command, what: Generated) -> Result<(), String> {
+    let name = command.get_name().to_owned();
+    let mut out = std::io::stdout().lock();
+    let shell = match what {
+        Generated::Bash => clap_complete::Shell::Bash,
+        Generated::Zsh => clap_complete::Shell::Zsh,
+        Generated::Fish => clap_complete::Shell::Fish,
+        Generated::Man => {
+            return clap_mangen::Man::new(command)
+                .render(&mut out)
+                .and_then(|()| out.flush())
+                .map_err(|e| format!("cannot write the man page: {e}"));
+        }
+    };
+    clap_complete::generate(shell, &mut command, name, &mut out);
+    out.flush()
+        .map_err(|e| format!("cannot write the completions: {e}"))
+}
