@@ -424,3 +424,51 @@ fn a_terminal_watcher_redraws_in_place_marks_changes_and_respects_no_color() {
         }
     }
 }
+
+#[test]
+fn a_terminal_watcher_says_stale_while_the_server_is_away_and_live_once_it_is_back() {
+    let (port, publish) = (free_port().to_string(), free_port());
+    let publish = format!("tcp://127.0.0.1:{publish}");
+    let args = [
+        port.as_str(),
+        "--in-memory",
+        "--publish",
+        &publish,
+        "--quiet",
+    ];
+    let first = Server::start_raw(&args);
+    first.request_text("alice: here");
+    let mut command = client(&["_", &port, "--timeout", "300"]);
+    command.env("NO_COLOR", "1");
+    let mut session = common::on_a_terminal(command, "xterm");
+    session.exp_string("live").expect("the title says live");
+    // A change pushed and shown: the watcher has heard its publisher.
+    first.request_text("bob: pushed");
+    session.exp_string("pushed").expect("the pushed change");
+    drop(first);
+    session
+        .exp_string("stale: no contact for")
+        .expect("the title says stale within the publisher's silence and a try");
+    let seen = session
+        .exp_string("pushed")
+        .expect("the last board is kept");
+    assert!(!seen.contains("live"), "{seen:?}");
+    let _second = Server::start_raw(&args);
+    session
+        .exp_string("live")
+        .expect("live again once the server is back");
+    session.send_control('c').expect("Ctrl-C");
+    session.exp_eof().expect("exits");
+}
+
+#[test]
+fn a_terminal_watcher_started_against_a_dead_server_says_so_at_once() {
+    let mut command = client(&["_", "--endpoint", "tcp://127.0.0.1:9", "--timeout", "300"]);
+    command.env("NO_COLOR", "1");
+    let mut session = common::on_a_terminal(command, "xterm");
+    session
+        .exp_string("stale: no contact for")
+        .expect("said on the screen, not a blank one");
+    session.send_control('c').expect("Ctrl-C");
+    session.exp_eof().expect("exits");
+}

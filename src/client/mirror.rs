@@ -111,6 +111,11 @@ impl Mirror {
         }
     }
 
+    /// Whether a board has come in yet.
+    pub fn has_board(&self) -> bool {
+        self.filled
+    }
+
     /// Whether this board came from the original server (no epoch, no ages).
     pub fn is_original(&self) -> bool {
         self.epoch.is_empty()

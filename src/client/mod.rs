@@ -222,6 +222,8 @@ pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), RunError> {
         shutdown,
         out: io::stdout().lock(),
         shown: 0,
+        outage: None,
+        last_contact: std::time::Instant::now(),
     };
     let result = match mode {
         Mode::OneShot(text) => session.one_shot(&text),
@@ -244,6 +246,10 @@ struct Session<'a> {
     shutdown: &'a Shutdown,
     out: StdoutLock<'static>,
     shown: u64,
+    /// Since when the server has not answered, while it does not.
+    outage: Option<std::time::Instant>,
+    /// When the server last answered.
+    last_contact: std::time::Instant,
 }
 
 impl Session<'_> {
@@ -264,34 +270,39 @@ impl Session<'_> {
     /// Sends `request` until some reply comes: silence is said once, on
     /// stderr, and so is the server's return.
     fn request_patiently(&mut self, request: &str) -> Result<Vec<u8>, RunError> {
-        let mut outage = false;
         loop {
-            match self.client.request(request.as_bytes(), self.shutdown) {
-                Ok(reply) => {
-                    if outage {
-                        eprintln!("status_client: {} answers again", self.options.endpoint);
-                    }
-                    return Ok(reply);
-                }
-                Err(err @ ClientError::NoReply { .. }) => {
-                    if !outage {
-                        eprintln!("status_client: {err} (still trying; Ctrl-C to stop)");
-                        outage = true;
-                    }
-                    // The tries already waited; ask again at once.
-                }
-                Err(err @ ClientError::NothingListens { .. }) => {
-                    if !outage {
-                        eprintln!("status_client: {err} (still trying; Ctrl-C to stop)");
-                        outage = true;
-                    }
-                    // Said at once by the system: wait before the next try.
-                    if !self.shutdown.sleep(self.options.timeout) {
-                        return Err(ClientError::Interrupted.into());
-                    }
-                }
-                Err(e) => return Err(e.into()),
+            if let Some(reply) = self.request_round(request)? {
+                return Ok(reply);
             }
+        }
+    }
+
+    /// One round of tries of `request`: the reply, or `None` if the server is
+    /// away (said once, on stderr, when an outage begins; and its end).
+    fn request_round(&mut self, request: &str) -> Result<Option<Vec<u8>>, RunError> {
+        match self.client.request(request.as_bytes(), self.shutdown) {
+            Ok(reply) => {
+                if self.outage.take().is_some() {
+                    eprintln!("status_client: {} answers again", self.options.endpoint);
+                }
+                self.last_contact = std::time::Instant::now();
+                Ok(Some(reply))
+            }
+            Err(err @ (ClientError::NoReply { .. } | ClientError::NothingListens { .. })) => {
+                if self.outage.is_none() {
+                    eprintln!("status_client: {err} (still trying; Ctrl-C to stop)");
+                    self.outage = Some(std::time::Instant::now());
+                }
+                // A refusal is said at once by the system: wait before the
+                // next try. Silence has waited its tries already.
+                if matches!(err, ClientError::NothingListens { .. })
+                    && !self.shutdown.sleep(self.options.timeout)
+                {
+                    return Err(ClientError::Interrupted.into());
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -83,7 +83,8 @@ impl Style {
         }
     }
 
-    fn paint(self, code: &str, text: &str) -> String {
+    /// `text` in the SGR style `code` (`1;31`: bold red), or as it is under `NO_COLOR`.
+    pub fn paint(self, code: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {

@@ -43,6 +43,10 @@ pub(super) fn watch(session: &mut Session<'_>) -> Result<(), RunError> {
         silent: HashSet::new(),
         last_drawn: Instant::now(),
     };
+    if let View::Screen(_) = watcher.view {
+        // Something on the screen at once, even when the server is away.
+        watcher.draw(false)?;
+    }
     let Some(reply) = watcher.fetch(SNAPSHOT_REQUEST)? else {
         return Ok(());
     };
@@ -196,13 +200,24 @@ impl Watcher<'_, '_> {
     /// A server that stops answering is reported once, then asked again
     /// until it is back.
     fn fetch(&mut self, request: &str) -> Result<Option<ExtendedReply>, RunError> {
-        match self.session.request_patiently(request) {
-            Ok(reply) => protocol::parse_extended_reply(&reply)
-                .map(Some)
-                .map_err(|source| self.session.bad_reply(source)),
-            // Ctrl-C is how a watcher is stopped.
-            Err(RunError::Client(ClientError::Interrupted)) => Ok(None),
-            Err(e) => Err(e),
+        loop {
+            match self.session.request_round(request) {
+                Ok(Some(reply)) => {
+                    return protocol::parse_extended_reply(&reply)
+                        .map(Some)
+                        .map_err(|source| self.session.bad_reply(source));
+                }
+                // Away: a terminal shows the board it has, marked stale, with
+                // its ages still moving; then the next round.
+                Ok(None) => {
+                    if let View::Screen(_) = self.view {
+                        self.draw(false)?;
+                    }
+                }
+                // Ctrl-C is how a watcher is stopped.
+                Err(RunError::Client(ClientError::Interrupted)) => return Ok(None),
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -415,10 +430,19 @@ impl Watcher<'_, '_> {
     fn title(&self) -> String {
         let options = self.session.options;
         let every = format!("every {} s", options.interval.as_secs_f64());
-        let how = match &self.feed {
-            Feed::Live(_) => "live".to_owned(),
-            Feed::Since => format!("polling {every}"),
-            Feed::Original => format!("polling {every} (original server: no ages)"),
+        let how = match (&self.feed, self.session.outage) {
+            (_, Some(_)) => {
+                let away = self.session.last_contact.elapsed().as_secs();
+                let stale = format!("stale: no contact for {away} s");
+                match self.view {
+                    View::Screen(style) => style.paint("1;31", &stale),
+                    _ => stale,
+                }
+            }
+            _ if !self.mirror.has_board() => "connecting".to_owned(),
+            (Feed::Live(_), None) => "live".to_owned(),
+            (Feed::Since, None) => format!("polling {every}"),
+            (Feed::Original, None) => format!("polling {every} (original server: no ages)"),
         };
         let names = self.mirror.entries().count();
         format!(
