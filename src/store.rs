@@ -5,6 +5,7 @@
 //! board once durable; statuses older than the TTL are expired; every change
 //! is stamped with a time that never goes back.
 
+use crate::server::log::log_err;
 use std::collections::{HashSet, VecDeque};
 use std::path::Path;
 
@@ -31,7 +32,7 @@ const ATTACH_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1
 /// deleted or replaced, and says so once.
 fn reattach(log: &mut Log, board: &Board) -> Result<(), StorageError> {
     log.compact(board)?;
-    eprintln!(
+    log_err!(
         "warning: {} was deleted or replaced while in use; wrote the board ({} entries) to a new file there",
         log.path().display(),
         board.len()
@@ -214,6 +215,12 @@ impl Store {
         let cutoff = now.saturating_sub(ttl_ms);
         let due = self.board.set_no_later_than(cutoff);
         for (name, set_at_ms) in &due {
+            log_err!(
+                "expired name: '{name}': not refreshed for {}",
+                humantime::format_duration(std::time::Duration::from_millis(
+                    now.saturating_sub(*set_at_ms) / 1000 * 1000
+                ))
+            );
             // Only the status seen here: a refresh staged before it survives.
             let op = Op::Remove {
                 set_by_ms: *set_at_ms,
@@ -283,6 +290,16 @@ impl Store {
                 Err(err)
             }
         }
+    }
+
+    /// Whether `name` is on the board.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.board.contains(name)
+    }
+
+    /// Names on the board.
+    pub(crate) fn len(&self) -> usize {
+        self.board.len()
     }
 
     /// Whether changes are staged for the next [`Store::commit`].

@@ -455,3 +455,76 @@ fn both_programs_say_who_they_are_and_generate_completions_and_a_man_page() {
         );
     }
 }
+
+/// Whether `line` starts with an RFC 3339 time and a space.
+fn stamped(line: &str) -> bool {
+    line.split_once(' ')
+        .is_some_and(|(time, _)| humantime::parse_rfc3339(time).is_ok())
+}
+
+#[test]
+fn the_log_says_settings_peers_times_expiries_clears_and_the_stop() {
+    let server = Server::start(&["--log-time", "--ttl", "1s"]);
+    let state = server.stderr.next("the state line");
+    assert!(
+        stamped(&state) && state.contains("State: in memory"),
+        "{state}"
+    );
+    let settings = server.stderr.next("the settings line");
+    assert!(
+        stamped(&settings)
+            && settings.contains("ttl 1s")
+            && settings.contains("at most 100000 names"),
+        "{settings}"
+    );
+    server.request_text("a: 1");
+    let received = server.stdout.next("the received line");
+    assert!(stamped(&received), "{received}");
+    assert!(
+        received.ends_with("received name: 'a' status: ': 1' from 127.0.0.1"),
+        "{received}"
+    );
+    // A clear of a name that is not there changes nothing: no line for it.
+    server.request_text("_:@clear nobody");
+    server.request_text("b: 2");
+    server.request_text("_:@clear b");
+    let next = server.stdout.next("the next line");
+    assert!(next.contains("received name: 'b'"), "{next}");
+    let cleared = server.stdout.next("the clear");
+    assert!(cleared.contains("cleared name: 'b'"), "{cleared}");
+    let expired = server.stderr.find("expired name: 'a'");
+    assert!(
+        stamped(&expired) && expired.contains("not refreshed for"),
+        "{expired}"
+    );
+    let (status, _, log) = server.stop_with_output(libc::SIGTERM);
+    assert_eq!(status.code(), Some(0));
+    let stopped = log.last().expect("a last line");
+    assert!(
+        stamped(stopped) && stopped.contains("Stopped: 0 names"),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn a_refused_long_status_is_not_said_back_in_full() {
+    let server = Server::start(&[]);
+    let output = common::run_with_input(
+        &mut common::client(&[
+            "bob",
+            "--endpoint",
+            &server.endpoint,
+            "--set",
+            &"z".repeat(5000),
+        ]),
+        "",
+        common::EXIT_TIMEOUT,
+    );
+    let stderr = String::from_utf8(output.stderr).expect("UTF-8");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("the limit is 4096") && stderr.contains('…'),
+        "{stderr}"
+    );
+    assert!(stderr.len() < 400, "{} bytes said back", stderr.len());
+}

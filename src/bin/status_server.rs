@@ -112,6 +112,11 @@ struct Args {
     #[arg(long, exclusive = true)]
     hash_password: bool,
 
+    /// Start each log line with an RFC 3339 time and say where each update
+    /// came from (the first line, `Waiting for clients…`, stays as it is)
+    #[arg(long)]
+    log_time: bool,
+
     /// Write shell completions or a man page to stdout, and exit
     #[arg(long, value_name = "WHAT", exclusive = true, hide = true)]
     generate: Option<status_board::cli::Generated>,
@@ -171,6 +176,7 @@ impl Args {
             auth: self.auth,
             anonymous: self.anonymous,
             curve_secret: self.curve_secret,
+            log_time: self.log_time,
         }
     }
 }

@@ -239,6 +239,18 @@ pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), RunError> {
     }
 }
 
+/// Characters of a refused request said back: enough to know which, not a
+/// 5 KB status in full.
+const SHOWN_OF_A_REQUEST: usize = 60;
+
+/// `text`, or its first `max` characters and `…`.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 /// One run of the client: its connection, output, and the boards shown so far.
 struct Session<'a> {
     client: Client,
@@ -311,7 +323,7 @@ impl Session<'_> {
         let text = protocol::as_text(reply).map_err(|source| self.bad_reply(source))?;
         match text.strip_prefix(ERROR_PREFIX) {
             Some(message) => Err(RunError::Refused {
-                request: request.to_owned(),
+                request: cut(request, SHOWN_OF_A_REQUEST),
                 message: message.to_owned(),
             }),
             None => Ok(text.to_owned()),

@@ -1,5 +1,6 @@
 //! What the server is told on the command line, and the sockets it binds.
 
+use crate::server::log::log_err;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -99,6 +100,9 @@ pub struct Config {
     /// The server's CURVE key pair file (`--curve-secret`): logins by key,
     /// and encryption, instead of PLAIN.
     pub curve_secret: Option<PathBuf>,
+    /// Start every log line with an RFC 3339 time, and say where updates
+    /// come from (`--log-time`).
+    pub log_time: bool,
 }
 
 impl Config {
@@ -115,7 +119,32 @@ impl Config {
             auth: None,
             anonymous: Vec::new(),
             curve_secret: None,
+            log_time: false,
         }
+    }
+
+    /// The start-up line with the settings an operator checks.
+    pub(super) fn settings_line(&self) -> String {
+        let storage = match &self.state {
+            StateConfig::InMemory => "in memory".to_owned(),
+            StateConfig::File { options, .. } => format!(
+                "fsync {}, compact past {} bytes",
+                options.fsync, options.compact_at
+            ),
+        };
+        let ttl = self.ttl.map_or_else(
+            || "none".to_owned(),
+            |ttl| humantime::format_duration(ttl).to_string(),
+        );
+        let publish = match self.publish.is_empty() {
+            true => "off".to_owned(),
+            false => self.publish.join(", "),
+        };
+        format!(
+            "Settings: {storage}; ttl {ttl}; publish {publish}; requests up to {} bytes, \
+             names up to {} bytes, at most {} names.",
+            self.limits.max_request, self.limits.max_name, self.max_entries
+        )
     }
 
     /// `--ttl` in milliseconds.
@@ -297,7 +326,7 @@ pub(super) fn open_store(config: &Config) -> Result<(Store, String), ServerError
             };
             let (store, report) = Store::open(&path, options, config.max_entries)?;
             for warning in &report.warnings {
-                eprintln!("warning: {warning}");
+                log_err!("warning: {warning}");
             }
             let summary = format!(
                 "State: {} ({} entries restored, fsync {}).",

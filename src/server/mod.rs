@@ -10,10 +10,12 @@
 
 pub mod auth;
 mod config;
+pub(crate) mod log;
 mod publisher;
 mod refusals;
 mod side_thread;
 
+use crate::server::log::log_err;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
@@ -107,6 +109,7 @@ impl Server {
     /// The state last: a start that fails (an address in use, a bad endpoint)
     /// leaves no state file behind, and nothing is served before it is open.
     pub fn open(config: Config) -> Result<Server, ServerError> {
+        log::set_detailed(config.log_time);
         // The users file first: a server that would let anyone in must not start.
         let users = config.auth.as_deref().map(Users::load).transpose()?;
         let curve = config
@@ -172,16 +175,17 @@ impl Server {
         for endpoint in &self.bound {
             println!("{}", self.config.listen.waiting_line(endpoint));
         }
-        eprintln!("{}", self.state_line);
+        log_err!("{}", self.state_line);
+        log_err!("{}", self.config.settings_line());
         if let Some(open_files) = &self.open_files {
-            eprintln!("{}", open_files.describe());
+            log_err!("{}", open_files.describe());
         }
         for endpoint in self.publisher.iter().flat_map(|p| &p.endpoints) {
-            eprintln!("Publishing changes on '{endpoint}'.");
+            log_err!("Publishing changes on '{endpoint}'.");
         }
         if let Some(logins) = &self.logins {
             let users = logins.users.current();
-            eprintln!(
+            log_err!(
                 "Logins: {} users from {}; read-only without login on: {}.",
                 users.len(),
                 logins.path.display(),
@@ -191,13 +195,13 @@ impl Server {
                 }
             );
             if let Some(pair) = &logins.curve {
-                eprintln!(
+                log_err!(
                     "CURVE: encrypted, logins by key; this server's public key is {}.",
                     pair.public_z85()
                 );
                 let by_password = users.password_users();
                 if by_password > 0 {
-                    eprintln!(
+                    log_err!(
                         "warning: {by_password} users have a password, which CURVE cannot check: \
                          they cannot log in until they have a curve: key"
                     );
@@ -214,7 +218,7 @@ impl Server {
                     .map(str::to_owned),
             );
             if !exposed.is_empty() {
-                eprintln!(
+                log_err!(
                     "warning: PLAIN logins send passwords in clear on {}; keep them on loopback, \
                      behind an encrypted tunnel, or use CURVE (--curve-secret)",
                     exposed.join(", ")
@@ -229,7 +233,12 @@ impl Server {
         // Flush whatever happens to the loop: every acknowledged update goes to disk.
         let closed = self.store.close();
         served?;
-        Ok(closed?)
+        closed?;
+        log_err!(
+            "Stopped: {} names on the board, all of it on disk.",
+            self.store.len()
+        );
+        Ok(())
     }
 
     /// See [`Serving`]: each round takes the requests already queued, answers
@@ -266,16 +275,16 @@ impl Server {
 /// a changed password applies to the next login. Returns the table to use.
 fn reload(logins: Option<&Logins>, before: Option<Arc<Users>>) -> Option<Arc<Users>> {
     let Some(logins) = logins else {
-        eprintln!("SIGHUP: nothing to reload (no --auth)");
+        log_err!("SIGHUP: nothing to reload (no --auth)");
         return before;
     };
     match logins.users.reload(&logins.path) {
         Ok(users) => {
-            eprintln!("reloaded {}: {} users", logins.path.display(), users.len());
+            log_err!("reloaded {}: {} users", logins.path.display(), users.len());
             Some(users)
         }
         Err(err) => {
-            eprintln!(
+            log_err!(
                 "warning: kept the users from before: {}",
                 crate::error_chain(&err)
             );
@@ -342,6 +351,10 @@ struct Change {
     name: String,
     /// The status set; `None` for a clear.
     status: Option<String>,
+    /// Who, with `--auth`.
+    user: Option<String>,
+    /// From where (`Peer-Address`), with `--log-time`.
+    peer: Option<String>,
 }
 
 impl Change {
@@ -359,8 +372,18 @@ impl Change {
                 self.name
             ),
         };
+        let by = self
+            .user
+            .as_ref()
+            .map(|user| format!(" by user '{user}'"))
+            .unwrap_or_default();
+        let from = self
+            .peer
+            .as_ref()
+            .map(|peer| format!(" from {peer}"))
+            .unwrap_or_default();
         // Errors writing our own log (a closed stdout) must not stop the service.
-        let _ = writeln!(std::io::stdout(), "{line}");
+        let _ = writeln!(std::io::stdout(), "{}{line}{by}{from}", log::stamp());
     }
 }
 
@@ -409,7 +432,7 @@ impl Serving<'_> {
             self.take_batch(0)?;
         }
         if let Err(err) = self.store.expire() {
-            eprintln!(
+            log_err!(
                 "warning: cannot expire statuses: {}",
                 crate::error_chain(&err)
             );
@@ -417,7 +440,7 @@ impl Serving<'_> {
         // Before the commit: once the batches in flight have landed, a due
         // compaction runs here, ahead of the next write (it waits for them).
         if let Err(err) = self.store.maintain() {
-            eprintln!("warning: {}", crate::error_chain(&err));
+            log_err!("warning: {}", crate::error_chain(&err));
         }
         self.commit();
         self.publish();
@@ -450,7 +473,7 @@ impl Serving<'_> {
             // ROUTER puts the peer's identity first; a REQ peer adds an empty delimiter
             // before its body. Like a REP socket, drop what has no delimiter.
             let Some(delimiter) = frames.iter().skip(1).position(|f| f.is_empty()) else {
-                eprintln!("dropped a message that has no REQ envelope");
+                log_err!("dropped a message that has no REQ envelope");
                 continue;
             };
             let mut body = frames.split_off(delimiter + 2);
@@ -465,9 +488,17 @@ impl Serving<'_> {
                     None => Caller::Anonymous,
                 },
             };
+            let peer = match log::detailed() {
+                true => body
+                    .last_mut()
+                    .or(frames.last_mut())
+                    .and_then(|frame| frame.gets("Peer-Address"))
+                    .map(str::to_owned),
+                false => None,
+            };
             let outcome = match body.as_slice() {
-                [] => self.handle(b"", &caller),
-                [frame] => self.handle(frame, &caller),
+                [] => self.handle(b"", &caller, peer),
+                [frame] => self.handle(frame, &caller, peer),
                 parts => Err(ProtocolError::Multipart { parts: parts.len() }.into()),
             };
             match outcome {
@@ -490,7 +521,12 @@ impl Serving<'_> {
     }
 
     /// Parses one request; answers it now or stages its change.
-    fn handle(&mut self, frame: &[u8], caller: &Caller) -> Result<Outcome, Rejected> {
+    fn handle(
+        &mut self,
+        frame: &[u8],
+        caller: &Caller,
+        peer: Option<String>,
+    ) -> Result<Outcome, Rejected> {
         let request = protocol::parse_request(frame, &self.config.limits)?;
         let (name, status, answer) = match request {
             Request::Poll => return Ok(Outcome::ReplyNow(Immediate::Board)),
@@ -510,6 +546,7 @@ impl Serving<'_> {
         };
         let verb = if status.is_some() { "set" } else { "clear" };
         caller.may_change(self.users.as_deref(), verb, name)?;
+        let was_there = self.store.contains(name);
         let staged = match status {
             Some(status) => self.store.stage(name, status),
             None => self.store.stage_clear(name).map_err(UpdateError::from),
@@ -518,13 +555,20 @@ impl Serving<'_> {
             Ok(()) => {}
             Err(UpdateError::Board(err)) => return Err(err.into()),
             Err(UpdateError::Storage(err)) => {
-                eprintln!("error: {}", crate::error_chain(&err));
+                log_err!("error: {}", crate::error_chain(&err));
                 return Err(Rejected::Unstored);
             }
         }
-        let change = (!self.config.quiet).then(|| Change {
+        // A clear of a name that is not there changes nothing worth a line.
+        let worth_a_line = status.is_some() || was_there;
+        let change = (!self.config.quiet && worth_a_line).then(|| Change {
             name: name.to_owned(),
             status: status.map(str::to_owned),
+            user: match caller {
+                Caller::User(user) => Some(user.clone()),
+                Caller::Open | Caller::Anonymous => None,
+            },
+            peer,
         });
         Ok(Outcome::Staged(answer, change))
     }
@@ -587,7 +631,7 @@ impl Serving<'_> {
 
     /// Answers a batch whose changes could not be stored.
     fn unstored(&mut self, batch: &mut Vec<Pending>, err: &StorageError) {
-        eprintln!("error: {}", crate::error_chain(err));
+        log_err!("error: {}", crate::error_chain(err));
         for pending in batch.iter_mut() {
             pending.answer = Answer::Rejected(Rejected::Unstored);
         }
@@ -679,7 +723,7 @@ enum Rejected {
 
 /// Answers one request with an error, and logs it.
 fn reject(socket: &zmq::Socket, envelope: Vec<zmq::Message>, err: &Rejected) {
-    eprintln!("rejected request: {err}");
+    log_err!("rejected request: {err}");
     send_reply(socket, envelope, protocol::format_error(err).as_bytes());
 }
 
@@ -691,6 +735,6 @@ fn send_reply(socket: &zmq::Socket, envelope: Vec<zmq::Message>, reply: &[u8]) {
         .try_for_each(|frame| socket.send(frame, zmq::SNDMORE))
         .and_then(|()| socket.send(reply, 0));
     if let Err(err) = sent {
-        eprintln!("could not send a reply: {err}");
+        log_err!("could not send a reply: {err}");
     }
 }

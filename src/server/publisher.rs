@@ -1,6 +1,7 @@
 //! The publisher: every change to the board, numbered, on a PUB socket, and a
 //! heartbeat when nothing changes, so watchers know it is alive.
 
+use crate::server::log::log_err;
 use std::time::{Duration, Instant};
 
 use crate::board::ChangeKind;
@@ -107,7 +108,7 @@ impl Publisher {
         // PUB never blocks: a watcher past its high-water mark misses changes,
         // sees the gap in the numbers and fetches a snapshot.
         if let Err(err) = self.socket.send(&self.buffer[..], zmq::DONTWAIT) {
-            eprintln!("could not publish a change: {err}");
+            log_err!("could not publish a change: {err}");
         }
     }
 }

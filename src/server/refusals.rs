@@ -3,6 +3,7 @@
 //! without a word, so a thread watches the server socket's monitor for
 //! failed accepts and logs them, at most once every ten seconds.
 
+use crate::server::log::log_err;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -66,7 +67,7 @@ fn watch(monitor: &zmq::Socket, limit: Option<u64>, stop: &AtomicBool) {
         }
         if refused > 0 && last_said.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
             let limit = limit.map_or_else(|| "?".to_owned(), |l| l.to_string());
-            eprintln!(
+            log_err!(
                 "warning: turned away client connections ({refused} tries): too many open files \
                  (limit {limit}); raise the hard limit: ulimit -Hn, or LimitNOFILE= in a systemd unit"
             );

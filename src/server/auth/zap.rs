@@ -6,6 +6,7 @@
 //! an argon2 verification) costs that thread and nothing else: requests from
 //! connections already logged in keep flowing through the serve loop.
 
+use crate::server::log::log_err;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::shutdown::Shutdown;
@@ -54,7 +55,7 @@ fn serve(socket: &zmq::Socket, users: &SharedUsers, stop: &AtomicBool) {
             Ok(0) | Err(zmq::Error::EINTR) => continue,
             Ok(_) => {}
             Err(err) => {
-                eprintln!("error: the ZAP handler stopped: {err}; no login is accepted");
+                log_err!("error: the ZAP handler stopped: {err}; no login is accepted");
                 return;
             }
         }
@@ -63,7 +64,7 @@ fn serve(socket: &zmq::Socket, users: &SharedUsers, stop: &AtomicBool) {
         };
         let reply = answer(&request, &users.current());
         if let Err(err) = socket.send_multipart(reply, 0) {
-            eprintln!("warning: the ZAP handler could not answer: {err}");
+            log_err!("warning: the ZAP handler could not answer: {err}");
         }
     }
 }
@@ -91,7 +92,7 @@ fn answer(request: &[Vec<u8>], users: &super::Users) -> Vec<Vec<u8>> {
         credentials @ ..,
     ] = request
     else {
-        eprintln!(
+        log_err!(
             "warning: a malformed ZAP request ({} frames)",
             request.len()
         );
@@ -110,20 +111,20 @@ fn answer(request: &[Vec<u8>], users: &super::Users) -> Vec<Vec<u8>> {
             if users.check_password(&user, &password) {
                 reply(id, "200", "OK", &user)
             } else {
-                eprintln!("refused the login of '{user}' from {address}: wrong user or password");
+                log_err!("refused the login of '{user}' from {address}: wrong user or password");
                 reply(id, "400", "wrong user or password", "")
             }
         }
         (d, b"CURVE", [key]) if d == LOGIN_DOMAIN.as_bytes() => match users.user_with_key(key) {
             Some(user) => reply(id, "200", "OK", user),
             None => {
-                eprintln!("refused a CURVE login from {address}: unknown key");
+                log_err!("refused a CURVE login from {address}: unknown key");
                 reply(id, "400", "unknown key", "")
             }
         },
         (_, mechanism, _) => {
             let mechanism = String::from_utf8_lossy(mechanism);
-            eprintln!("refused a {mechanism} login from {address}: not allowed on that endpoint");
+            log_err!("refused a {mechanism} login from {address}: not allowed on that endpoint");
             reply(id, "400", "mechanism not allowed here", "")
         }
     }
