@@ -472,3 +472,49 @@ fn a_terminal_watcher_started_against_a_dead_server_says_so_at_once() {
     session.send_control('c').expect("Ctrl-C");
     session.exp_eof().expect("exits");
 }
+
+#[test]
+fn a_board_taller_and_wider_than_the_terminal_fits_it_without_scrolling() {
+    let server = publishing(&[]);
+    server.request_text(&format!("wide: {}", "w".repeat(120)));
+    for i in 0..18 {
+        server.request_text(&format!("user{i:02}: status {i}"));
+    }
+    let mut command = client(&["_", "--endpoint", &server.endpoint]);
+    command
+        .env("NO_COLOR", "1")
+        .env("LINES", "12")
+        .env("COLUMNS", "80");
+    let mut session = common::on_a_terminal(command, "xterm");
+    // Two whole screens: the first, and a redraw for the ages a second later.
+    // (The pty is read as Latin-1: match what is ASCII.)
+    session.exp_string("and 11 more").expect("the first screen");
+    let seen = session.exp_string("and 11 more").expect("a redraw");
+    let screen = seen.rsplit("\u{1b}[H").next().expect("a screen");
+    let lines: Vec<&str> = screen.split("\r\n").collect();
+    assert!(
+        lines.len() <= 12,
+        "{} lines on a 12-line terminal: {screen:?}",
+        lines.len()
+    );
+    for line in &lines {
+        // Latin-1 as read: '…' and '·' are three and two bytes, one cell each.
+        let visible = line
+            .replace("\u{1b}[K", "")
+            .replace("\u{e2}\u{80}\u{a6}", "…")
+            .replace("\u{c2}\u{b7}", "·");
+        assert!(
+            visible.chars().count() < 80,
+            "wider than 80 cells: {visible:?}"
+        );
+    }
+    assert!(screen.contains("wwww"), "{screen:?}");
+    assert!(
+        !screen.contains(&"w".repeat(100)),
+        "the wide status is cut: {screen:?}"
+    );
+    assert!(screen.contains("user06"), "{screen:?}");
+    assert!(!screen.contains("user07"), "only what fits: {screen:?}");
+    session.send_control('c').expect("Ctrl-C");
+    session.exp_eof().expect("exits");
+}

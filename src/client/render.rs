@@ -93,49 +93,211 @@ impl Style {
     }
 }
 
-/// Redraws the whole screen: a title line, then one line per entry with its
-/// age (when the server says it), `*` in front of what changed in the last
-/// [`MARK_FOR`], then the names that just left.
+/// The size of a terminal, in rows and cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScreenSize {
+    /// Lines.
+    pub rows: usize,
+    /// Cells per line.
+    pub cols: usize,
+}
+
+impl ScreenSize {
+    /// `LINES` and `COLUMNS` where set (as curses reads them), else what the
+    /// terminal on stdout says, else 24 × 80. Read at each redraw, so a
+    /// resized window is followed within a second.
+    pub fn of_stdout() -> ScreenSize {
+        let env = |key| {
+            std::env::var(key)
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|&n| n > 0)
+        };
+        let mut size = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCGWINSZ writes the winsize it is given, which lives here.
+        let asked = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+        let (tty_rows, tty_cols) = match asked {
+            true => (usize::from(size.ws_row), usize::from(size.ws_col)),
+            false => (0, 0),
+        };
+        let pick = |env: Option<usize>, tty: usize, default: usize| {
+            env.or((tty > 0).then_some(tty)).unwrap_or(default)
+        };
+        ScreenSize {
+            rows: pick(env("LINES"), tty_rows, 24),
+            cols: pick(env("COLUMNS"), tty_cols, 80),
+        }
+    }
+}
+
+/// How many cells `text` takes on a terminal, escape sequences aside.
+fn cells(text: &str) -> usize {
+    let mut used = 0;
+    walk(text, |piece| {
+        if let Piece::Char(_, width) = piece {
+            used += width;
+        }
+        true
+    });
+    used
+}
+
+/// `text` cut to at most `room` cells (escape sequences kept, taking none),
+/// with `…` where it was cut; and the cells it takes.
+fn fit(text: &str, room: usize) -> (String, usize) {
+    let total = cells(text);
+    if total <= room {
+        return (text.to_owned(), total);
+    }
+    if room == 0 {
+        return (String::new(), 0);
+    }
+    // What fits in all but one cell, then the ellipsis in that one.
+    let budget = room - 1;
+    let (mut out, mut used, mut styled) = (String::new(), 0, false);
+    walk(text, |piece| match piece {
+        Piece::Escape(sequence) => {
+            out.push_str(sequence);
+            styled = true;
+            true
+        }
+        Piece::Char(c, width) if used + width <= budget => {
+            out.push(c);
+            used += width;
+            true
+        }
+        Piece::Char(..) => false,
+    });
+    out.push('…');
+    if styled {
+        out.push_str("\x1b[0m");
+    }
+    (out, used + 1)
+}
+
+/// A piece of terminal text: an escape sequence, or a character and its cells.
+enum Piece<'a> {
+    Escape(&'a str),
+    Char(char, usize),
+}
+
+/// Calls `each` for every piece of `text` while it says to go on.
+fn walk<'a>(text: &'a str, mut each: impl FnMut(Piece<'a>) -> bool) {
+    use unicode_width::UnicodeWidthChar;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        let piece = match c {
+            // CSI: ESC [ parameters final-byte.
+            '\u{1b}' if rest[1..].starts_with('[') => {
+                let end = rest[2..]
+                    .find(|c: char| ('@'..='~').contains(&c))
+                    .map_or(rest.len(), |at| 2 + at + 1);
+                let (sequence, after) = rest.split_at(end);
+                rest = after;
+                Piece::Escape(sequence)
+            }
+            c => {
+                rest = &rest[c.len_utf8()..];
+                Piece::Char(c, c.width().unwrap_or(0))
+            }
+        };
+        if !each(piece) {
+            return;
+        }
+    }
+}
+
+/// `text` padded with spaces to `width` cells.
+fn pad(text: &str, width: usize) -> String {
+    let taken = cells(text);
+    format!("{text}{}", " ".repeat(width.saturating_sub(taken)))
+}
+
+/// Redraws the whole screen of `size`: a title line, then one line per entry
+/// with its age (when the server says it), `*` in front of what changed in
+/// the last [`MARK_FOR`], then the names that just left.
 ///
-/// Each line clears to its end and the rest of the screen is cleared after the
-/// last, so nothing flickers and nothing stale stays behind.
+/// It fits: widths are counted in terminal cells, a long status is cut with
+/// `…`, and when the names do not fit the last line says how many more
+/// there are, so the screen never scrolls. Each line clears to its end and
+/// the rest of the screen is cleared after the last, so nothing flickers and
+/// nothing stale stays behind.
 pub fn write_screen(
     out: &mut impl Write,
     mirror: &mut Mirror,
     title: &str,
     style: Style,
+    size: ScreenSize,
 ) -> io::Result<()> {
     const EOL: &str = "\x1b[K\n";
-    write!(out, "\x1b[H{}{EOL}{EOL}", style.paint("1", title))?;
-    let width = mirror
+    // The last row stays empty: a newline there would scroll the screen.
+    let line_room = size.cols.saturating_sub(1).max(10);
+    let (title, _) = fit(title, line_room);
+    write!(out, "\x1b[H{}{EOL}{EOL}", style.paint("1", &title))?;
+    let name_width = mirror
         .entries()
-        .map(|(name, _)| name.chars().count())
+        .map(|(name, _)| cells(name))
         .max()
         .unwrap_or(0)
         .min(24);
-    // Ages line up after the longest status, unless that one is very long.
+    let ages: Vec<String> = mirror
+        .entries()
+        .map(|(_, entry)| mirror.age(entry).map(format_age).unwrap_or_default())
+        .collect();
+    let age_width = ages.iter().map(|a| cells(a)).max().unwrap_or(0);
+    // Ages line up after the longest status, unless that one is very long,
+    // or the screen narrow: then statuses are cut.
+    let fixed = 2 + name_width + 2 + if age_width > 0 { 2 + age_width } else { 0 };
     let status_width = mirror
         .entries()
-        .map(|(_, entry)| display_status(&entry.status).chars().count())
+        .map(|(_, entry)| cells(display_status(&entry.status)))
         .max()
         .unwrap_or(0)
-        .min(48);
+        .min(48)
+        .min(line_room.saturating_sub(fixed).max(8));
+    let departures = mirror.recent_departures().to_vec();
+    let departure_lines = match departures.len() {
+        0 => 0,
+        n => 1 + n.min(3),
+    };
+    let entry_rows = size.rows.saturating_sub(1 + 2 + departure_lines).max(1);
+    let total = mirror.entries().count();
+    let (shown, more) = match total > entry_rows {
+        true => (
+            entry_rows.saturating_sub(1),
+            total - entry_rows.saturating_sub(1),
+        ),
+        false => (total, 0),
+    };
     let mut lines = Vec::new();
-    for (name, entry) in mirror.entries() {
+    for ((name, entry), age) in mirror.entries().zip(&ages).take(shown) {
         let fresh = entry.changed.is_some_and(|at| at.elapsed() < MARK_FOR);
         let mark = if fresh { "*" } else { " " };
-        let status = display_status(&entry.status);
-        let text = format!("{mark} {name:<width$}  {status:<status_width$}");
+        let (name, _) = fit(name, name_width);
+        let (status, _) = fit(display_status(&entry.status), status_width);
+        let text = format!(
+            "{mark} {}  {}",
+            pad(&name, name_width),
+            pad(&status, status_width)
+        );
         let text = if fresh {
             style.paint("1;32", &text)
         } else {
             text
         };
-        let age = mirror
-            .age(entry)
-            .map(|age| format!("  {}", style.paint("2", &format_age(age))))
-            .unwrap_or_default();
+        let age = match age.is_empty() {
+            true => String::new(),
+            false => format!("  {}", style.paint("2", age)),
+        };
         lines.push(format!("{text}{age}"));
+    }
+    if more > 0 {
+        lines.push(style.paint("2", &format!("  … and {more} more")));
     }
     if lines.is_empty() {
         lines.push(style.paint("2", "  (the board is empty)"));
@@ -143,17 +305,17 @@ pub fn write_screen(
     for line in lines {
         write!(out, "{line}{EOL}")?;
     }
-    let departures = mirror.recent_departures();
     if !departures.is_empty() {
         write!(out, "{EOL}")?;
     }
-    for gone in departures {
+    for gone in departures.iter().take(3) {
         let line = format!(
             "- {} {} {}",
             gone.name,
             gone.why.as_str(),
             format_age(gone.seen.elapsed())
         );
+        let (line, _) = fit(&line, line_room);
         write!(out, "{}{EOL}", style.paint("2", &line))?;
     }
     // Clear whatever an earlier, longer board left below.
@@ -191,6 +353,21 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"entries\":[{\"name\":\"a\\\"b\",\"status\":\"x\\\\y\"}]}\n"
+        );
+    }
+
+    #[test]
+    fn fit_counts_cells_and_cuts_with_an_ellipsis() {
+        assert_eq!(fit("hello", 10), ("hello".to_owned(), 5));
+        assert_eq!(fit("hello world", 8), ("hello w…".to_owned(), 8));
+        assert_eq!(cells("日本語"), 6, "wide characters take two cells");
+        assert_eq!(fit("日本語です", 7).1, 7);
+        assert_eq!(cells("\x1b[1;32mgreen\x1b[0m"), 5, "escapes take no cells");
+        let (cut, used) = fit("\x1b[1mbold and long\x1b[0m", 6);
+        assert_eq!(used, 6);
+        assert!(
+            cut.starts_with("\x1b[1m") && cut.ends_with("…\x1b[0m"),
+            "{cut:?}"
         );
     }
 

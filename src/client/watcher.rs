@@ -413,7 +413,8 @@ impl Watcher<'_, '_> {
             View::Screen(style) => {
                 self.last_drawn = Instant::now();
                 let title = title.unwrap_or_default();
-                render::write_screen(&mut session.out, &mut self.mirror, &title, style)
+                let size = render::ScreenSize::of_stdout();
+                render::write_screen(&mut session.out, &mut self.mirror, &title, style, size)
             }
             View::Scroll | View::Json => return Ok(()),
         };
