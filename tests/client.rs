@@ -601,3 +601,34 @@ fn a_pipe_with_retries_given_gives_up_after_them() {
     assert!(stderr.contains("nothing listens"), "{stderr}");
     assert!(!stderr.contains("still trying"), "{stderr}");
 }
+
+#[test]
+fn an_interactive_client_keeps_a_status_through_a_restart_and_sends_it() {
+    for term in TERMS {
+        let port = common::free_port().to_string();
+        let first = Server::start_raw(&[&port, "--quiet", "--in-memory"]);
+        let mut command = client(&["bob", &port, "--timeout", "200", "--retries", "1"]);
+        command.env("TERM", term);
+        let mut session = common::on_a_terminal(command, term);
+        session.exp_string("bob: ").expect("prompt");
+        session.send_line("first").expect("type");
+        session.exp_string("- bob: first").expect("the board");
+        drop(first);
+        session
+            .send_line("second")
+            .expect("type while the server is away");
+        session
+            .exp_string("kept and sent when the server is back")
+            .expect("told it is kept");
+        let second = Server::start_raw(&[&port, "--quiet", "--in-memory"]);
+        session
+            .exp_string("the server is back: sent")
+            .expect("sent once the server is back");
+        session
+            .exp_string("- bob: second")
+            .expect("the board with it");
+        assert_eq!(second.request_text("_:"), "- bob: second\n", "TERM={term}");
+        session.send_control('d').expect("Ctrl-D");
+        assert_leaves_cleanly(session, term);
+    }
+}

@@ -11,6 +11,7 @@
 //! - `mirror`: a watcher's copy of the board (the Clone pattern).
 //! - `render`: a board as the original's block, as JSON, or as a screen.
 
+mod courier;
 mod login;
 mod mirror;
 mod modes;

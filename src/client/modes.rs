@@ -6,6 +6,7 @@ use rustyline::error::ReadlineError;
 
 use crate::protocol::{self, DEFAULT_MAX_REQUEST, ExtendedReply, POLL_REQUEST, ProtocolError};
 
+use super::courier::{Courier, Say};
 use super::mirror::Mirror;
 use super::{ClientError, EXIT_INTERRUPTED, RunError, Session};
 
@@ -72,6 +73,8 @@ impl Session<'_> {
         self.greet()?;
         let mut editor = rustyline::DefaultEditor::new().map_err(RunError::Terminal)?;
         let prompt = format!("{}: ", self.options.name);
+        // Started at the first outage: it sends what was typed meanwhile.
+        let mut courier: Option<Courier> = None;
         loop {
             // A dumb terminal reads in cooked mode, where Ctrl-C is a signal, not a key.
             let read = self
@@ -80,24 +83,57 @@ impl Session<'_> {
             let line = match read {
                 Ok(line) => line,
                 // Ctrl-D and Ctrl-C at the prompt are how a person leaves.
-                Err(ReadlineError::Eof | ReadlineError::Interrupted) => return Ok(()),
+                Err(ReadlineError::Eof | ReadlineError::Interrupted) => {
+                    if let Some(request) = courier.as_ref().and_then(Courier::holds) {
+                        eprintln!("status_client: not sent: {request:?}");
+                    }
+                    return Ok(());
+                }
                 Err(e) => return Err(RunError::Terminal(e)),
             };
-            if line.trim().is_empty() {
+            let request = match line.trim().is_empty() {
                 // An empty line shows the board again: it does not wipe one's status.
-                match self.ask(POLL_REQUEST) {
-                    Ok(board) => self.show(&board, true)?,
-                    Err(RunError::Client(ClientError::Interrupted)) => return Ok(()),
-                    Err(e) => return Err(e),
+                true => POLL_REQUEST.to_owned(),
+                false => {
+                    // History is a convenience; a failure to record a line is not an error.
+                    let _ = editor.add_history_entry(line.as_str());
+                    self.update(&line)
                 }
+            };
+            let is_update = request != POLL_REQUEST;
+            if let Some(courier) = courier.as_ref().filter(|c| c.holds().is_some())
+                && is_update
+            {
+                courier.hand(request);
+                eprintln!(
+                    "status_client: kept {line:?} in place of the one waiting; \
+                     it is sent when the server is back"
+                );
                 continue;
             }
-            // History is a convenience; a failure to record a line is not an error.
-            let _ = editor.add_history_entry(line.as_str());
-            match self.ask(&self.update(&line)) {
+            match self.ask(&request) {
                 Ok(board) => self.show(&board, true)?,
                 Err(refused @ RunError::Refused { .. }) => eprintln!("{refused}"),
                 Err(RunError::Client(ClientError::Interrupted)) => return Ok(()),
+                Err(RunError::Client(
+                    err @ (ClientError::NoReply { .. } | ClientError::NothingListens { .. }),
+                )) => {
+                    eprintln!("status_client: {err}");
+                    if is_update {
+                        eprintln!(
+                            "status_client: your status is kept and sent when the server is back \
+                             (type another to replace it; Ctrl-C to leave)"
+                        );
+                        let courier = courier.get_or_insert_with(|| {
+                            Courier::start(
+                                self.client.sibling(),
+                                printer(&mut editor),
+                                self.options.timeout,
+                            )
+                        });
+                        courier.hand(request);
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -126,6 +162,19 @@ impl Session<'_> {
             return Ok(());
         }
         self.show(&Mirror::new(snapshot).plain(), false)
+    }
+}
+
+/// Where a courier's news goes: above the prompt through the line editor,
+/// or where it cannot drive the terminal (TERM=dumb, some ptys) to stderr:
+/// not stdout, which the session holds locked.
+fn printer(editor: &mut rustyline::DefaultEditor) -> Say {
+    use rustyline::ExternalPrinter;
+    match editor.create_external_printer() {
+        Ok(mut printer) => Box::new(move |text: String| {
+            let _ = printer.print(text);
+        }),
+        Err(_) => Box::new(|text: String| eprintln!("{text}")),
     }
 }
 

@@ -163,6 +163,17 @@ impl Client {
         }
     }
 
+    /// Another client to the same server, with the same settings and login,
+    /// on a context of its own (for a thread of its own).
+    pub fn sibling(&self) -> Client {
+        Client::new(
+            &self.endpoint,
+            self.timeout,
+            self.retries,
+            self.login.clone(),
+        )
+    }
+
     /// The ZeroMQ context, for other sockets to the same server (a subscriber).
     pub fn context(&self) -> &zmq::Context {
         &self.context
