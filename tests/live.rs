@@ -518,3 +518,39 @@ fn a_board_taller_and_wider_than_the_terminal_fits_it_without_scrolling() {
     session.send_control('c').expect("Ctrl-C");
     session.exp_eof().expect("exits");
 }
+
+#[test]
+fn a_resized_terminal_is_redrawn_to_fit() {
+    use std::os::fd::AsRawFd;
+    let server = publishing(&[]);
+    for i in 0..18 {
+        server.request_text(&format!("user{i:02}: status {i}"));
+    }
+    let mut command = client(&["_", "--endpoint", &server.endpoint]);
+    command
+        .env("NO_COLOR", "1")
+        .env_remove("LINES")
+        .env_remove("COLUMNS");
+    let mut session = common::on_a_terminal(command, "xterm");
+    let set_size = |session: &rexpect::session::PtySession, rows: u16| {
+        let master = session.process().get_file_handle().expect("the pty");
+        let size = libc::winsize {
+            ws_row: rows,
+            ws_col: 80,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads the winsize it is given; the kernel then
+        // sends SIGWINCH to the program on the terminal.
+        let rc = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+        assert_eq!(rc, 0, "TIOCSWINSZ");
+    };
+    set_size(&session, 40);
+    session.exp_string("user17").expect("40 rows: every name");
+    set_size(&session, 12);
+    session
+        .exp_string("and 10 more")
+        .expect("12 rows: as many as fit, and the count of the rest");
+    session.send_control('c').expect("Ctrl-C");
+    session.exp_eof().expect("exits");
+}

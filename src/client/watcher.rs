@@ -7,6 +7,8 @@
 
 use std::collections::HashSet;
 use std::io::{self, IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::protocol::{self, ExtendedReply, POLL_REQUEST, SNAPSHOT_REQUEST};
@@ -42,7 +44,15 @@ pub(super) fn watch(session: &mut Session<'_>) -> Result<(), RunError> {
         view,
         silent: HashSet::new(),
         last_drawn: Instant::now(),
+        resized: Arc::new(AtomicBool::new(false)),
     };
+    if let View::Screen(_) = watcher.view {
+        // Without it the screen follows a resize at the next redraw, in a second.
+        let _ = signal_hook::flag::register(
+            signal_hook::consts::SIGWINCH,
+            Arc::clone(&watcher.resized),
+        );
+    }
     if let View::Screen(_) = watcher.view {
         // Something on the screen at once, even when the server is away.
         watcher.draw(false)?;
@@ -184,6 +194,8 @@ struct Watcher<'s, 'a> {
     /// Publishers that never spoke to us: not tried again.
     silent: HashSet<String>,
     last_drawn: Instant,
+    /// Raised by SIGWINCH: the terminal changed size, redraw now.
+    resized: Arc<AtomicBool>,
 }
 
 impl Watcher<'_, '_> {
@@ -339,7 +351,8 @@ impl Watcher<'_, '_> {
         if gap {
             return self.resync();
         }
-        let due = dirty || self.last_drawn.elapsed() >= REDRAW_EVERY;
+        let resized = self.resized.swap(false, Ordering::SeqCst);
+        let due = dirty || resized || self.last_drawn.elapsed() >= REDRAW_EVERY;
         if matches!(self.view, View::Screen(_)) && due {
             self.draw(dirty)?;
         }
@@ -374,14 +387,18 @@ impl Watcher<'_, '_> {
             if left.is_zero() {
                 break;
             }
+            // A terminal looks often: for a resize, and every second for the ages.
             let slice = match self.view {
-                View::Screen(_) => left.min(REDRAW_EVERY),
+                View::Screen(_) => left.min(Shutdown::CHECK_EVERY),
                 _ => left,
             };
             if !self.session.shutdown.sleep(slice) {
                 return Ok(Flow::Stop);
             }
-            if let View::Screen(_) = self.view {
+            let resized = self.resized.swap(false, Ordering::SeqCst);
+            if matches!(self.view, View::Screen(_))
+                && (resized || self.last_drawn.elapsed() >= REDRAW_EVERY)
+            {
                 self.draw(false)?;
             }
         }
