@@ -575,13 +575,7 @@ fn a_state_file_deleted_or_replaced_under_load_is_written_again_and_loses_nothin
         }
         let warning = server.stderr.find("deleted or replaced");
         assert!(warning.contains("wrote the board"), "{warning}");
-        let acked_then = writers.acks();
-        writers.wait_for_acks(acked_then + 200);
-        let (status, _) = server.stop(libc::SIGKILL);
-        assert_eq!(status.code(), None, "killed");
-        let results = writers.finish();
-        let again = start_on(&state, &[]);
-        assert_all_acknowledged_survived(&results, &again);
+        more_then_kill_9_and_check(server, writers, &state, 200);
     }
 }
 
@@ -608,12 +602,17 @@ fn a_compaction_that_fails_after_its_rename_loses_nothing() {
     let writers = Writers::start(&server.endpoint, 3);
     let warning = server.stderr.find("injected fault");
     assert!(warning.contains("cannot fsync"), "{warning}");
-    let acked_then = writers.acks();
-    writers.wait_for_acks(acked_then + 300);
+    more_then_kill_9_and_check(server, writers, &state, 300);
+}
+
+/// After a fault: `more` acknowledged updates, kill -9, a restart, and every
+/// acknowledged update there.
+fn more_then_kill_9_and_check(server: Server, writers: Writers, state: &Path, more: u64) {
+    writers.wait_for_acks(writers.acks() + more);
     let (status, _) = server.stop(libc::SIGKILL);
     assert_eq!(status.code(), None, "killed");
     let results = writers.finish();
-    let again = start_on(&state, &[]);
+    let again = start_on(state, &[]);
     assert_all_acknowledged_survived(&results, &again);
 }
 
