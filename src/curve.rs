@@ -13,8 +13,10 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+use crate::secret_file::{SecretFileError, read_private};
 
 /// What a build without CURVE says when asked for it.
 pub const UNAVAILABLE: &str = "this build has no CURVE (its libzmq was built without libsodium); \
@@ -52,7 +54,7 @@ pub enum CurveError {
         source: std::io::Error,
     },
     /// Others could read the secret key.
-    #[error("{} is readable by group or others (mode {mode:04o}); chmod 600 it", .path.display())]
+    #[error("{}", SecretFileError::exposed_message(&.path.display().to_string(), *.mode))]
     Exposed {
         /// The file.
         path: PathBuf,
@@ -142,19 +144,17 @@ impl KeyPair {
         if !available() {
             return Err(CurveError::Unavailable);
         }
-        let io = |source| CurveError::Io {
-            action: "read",
-            path: path.to_owned(),
-            source,
-        };
-        let mode = fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(CurveError::Exposed {
+        let text = read_private(path).map_err(|err| match err {
+            SecretFileError::Io(source) => CurveError::Io {
+                action: "read",
+                path: path.to_owned(),
+                source,
+            },
+            SecretFileError::Exposed(mode) => CurveError::Exposed {
                 path: path.to_owned(),
                 mode,
-            });
-        }
-        let text = fs::read_to_string(path).map_err(io)?;
+            },
+        })?;
         let malformed = |why: String| CurveError::Malformed {
             path: path.to_owned(),
             why,
@@ -204,6 +204,8 @@ fn encode(key: &[u8; 32]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]

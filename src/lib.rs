@@ -30,6 +30,7 @@
 //! - [`curve`]: CURVE key pairs for both programs, where libzmq has CURVE.
 //! - [`cli`]: shell completions and man pages from both command lines.
 //! - `clock`: milliseconds since the Unix epoch, set by hand in unit tests.
+//! - `secret_file`: reading a file of secrets only when no one else can.
 //!
 //! The binaries in `src/bin/` only parse arguments, call into this crate, and
 //! report an error once, with its causes, via [`error_chain`].
@@ -44,6 +45,7 @@ pub mod storage;
 
 mod board;
 mod clock;
+mod secret_file;
 mod store;
 
 use std::error::Error;

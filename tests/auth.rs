@@ -346,3 +346,30 @@ fn a_login_to_an_open_server_is_refused_with_advice() {
     assert!(stderr.contains("does not take this login"), "{stderr}");
     assert_eq!(server.request_text("_:"), "");
 }
+
+#[test]
+fn the_password_file_is_used_only_when_its_owner_alone_can_read_it() {
+    let users = UsersFile::new(&["alice"]);
+    let server = auth_server(&users, &[]);
+    let config = tempfile::tempdir().expect("temp dir");
+    let file = config.path().join("status-board/password");
+    std::fs::create_dir_all(file.parent().expect("a directory")).expect("mkdir");
+    let run = || {
+        let mut command = client(&["alice", "--set", "from the file"]);
+        command
+            .args(["--endpoint", &server.endpoint])
+            .env("XDG_CONFIG_HOME", config.path());
+        run_command(&mut command, "")
+    };
+    write_private(&file, &format!("{PASSWORD}\n"));
+    let (code, stdout, stderr) = run();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "- alice: from the file\n");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let (code, _, stderr) = run();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("mode 0644") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+}

@@ -11,11 +11,11 @@
 //! the client logs in by key instead, with its pair from
 //! `~/.config/status-board/curve.key`, and the traffic is encrypted.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use crate::curve::{self, KeyPair};
 use crate::protocol::POLL_NAME;
+use crate::secret_file::{SecretFileError, read_private};
 
 use super::RunError;
 
@@ -162,23 +162,12 @@ fn config_file(name: &str) -> Option<PathBuf> {
 
 /// The first line of the password file, which only its owner may read.
 fn read_password_file(path: &std::path::Path) -> Result<String, RunError> {
-    let unreadable = |e: std::io::Error| {
-        RunError::Usage(format!(
-            "cannot read the password file {}: {e}",
-            path.display()
-        ))
-    };
-    let mode = std::fs::metadata(path)
-        .map_err(unreadable)?
-        .permissions()
-        .mode()
-        & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(RunError::Usage(format!(
-            "the password file {} is readable by group or others (mode {mode:04o}); chmod 600 it",
-            path.display()
-        )));
-    }
-    let text = std::fs::read_to_string(path).map_err(unreadable)?;
+    let what = format!("the password file {}", path.display());
+    let text = read_private(path).map_err(|err| {
+        RunError::Usage(match err {
+            SecretFileError::Io(e) => format!("cannot read {what}: {e}"),
+            SecretFileError::Exposed(mode) => SecretFileError::exposed_message(&what, mode),
+        })
+    })?;
     Ok(text.lines().next().unwrap_or("").to_owned())
 }

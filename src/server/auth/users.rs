@@ -10,8 +10,8 @@
 //! ```
 
 use std::collections::HashMap;
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
+
+use crate::secret_file::{SecretFileError, read_private};
 use std::path::{Path, PathBuf};
 
 use argon2::Argon2;
@@ -31,10 +31,7 @@ pub enum UsersError {
         source: std::io::Error,
     },
     /// Others could read the password hashes.
-    #[error(
-        "the users file {} is readable by group or others (mode {mode:04o}); chmod 600 it",
-        .path.display()
-    )]
+    #[error("{}", SecretFileError::exposed_message(&format!("the users file {}", .path.display()), *.mode))]
     Exposed {
         /// The file.
         path: PathBuf,
@@ -112,18 +109,16 @@ pub struct Users {
 impl Users {
     /// Reads and checks the users file: private, well formed, no user twice.
     pub fn load(path: &Path) -> Result<Users, UsersError> {
-        let read = |source| UsersError::Read {
-            path: path.to_owned(),
-            source,
-        };
-        let mode = fs::metadata(path).map_err(read)?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(UsersError::Exposed {
+        let text = read_private(path).map_err(|err| match err {
+            SecretFileError::Io(source) => UsersError::Read {
+                path: path.to_owned(),
+                source,
+            },
+            SecretFileError::Exposed(mode) => UsersError::Exposed {
                 path: path.to_owned(),
                 mode,
-            });
-        }
-        let text = fs::read_to_string(path).map_err(read)?;
+            },
+        })?;
         Users::parse(path, &text)
     }
 
@@ -343,6 +338,9 @@ fn random_bytes() -> Result<[u8; 16], String> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     fn parse(text: &str) -> Result<Users, UsersError> {
