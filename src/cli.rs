@@ -1,7 +1,18 @@
-//! What both programs' command lines share: shell completions and a man
-//! page, generated from their clap definitions (`--generate WHAT`).
+//! What the programs' command lines share: shell completions and a man
+//! page, generated from their clap definitions (`--generate WHAT`), and
+//! how a watcher's `--interval` is read.
 
 use std::io::Write;
+use std::time::Duration;
+
+/// `--interval SECONDS`: fractions allowed, from a millisecond to a day.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if !(0.001..=86_400.0).contains(&seconds) {
+        return Err("must be between 0.001 and 86400 seconds".into());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
 
 /// What `--generate` can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -77,7 +77,7 @@ struct Args {
     clear: bool,
 
     /// Seconds between polls when watching a server that does not push changes; fractions allowed
-    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_interval)]
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = status_board::cli::parse_interval)]
     interval: Duration,
 
     /// Stop watching after N boards
@@ -129,14 +129,6 @@ struct Args {
     /// Write shell completions or a man page to stdout, and exit
     #[arg(long, value_name = "WHAT", exclusive = true, hide = true)]
     generate: Option<status_board::cli::Generated>,
-}
-
-fn parse_interval(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text.parse().map_err(|e| format!("{e}"))?;
-    if !(0.001..=86_400.0).contains(&seconds) {
-        return Err("must be between 0.001 and 86400 seconds".into());
-    }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 impl Args {

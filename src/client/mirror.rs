@@ -90,15 +90,18 @@ impl Mirror {
     }
 
     /// Takes a snapshot in; after the first, entries that differ from before
-    /// are marked changed.
-    pub fn reset(&mut self, snapshot: Snapshot) {
-        self.replace(snapshot, self.filled);
+    /// are marked changed. Whether the board differs from before (the first
+    /// one always does).
+    pub fn reset(&mut self, snapshot: Snapshot) -> bool {
+        let differs = self.replace(snapshot, self.filled);
+        let first = !self.filled;
         self.filled = true;
+        differs || first
     }
 
     /// Takes the original server's plain board in (no times, no numbers), as [`Mirror::reset`].
-    pub fn reset_original(&mut self, entries: Vec<Entry>) {
-        self.reset(Self::as_snapshot(entries));
+    pub fn reset_original(&mut self, entries: Vec<Entry>) -> bool {
+        self.reset(Self::as_snapshot(entries))
     }
 
     fn as_snapshot(entries: Vec<Entry>) -> Snapshot {
@@ -121,8 +124,10 @@ impl Mirror {
         self.epoch.is_empty()
     }
 
-    fn replace(&mut self, snapshot: Snapshot, mark: bool) {
+    /// Whether any entry differs, or the order.
+    fn replace(&mut self, snapshot: Snapshot, mark: bool) -> bool {
         let now = Instant::now();
+        let mut differs = snapshot.entries.len() != self.entries.len();
         let header = snapshot.header;
         self.clock_offset_ms = offset(header.now_ms);
         let mut entries = IndexMap::with_capacity(snapshot.entries.len());
@@ -132,11 +137,20 @@ impl Mirror {
             set_at_ms,
         } in snapshot.entries
         {
+            let same_place = self.entries.get_index_of(&name) == Some(entries.len());
             let changed = match self.entries.get(&name) {
-                Some(old) if old.status == status && old.set_at_ms == set_at_ms => old.changed,
-                Some(_) => Some(now),
-                None if mark => Some(now),
-                None => None,
+                Some(old) if old.status == status && old.set_at_ms == set_at_ms => {
+                    differs |= !same_place;
+                    old.changed
+                }
+                Some(_) => {
+                    differs = true;
+                    Some(now)
+                }
+                None => {
+                    differs = true;
+                    mark.then_some(now)
+                }
             };
             entries.insert(
                 name,
@@ -151,6 +165,7 @@ impl Mirror {
         self.epoch = header.epoch;
         self.seq = header.seq;
         self.publish = header.publish;
+        differs
     }
 
     /// Applies one published message, if it is the next one.
@@ -209,12 +224,18 @@ impl Mirror {
         &self.departures
     }
 
+    /// Now by the server's clock (ms since the Unix epoch), as of its last word.
+    pub fn server_now_ms(&self) -> u64 {
+        now_ms().saturating_add_signed(self.clock_offset_ms)
+    }
+
     /// How long ago the server set a status, by the server's clock; `None`
     /// from the original server.
     pub fn age(&self, entry: &MirrorEntry) -> Option<Duration> {
-        let server_now = now_ms().saturating_add_signed(self.clock_offset_ms);
         let set_at = entry.set_at_ms?;
-        Some(Duration::from_millis(server_now.saturating_sub(set_at)))
+        Some(Duration::from_millis(
+            self.server_now_ms().saturating_sub(set_at),
+        ))
     }
 
     /// The board as the original protocol prints it: `- NAME STATUS` lines.
@@ -357,6 +378,27 @@ mod tests {
             .collect();
         assert_eq!(marked, ["c"]);
         assert_eq!(mirror.plain(), "- a: 1\n- c: 3\n");
+    }
+
+    #[test]
+    fn reset_says_whether_the_board_differs() {
+        let mut mirror = Mirror::empty();
+        assert!(
+            mirror.reset(snapshot(1, &[])),
+            "the first board, even empty"
+        );
+        assert!(!mirror.reset(snapshot(1, &[])));
+        assert!(mirror.reset(snapshot(2, &[("a", ": 1", 1), ("b", ": 2", 1)])));
+        assert!(!mirror.reset(snapshot(2, &[("a", ": 1", 1), ("b", ": 2", 1)])));
+        assert!(
+            mirror.reset(snapshot(3, &[("a", ": 1", 2), ("b", ": 2", 1)])),
+            "a new time"
+        );
+        assert!(
+            mirror.reset(snapshot(4, &[("b", ": 2", 1), ("a", ": 1", 2)])),
+            "the order"
+        );
+        assert!(mirror.reset(snapshot(5, &[("b", ": 2", 1)])), "one fewer");
     }
 
     #[test]

@@ -7,16 +7,21 @@
 //! - `request`: one request, one reply, never an endless wait (Lazy Pirate).
 //! - `login`: who to log in as on a server with `--auth`, and the password.
 //! - `modes`: one-shot, clear, piped and interactive: one update at a time.
-//! - `watcher`: the watch mode, kept in step by pushed changes or polls.
+//! - `link`: a connection that rides out the server's absence, for long-running feeds.
+//! - `follow`: keeping a copy of the board in step: pushed changes or polls
+//!   (also `status_web`'s).
+//! - `watcher`: the watch mode: the board on a terminal, or as the original prints it.
 //! - `mirror`: a watcher's copy of the board (the Clone pattern).
 //! - `render`: a board as the original's block, as JSON, or as a screen.
 
 mod courier;
+pub mod follow;
+pub mod link;
 mod login;
-mod mirror;
+pub mod mirror;
 mod modes;
-mod render;
-mod request;
+pub mod render;
+pub mod request;
 mod watcher;
 
 use std::io::{self, IsTerminal, StdoutLock, Write};
@@ -30,6 +35,7 @@ use crate::shutdown::Shutdown;
 pub use login::{Login, PASSWORD_ENV, SERVER_KEY_ENV, USER_ENV, curve_keygen};
 pub use request::{ClientError, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};
 
+use link::Link;
 use request::Client;
 
 /// Exit code when the server answered `error: …` or with something that is not a board.
@@ -217,21 +223,24 @@ pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), RunError> {
         &options.name,
         &options.endpoint,
     )?;
+    let client = Client::new(&options.endpoint, options.timeout, options.retries, login);
+    let link = Link::new(client, "status_client", &options.endpoint, options.timeout);
     let mut session = Session {
-        client: Client::new(&options.endpoint, options.timeout, options.retries, login),
+        link,
         options,
         shutdown,
         out: io::stdout().lock(),
         shown: 0,
-        outage: None,
-        last_contact: std::time::Instant::now(),
     };
     let result = match mode {
         Mode::OneShot(text) => session.one_shot(&text),
         Mode::Clear => session.clear(),
         Mode::Piped => session.piped(),
         Mode::Interactive => session.interactive(),
-        Mode::Watch => watcher::watch(&mut session),
+        Mode::Watch => {
+            drop(session.out);
+            watcher::watch(options, session.link, shutdown)
+        }
     };
     match result {
         // `status_client _ | head`: the reader has gone, which is not our failure.
@@ -254,21 +263,20 @@ fn cut(text: &str, max: usize) -> String {
 
 /// One run of the client: its connection, output, and the boards shown so far.
 struct Session<'a> {
-    client: Client,
+    link: Link,
     options: &'a Options,
     shutdown: &'a Shutdown,
     out: StdoutLock<'static>,
     shown: u64,
-    /// Since when the server has not answered, while it does not.
-    outage: Option<std::time::Instant>,
-    /// When the server last answered.
-    last_contact: std::time::Instant,
 }
 
 impl Session<'_> {
     /// Sends one request; an `error:` reply becomes [`RunError::Refused`].
     fn ask(&mut self, request: &str) -> Result<String, RunError> {
-        let reply = self.client.request(request.as_bytes(), self.shutdown)?;
+        let reply = self
+            .link
+            .client
+            .request(request.as_bytes(), self.shutdown)?;
         self.board_or_refusal(request, &reply)
     }
 
@@ -284,38 +292,9 @@ impl Session<'_> {
     /// stderr, and so is the server's return.
     fn request_patiently(&mut self, request: &str) -> Result<Vec<u8>, RunError> {
         loop {
-            if let Some(reply) = self.request_round(request)? {
+            if let Some(reply) = self.link.round(request, self.shutdown)? {
                 return Ok(reply);
             }
-        }
-    }
-
-    /// One round of tries of `request`: the reply, or `None` if the server is
-    /// away (said once, on stderr, when an outage begins; and its end).
-    fn request_round(&mut self, request: &str) -> Result<Option<Vec<u8>>, RunError> {
-        match self.client.request(request.as_bytes(), self.shutdown) {
-            Ok(reply) => {
-                if self.outage.take().is_some() {
-                    eprintln!("status_client: {} answers again", self.options.endpoint);
-                }
-                self.last_contact = std::time::Instant::now();
-                Ok(Some(reply))
-            }
-            Err(err @ (ClientError::NoReply { .. } | ClientError::NothingListens { .. })) => {
-                if self.outage.is_none() {
-                    eprintln!("status_client: {err} (still trying; Ctrl-C to stop)");
-                    self.outage = Some(std::time::Instant::now());
-                }
-                // A refusal is said at once by the system: wait before the
-                // next try. Silence has waited its tries already.
-                if matches!(err, ClientError::NothingListens { .. })
-                    && !self.shutdown.sleep(self.options.timeout)
-                {
-                    return Err(ClientError::Interrupted.into());
-                }
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
         }
     }
 

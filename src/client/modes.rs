@@ -126,7 +126,7 @@ impl Session<'_> {
                         );
                         let courier = courier.get_or_insert_with(|| {
                             Courier::start(
-                                self.client.sibling(),
+                                self.link.client.sibling(),
                                 printer(&mut editor),
                                 self.options.timeout,
                             )

@@ -9,6 +9,7 @@
 //! that a refused login is told from a dead server at once: libzmq does not
 //! reconnect after an authentication failure, and a retry would not help.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::shutdown::Shutdown;
@@ -114,8 +115,6 @@ pub struct Client {
     retries: u32,
     login: Option<Login>,
     connection: Option<Connection>,
-    /// Numbers the monitors' inproc endpoints: one per socket opened.
-    opened: u64,
 }
 
 /// A REQ socket and the monitor that reports how its connection went.
@@ -152,14 +151,25 @@ impl Client {
     /// A client for `endpoint`, logging in as `login` if given; nothing is
     /// connected until the first request.
     pub fn new(endpoint: &str, timeout: Duration, retries: u32, login: Option<Login>) -> Self {
+        Client::in_context(zmq::Context::new(), endpoint, timeout, retries, login)
+    }
+
+    /// As [`Client::new`], on a context shared with other clients (one
+    /// short-lived client per request, say, without a context each).
+    pub fn in_context(
+        context: zmq::Context,
+        endpoint: &str,
+        timeout: Duration,
+        retries: u32,
+        login: Option<Login>,
+    ) -> Self {
         Client {
-            context: zmq::Context::new(),
+            context,
             endpoint: endpoint.to_owned(),
             timeout,
             retries: retries.max(1),
             login,
             connection: None,
-            opened: 0,
         }
     }
 
@@ -235,8 +245,10 @@ impl Client {
             .map_err(socket_error("set RECONNECT_IVL"))?;
         self.log_in(&socket)
             .map_err(socket_error("set the login"))?;
-        self.opened += 1;
-        let watch = format!("inproc://status-client-monitor-{}", self.opened);
+        // Unique in the process: clients may share a context (status_web's posts).
+        static OPENED: AtomicU64 = AtomicU64::new(0);
+        let number = OPENED.fetch_add(1, Ordering::Relaxed);
+        let watch = format!("inproc://status-client-monitor-{number}");
         socket
             .monitor(&watch, WATCHED)
             .map_err(socket_error("monitor the socket"))?;
