@@ -32,6 +32,11 @@
 //! - `clock`: milliseconds since the Unix epoch, set by hand in unit tests.
 //! - `secret_file`: reading a file of secrets only when no one else can.
 //!
+//! `status_web`, the board in a browser, lives in `src/bin/status_web/`: its
+//! HTTP side (axum on tokio) stays out of this crate, so the server and the
+//! client link no async runtime. It follows the board with the client's
+//! [`client::follow`]. `docs/WEB.md`.
+//!
 //! The binaries in `src/bin/` only parse arguments, call into this crate, and
 //! report an error once, with its causes, via [`error_chain`].
 

@@ -1,0 +1,132 @@
+//! `status_web`: the status board in a browser.
+//!
+//! - `run`: the gateway's main thread, a watcher of the server (the client's
+//!   `Follower`), and the HTTP side started beside it.
+//! - `gateway`: the board as the gateway knows it, and the events viewers get.
+//! - `http`: axum on tokio on a thread of its own: the routes, the page
+//!   (`page.html`), the event stream.
+//! - `post`: a status posted from the web, with the browser's login.
+//!
+//! These live here, not in the library, so that only this program links an
+//! async runtime.
+
+mod gateway;
+mod http;
+mod post;
+mod run;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use run::{DEFAULT_LISTEN, Options, WebError};
+use status_board::client::{self, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};
+use status_board::shutdown::{Hangup, Shutdown};
+
+/// Serves the status board to browsers: a wall-screen page that follows
+/// every change, the board as JSON, and a form to post a status.
+///
+///   status_web                                   the server at 127.0.0.1:2345, http://127.0.0.1:8080/
+///   status_web --endpoint tcp://board:2345 --listen 0.0.0.0:8080
+///
+/// Endpoints:
+///   GET  /            the page (everything in one document, nothing from elsewhere)
+///   GET  /events      Server-Sent Events: the board, each change, a heartbeat every second
+///   GET  /board.json  the board as `status_client _ --json` prints it
+///   POST /status      a form, status=TEXT and name=NAME:
+///                       curl -d name=alice -d status='in a meeting' http://127.0.0.1:8080/status
+///
+/// It watches the server as `status_client _` does (pushed changes when the
+/// server publishes, else polls) and keeps serving while the server is away,
+/// saying so on the page. Browsers add no load on the server: it sees one
+/// watcher.
+///
+/// With a server that wants logins (--auth), the gateway has no rights of
+/// its own: a post's HTTP Basic credentials (curl -u alice) are the user's
+/// login to the server, so only alice sets alice. Give the gateway the
+/// server's --anonymous endpoint with --read-endpoint to read the board.
+/// Basic credentials cross the network in clear: beyond loopback, put an
+/// HTTPS reverse proxy in front of status_web.
+#[derive(Debug, Parser)]
+#[command(name = "status_web", version, verbatim_doc_comment)]
+struct Args {
+    /// The status server [default: STATUS_BOARD_ENDPOINT, or tcp://127.0.0.1:2345]
+    #[arg(long, value_name = "ENDPOINT")]
+    endpoint: Option<String>,
+
+    /// Read the board here instead (a server's --anonymous endpoint, when it wants logins)
+    #[arg(long, value_name = "ENDPOINT")]
+    read_endpoint: Option<String>,
+
+    /// The HTTP address to serve on (port 0: any free port, printed at start)
+    #[arg(long, value_name = "ADDRESS:PORT", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+
+    /// Seconds between polls of a server that does not push changes; fractions allowed
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = status_board::cli::parse_interval)]
+    interval: Duration,
+
+    /// Milliseconds to wait for each reply
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+
+    /// Tries per request of the watcher before the server counts as away
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    retries: u32,
+
+    /// Write shell completions or a man page to stdout, and exit
+    #[arg(long, value_name = "WHAT", exclusive = true, hide = true)]
+    generate: Option<status_board::cli::Generated>,
+}
+
+fn main() -> ExitCode {
+    match try_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((message, code)) => {
+            eprintln!("status_web: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Serves until Ctrl-C or SIGTERM; an error is reported once, by `main`.
+fn try_main() -> Result<(), (String, u8)> {
+    let args = Args::parse();
+    let usage = |message: String| (message, client::EXIT_USAGE);
+    if let Some(what) = args.generate {
+        return status_board::cli::generate(<Args as clap::CommandFactory>::command(), what)
+            .map_err(usage);
+    }
+    let endpoint = args
+        .endpoint
+        .or_else(|| {
+            std::env::var("STATUS_BOARD_ENDPOINT")
+                .ok()
+                .filter(|e| !e.is_empty())
+        })
+        .unwrap_or_else(|| "tcp://127.0.0.1:2345".to_owned());
+    let options = Options {
+        endpoint,
+        read_endpoint: args.read_endpoint,
+        listen: args.listen,
+        interval: args.interval,
+        timeout: Duration::from_millis(args.timeout),
+        retries: args.retries,
+    };
+    let shutdown = Shutdown::on_signals(Hangup::Stops).map_err(|e| {
+        usage(format!(
+            "cannot handle Ctrl-C: {}",
+            status_board::error_chain(&e)
+        ))
+    })?;
+    run::run(&options, &shutdown).map_err(|err| {
+        let code = match &err {
+            WebError::Watch(run) => run.exit_code(),
+            WebError::Listen { .. } | WebError::Runtime(_) => client::EXIT_USAGE,
+        };
+        (status_board::error_chain(&err), code)
+    })
+}
