@@ -16,7 +16,7 @@ use common::{Lines, PASSWORD, REPLY_TIMEOUT, Server, UsersFile, run_client, spaw
 struct Web {
     child: Child,
     address: String,
-    _stdout: Lines,
+    stdout: Lines,
     stderr: Lines,
 }
 
@@ -27,17 +27,11 @@ impl Web {
             .args(["--endpoint", endpoint, "--listen", "127.0.0.1:0"])
             .args(extra);
         let (child, stdout, stderr) = spawn_piped(&mut command);
-        let line = stdout.find("serving http://");
-        let address = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .expect("an address in the serving line")
-            .to_owned();
+        let address = common::web_address(&stdout);
         Web {
             child,
             address,
-            _stdout: stdout,
+            stdout,
             stderr,
         }
     }
@@ -425,5 +419,20 @@ fn the_server_binary_links_no_async_runtime() {
         env!("CARGO_BIN_EXE_status_client"),
     ] {
         assert!(!has(&read(binary), b"tokio"), "{binary} links tokio");
+    }
+}
+
+#[test]
+fn ctrl_c_and_sigterm_end_it_cleanly_with_viewers_connected() {
+    let server = Server::start(&["--publish", "tcp://127.0.0.1:*"]);
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let mut web = Web::start(&server.endpoint, &[]);
+        let mut events = web.events();
+        live_board(&mut events);
+        common::send_signal(&web.child, signal);
+        let status = common::wait_timeout(&mut web.child, common::EXIT_TIMEOUT)
+            .unwrap_or_else(|| panic!("status_web did not exit on signal {signal}"));
+        assert_eq!(status.code(), Some(0), "signal {signal}");
+        web.stdout.find("status_web: stopped");
     }
 }

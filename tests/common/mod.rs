@@ -98,6 +98,17 @@ pub fn spawn_piped(command: &mut Command) -> (Child, Lines, Lines) {
     (child, stdout, stderr)
 }
 
+/// The HTTP address `status_web` says it serves on: it prints
+/// `status_web: serving http://ADDRESS/ …` once it listens.
+pub fn web_address(stdout: &Lines) -> String {
+    let line = stdout.find("status_web: serving http://");
+    line.split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("an address in the serving line")
+        .to_owned()
+}
+
 /// A running `status_server` on a free loopback port, killed on drop.
 pub struct Server {
     pub child: Child,
