@@ -1,11 +1,20 @@
-//! The board: name → status in first-seen order, with its reply cached.
+//! The board: name → status in first-seen order, kept as its own reply.
 //!
 //! Every request is answered with the whole board, and polls far outnumber
-//! updates, so the encoded reply is kept and only rebuilt after a change that
-//! cannot be appended to it. Every change is numbered, so a watcher can ask
-//! whether it missed one, and can be recorded for the publisher.
+//! updates, so the board *is* its encoded reply: one `- NAME STATUS\n` line
+//! per entry in one buffer, sent as it is. Beside it, per entry, where its
+//! line starts and when it was set, and a hash table of entry numbers that
+//! hashes the names inside the buffer. No name or status is stored twice:
+//! at 100 000 entries the board takes about 60 bytes an entry beyond the
+//! 40 of its reply (docs/BENCHMARKS.md). An update rewrites its one line;
+//! the snapshot's timed lines are written out when asked, not kept.
+//!
+//! Every change is numbered, so a watcher can ask whether it missed one, and
+//! can be recorded for the publisher.
 
-use indexmap::IndexMap;
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
 
 use crate::protocol::{self, Removal};
 
@@ -28,6 +37,17 @@ pub enum BoardError {
 pub struct Status {
     /// The status including its leading `:`, as on the wire.
     pub text: String,
+    /// When it was last set, in milliseconds since the Unix epoch.
+    pub set_at_ms: u64,
+}
+
+/// One entry as the board holds it, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    /// Who.
+    pub name: &'a str,
+    /// The status including its leading `:`.
+    pub status: &'a str,
     /// When it was last set, in milliseconds since the Unix epoch.
     pub set_at_ms: u64,
 }
@@ -57,20 +77,101 @@ pub enum ChangeKind {
     },
 }
 
-/// The ordered name → status map and its encoded reply.
+/// Where each entry's line is, in board order: the lines themselves live in
+/// one buffer, so that the buffer is the reply.
+#[derive(Debug, Clone, Default)]
+struct Lines {
+    /// One `- NAME STATUS\n` line per entry, in board order: the reply.
+    bytes: Vec<u8>,
+    /// Where each entry's line starts in `bytes`.
+    starts: Vec<usize>,
+}
+
+impl Lines {
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Entry `i`'s line, `- NAME STATUS\n`.
+    fn line(&self, i: usize) -> &[u8] {
+        let end = self.starts.get(i + 1).copied().unwrap_or(self.bytes.len());
+        &self.bytes[self.starts[i]..end]
+    }
+
+    /// Where entry `i`'s name starts and ends (at the `:` of its status).
+    fn name_range(&self, i: usize) -> (usize, usize) {
+        let line = self.line(i);
+        // A name holds no ':' (the protocol's rule), and the status begins with one.
+        let colon = line[2..]
+            .iter()
+            .position(|&b| b == b':')
+            .map_or(line.len() - 1, |at| at + 2);
+        (self.starts[i] + 2, self.starts[i] + colon)
+    }
+
+    fn name(&self, i: usize) -> &[u8] {
+        let (start, end) = self.name_range(i);
+        &self.bytes[start..end]
+    }
+
+    /// Entry `i`'s name and status, as text.
+    fn entry(&self, i: usize) -> (&str, &str) {
+        let (start, colon) = self.name_range(i);
+        let end = self.starts.get(i + 1).copied().unwrap_or(self.bytes.len()) - 1;
+        // Only valid UTF-8 is ever written to the board (checked on the way in).
+        let text = |range: std::ops::Range<usize>| {
+            std::str::from_utf8(&self.bytes[range]).unwrap_or_default()
+        };
+        (text(start..colon), text(colon..end))
+    }
+
+    fn push(&mut self, name: &str, status: &str) {
+        self.starts.push(self.bytes.len());
+        protocol::encode_entry(&mut self.bytes, name, status);
+    }
+
+    /// Puts `status` in place of entry `i`'s, moving the lines after it.
+    fn replace_status(&mut self, i: usize, status: &str) {
+        let (_, colon) = self.name_range(i);
+        let end = self.starts.get(i + 1).copied().unwrap_or(self.bytes.len()) - 1;
+        let old_len = end - colon;
+        if old_len == status.len() {
+            self.bytes[colon..end].copy_from_slice(status.as_bytes());
+            return;
+        }
+        self.bytes.splice(colon..end, status.bytes());
+        for start in &mut self.starts[i + 1..] {
+            *start = *start + status.len() - old_len;
+        }
+    }
+
+    /// Takes entry `i`'s line out, moving the lines after it.
+    fn remove(&mut self, i: usize) {
+        let start = self.starts[i];
+        let end = self.starts.get(i + 1).copied().unwrap_or(self.bytes.len());
+        self.bytes.drain(start..end);
+        self.starts.remove(i);
+        for later in &mut self.starts[i..] {
+            *later -= end - start;
+        }
+    }
+}
+
+/// The ordered name → status map, kept as its encoded reply.
 #[derive(Debug, Clone)]
 pub struct Board {
-    entries: IndexMap<String, Status>,
+    lines: Lines,
+    /// When each entry's status was set, in board order.
+    set_at: Vec<u64>,
+    /// Entry numbers, found by the hash of their name (read from `lines`).
+    index: HashTable<usize>,
+    /// Seeded per process: names come from peers, who must not pick collisions.
+    hasher: RandomState,
     max_entries: usize,
     /// Bytes of every name and status: what a compacted state file is sized by.
     content_bytes: usize,
-    /// The reply for the current entries, valid unless `stale`.
-    encoded: Vec<u8>,
-    stale: bool,
     /// Counts every change (a refresh too: it moves the status's time).
     seq: u64,
-    /// The snapshot's entry lines and the `seq` they were built at.
-    timed: Option<(u64, Vec<u8>)>,
     /// Changes not yet taken by the publisher; `None` when nobody publishes.
     changes: Option<Vec<Change>>,
 }
@@ -79,13 +180,13 @@ impl Board {
     /// An empty board that holds at most `max_entries` names.
     pub fn new(max_entries: usize) -> Self {
         Board {
-            entries: IndexMap::new(),
+            lines: Lines::default(),
+            set_at: Vec::new(),
+            index: HashTable::new(),
+            hasher: RandomState::new(),
             max_entries,
             content_bytes: 0,
-            encoded: Vec::new(),
-            stale: false,
             seq: 0,
-            timed: None,
             changes: None,
         }
     }
@@ -120,10 +221,18 @@ impl Board {
         }
     }
 
+    /// The entry number of `name`, if it is on the board.
+    fn find(&self, name: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(name.as_bytes());
+        self.index
+            .find(hash, |&i| self.lines.name(i) == name.as_bytes())
+            .copied()
+    }
+
     /// Whether `name` may be set: an existing name always, a new one while there
     /// is room beside `also_new` other new names waiting to be set with it.
     pub fn check_room(&self, name: &str, also_new: usize) -> Result<(), BoardError> {
-        if self.entries.len() + also_new >= self.max_entries && !self.entries.contains_key(name) {
+        if self.len() + also_new >= self.max_entries && !self.contains(name) {
             return Err(BoardError::Full {
                 limit: self.max_entries,
             });
@@ -145,98 +254,104 @@ impl Board {
     }
 
     fn put(&mut self, name: &str, status: &str, set_at_ms: u64) {
-        if let Some(current) = self.entries.get_mut(name) {
-            current.set_at_ms = set_at_ms;
-            if current.text == status {
-                return;
+        if let Some(i) = self.find(name) {
+            self.set_at[i] = set_at_ms;
+            let (_, current) = self.lines.entry(i);
+            let old_len = current.len();
+            if current != status {
+                self.content_bytes = self.content_bytes - old_len + status.len();
+                self.lines.replace_status(i, status);
             }
-            self.content_bytes = self.content_bytes - current.text.len() + status.len();
-            status.clone_into(&mut current.text);
-            // Another line changed length somewhere in the middle: rebuild lazily.
-            self.stale = true;
             return;
         }
-        let status = Status {
-            text: status.to_owned(),
-            set_at_ms,
-        };
-        self.content_bytes += name.len() + status.text.len();
-        self.entries.insert(name.to_owned(), status);
-        if !self.stale {
-            // A new name is the last line: append instead of rebuilding.
-            protocol::encode_entry(&mut self.encoded, name, &self.entries[name].text);
-        }
+        let i = self.lines.len();
+        self.lines.push(name, status);
+        self.set_at.push(set_at_ms);
+        self.content_bytes += name.len() + status.len();
+        let Board {
+            index,
+            lines,
+            hasher,
+            ..
+        } = self;
+        let hash = hasher.hash_one(name.as_bytes());
+        index.insert_unique(hash, i, |&k| hasher.hash_one(lines.name(k)));
     }
 
     /// Removes `name` if its status was set no later than `set_by_ms`; says
     /// whether it did. The condition lets an expiry decided on an old status
     /// leave a refresh that was stored before it alone, in replay too.
     pub fn remove(&mut self, name: &str, set_by_ms: u64, why: Removal, at_ms: u64) -> bool {
-        match self.entries.get(name) {
-            Some(status) if status.set_at_ms <= set_by_ms => {}
-            _ => return false,
+        let Some(i) = self.find(name).filter(|&i| self.set_at[i] <= set_by_ms) else {
+            return false;
+        };
+        let hash = self.hasher.hash_one(name.as_bytes());
+        if let Ok(found) = self.index.find_entry(hash, |&k| k == i) {
+            found.remove();
         }
-        // Keeps the others' order; O(n), and removals are rare next to updates.
-        if let Some(status) = self.entries.shift_remove(name) {
-            self.content_bytes -= name.len() + status.text.len();
+        // Keeps the others' order: the entries after it move up one. O(n),
+        // and removals are rare next to updates.
+        for k in self.index.iter_mut() {
+            if *k > i {
+                *k -= 1;
+            }
         }
-        self.stale = true;
+        self.content_bytes -= self.lines.line(i).len() - 3;
+        self.lines.remove(i);
+        self.set_at.remove(i);
         self.changed(name, || ChangeKind::Removed { why, at_ms });
         true
     }
 
     /// Names whose status was set at or before `cutoff_ms`, with that time.
     pub fn set_no_later_than(&self, cutoff_ms: u64) -> Vec<(String, u64)> {
-        self.entries
-            .iter()
-            .filter(|(_, s)| s.set_at_ms <= cutoff_ms)
-            .map(|(n, s)| (n.clone(), s.set_at_ms))
+        self.iter()
+            .filter(|e| e.set_at_ms <= cutoff_ms)
+            .map(|e| (e.name.to_owned(), e.set_at_ms))
             .collect()
     }
 
     /// The oldest time among statuses set after `after_ms`, if any.
     pub fn oldest_after(&self, after_ms: u64) -> Option<u64> {
-        self.entries
-            .values()
-            .map(|s| s.set_at_ms)
+        self.set_at
+            .iter()
+            .copied()
             .filter(|&at| at > after_ms)
             .min()
     }
 
-    /// The snapshot's entry lines, `SET_AT_MS NAME STATUS\n`, for the current board.
-    pub fn timed_encoding(&mut self) -> &[u8] {
-        let fresh = matches!(&self.timed, Some((seq, _)) if *seq == self.seq);
-        if !fresh {
-            let mut out = self.timed.take().map(|(_, v)| v).unwrap_or_default();
-            out.clear();
-            for (name, status) in &self.entries {
-                protocol::encode_timed_entry(&mut out, status.set_at_ms, name, &status.text);
-            }
-            self.timed = Some((self.seq, out));
+    /// Appends the snapshot's entry lines, `SET_AT_MS NAME STATUS\n`, to `out`.
+    pub fn write_timed(&self, out: &mut Vec<u8>) {
+        out.reserve(self.lines.bytes.len() + self.len() * 12);
+        for (i, &set_at_ms) in self.set_at.iter().enumerate() {
+            // `- NAME STATUS\n` becomes `SET_AT_MS NAME STATUS\n`.
+            use std::io::Write;
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "{set_at_ms}");
+            out.extend_from_slice(&self.lines.line(i)[1..]);
         }
-        self.timed.as_ref().map_or(&[][..], |(_, v)| v.as_slice())
     }
 
     /// The reply for the current board: one `- NAME STATUS\n` line per entry.
-    pub fn encoded(&mut self) -> &[u8] {
-        if self.stale {
-            self.encoded.clear();
-            for (name, status) in &self.entries {
-                protocol::encode_entry(&mut self.encoded, name, &status.text);
-            }
-            self.stale = false;
-        }
-        &self.encoded
+    pub fn encoded(&self) -> &[u8] {
+        &self.lines.bytes
     }
 
     /// Whether `name` is on the board.
     pub fn contains(&self, name: &str) -> bool {
-        self.entries.contains_key(name)
+        self.find(name).is_some()
     }
 
     /// Entries in board order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Status)> {
-        self.entries.iter().map(|(n, s)| (n.as_str(), s))
+    pub fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> {
+        self.set_at.iter().enumerate().map(|(i, &set_at_ms)| {
+            let (name, status) = self.lines.entry(i);
+            EntryRef {
+                name,
+                status,
+                set_at_ms,
+            }
+        })
     }
 
     /// Bytes of every name and status together.
@@ -246,7 +361,7 @@ impl Board {
 
     /// Number of names on the board.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.lines.len()
     }
 }
 
@@ -263,16 +378,25 @@ mod tests {
     }
 
     /// The status of `name`, if on the board.
-    fn status_of<'a>(board: &'a Board, name: &str) -> Option<&'a Status> {
-        board.iter().find(|(n, _)| *n == name).map(|(_, s)| s)
+    fn status_of(board: &Board, name: &str) -> Option<Status> {
+        board.iter().find(|e| e.name == name).map(|e| Status {
+            text: e.status.to_owned(),
+            set_at_ms: e.set_at_ms,
+        })
     }
 
-    /// The reply written out from scratch, to check the cache against.
+    /// The reply written out from scratch, to check the buffer against.
     fn fresh_encoding(board: &Board) -> Vec<u8> {
         let mut out = Vec::new();
-        for (name, status) in board.iter() {
-            protocol::encode_entry(&mut out, name, &status.text);
+        for e in board.iter() {
+            protocol::encode_entry(&mut out, e.name, e.status);
         }
+        out
+    }
+
+    fn timed(board: &Board) -> Vec<u8> {
+        let mut out = Vec::new();
+        board.write_timed(&mut out);
         out
     }
 
@@ -367,8 +491,8 @@ mod tests {
         set(&mut board, "a", ": refreshed", 200).unwrap();
         assert!(!board.remove("a", 100, Removal::Expired, 300));
         assert_eq!(
-            status_of(&board, "a").map(|s| s.text.as_str()),
-            Some(": refreshed")
+            status_of(&board, "a").map(|s| s.text),
+            Some(": refreshed".to_owned())
         );
         assert!(board.remove("a", 200, Removal::Expired, 300));
         assert_eq!(board.len(), 0);
@@ -390,20 +514,44 @@ mod tests {
     }
 
     #[test]
-    fn timed_encoding_follows_every_change() {
+    fn timed_lines_follow_every_change() {
         let mut board = Board::new(10);
         set(&mut board, "a", ": 1", 10).unwrap();
-        assert_eq!(board.timed_encoding(), b"10 a: 1\n");
+        assert_eq!(timed(&board), b"10 a: 1\n");
         set(&mut board, "a", ": 1", 11).unwrap();
         set(&mut board, "b", ": 2", 12).unwrap();
-        assert_eq!(board.timed_encoding(), b"11 a: 1\n12 b: 2\n");
+        assert_eq!(timed(&board), b"11 a: 1\n12 b: 2\n");
         board.remove("a", 11, Removal::Cleared, 13);
-        assert_eq!(board.timed_encoding(), b"12 b: 2\n");
+        assert_eq!(timed(&board), b"12 b: 2\n");
+    }
+
+    #[test]
+    fn a_status_of_another_length_moves_the_lines_after_it() {
+        let mut board = Board::new(10);
+        for (name, status) in [("a", ": 1"), ("bb", ": 22"), ("c", ": 3")] {
+            set(&mut board, name, status, 1).unwrap();
+        }
+        set(&mut board, "a", ": a much longer status", 2).unwrap();
+        assert_eq!(
+            board.encoded(),
+            b"- a: a much longer status\n- bb: 22\n- c: 3\n"
+        );
+        set(&mut board, "bb", ":", 3).unwrap();
+        assert_eq!(
+            board.encoded(),
+            b"- a: a much longer status\n- bb:\n- c: 3\n"
+        );
+        assert!(board.contains("c") && board.contains("bb"));
+        assert_eq!(
+            status_of(&board, "c").map(|s| s.text),
+            Some(": 3".to_owned())
+        );
+        assert_eq!(timed(&board), b"2 a: a much longer status\n3 bb:\n1 c: 3\n");
     }
 
     proptest! {
         #[test]
-        fn cached_reply_always_matches_the_entries(
+        fn the_reply_and_the_index_always_match_the_entries(
             ops in proptest::collection::vec((0u8..6, 0u8..4), 1..40)
         ) {
             let mut board = Board::new(4);
@@ -415,8 +563,17 @@ mod tests {
                 }
                 let expected = fresh_encoding(&board);
                 prop_assert_eq!(board.encoded(), &expected[..]);
-                let bytes: usize = board.iter().map(|(n, s)| n.len() + s.text.len()).sum();
+                let bytes: usize = board.iter().map(|e| e.name.len() + e.status.len()).sum();
                 prop_assert_eq!(board.content_bytes(), bytes);
+                // The index finds every entry at its place, and nothing else.
+                for (i, e) in board.iter().enumerate() {
+                    prop_assert_eq!(board.find(e.name), Some(i));
+                }
+                for absent in 0u8..6 {
+                    let name = format!("n{absent}");
+                    let listed = board.iter().any(|e| e.name == name);
+                    prop_assert_eq!(board.contains(&name), listed);
+                }
             }
         }
     }

@@ -144,9 +144,9 @@ impl Store {
         self.board.seq()
     }
 
-    /// The snapshot's entry lines for the current board.
-    pub(crate) fn timed_encoding(&mut self) -> &[u8] {
-        self.board.timed_encoding()
+    /// Appends the snapshot's entry lines for the current board to `out`.
+    pub(crate) fn write_timed(&self, out: &mut Vec<u8>) {
+        self.board.write_timed(out);
     }
 
     /// Now by the store's clock, in ms since the Unix epoch.
@@ -379,7 +379,7 @@ impl Store {
     }
 
     /// The reply for the current board.
-    pub(crate) fn encoded(&mut self) -> &[u8] {
+    pub(crate) fn encoded(&self) -> &[u8] {
         self.board.encoded()
     }
 
@@ -456,7 +456,7 @@ mod tests {
         assert_eq!(store.expire().expect("expire"), 1);
         store.commit().expect("committed");
         assert_eq!(store.encoded(), b"- a: 2\n");
-        assert_eq!(store.timed_encoding(), b"1600 a: 2\n");
+        assert_eq!(timed(&store), b"1600 a: 2\n");
     }
 
     #[test]
@@ -465,6 +465,12 @@ mod tests {
         update(&mut store, "a", ": 1");
         hand.store(4_000, Ordering::SeqCst);
         update(&mut store, "b", ": 2");
-        assert_eq!(store.timed_encoding(), b"5000 a: 1\n5000 b: 2\n");
+        assert_eq!(timed(&store), b"5000 a: 1\n5000 b: 2\n");
+    }
+
+    fn timed(store: &Store) -> Vec<u8> {
+        let mut out = Vec::new();
+        store.write_timed(&mut out);
+        out
     }
 }

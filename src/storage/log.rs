@@ -403,8 +403,8 @@ fn compacted_size(board: &Board) -> u64 {
 fn write_snapshot(path: &Path, board: &Board) -> Result<File, StorageError> {
     let mut data = Vec::with_capacity(usize::try_from(compacted_size(board)).unwrap_or(0));
     data.extend_from_slice(MAGIC);
-    for (name, status) in board.iter() {
-        encode_set(&mut data, name, &status.text, status.set_at_ms)?;
+    for entry in board.iter() {
+        encode_set(&mut data, entry.name, entry.status, entry.set_at_ms)?;
     }
     let write_error = |source| StorageError::Write {
         path: path.to_owned(),

@@ -150,7 +150,7 @@ mod tests {
                 out
             },
         ]);
-        let (result, mut board, _) = replay_bytes(&data, false);
+        let (result, board, _) = replay_bytes(&data, false);
         assert!(result.is_ok());
         assert_eq!(board.encoded(), b"- carol: 4\n");
     }
@@ -159,7 +159,7 @@ mod tests {
     fn a_torn_tail_is_dropped_with_a_warning() {
         let whole = log_file(&[record("a", ": 1", 1), record("b", ": 2", 2)]);
         let torn = &whole[..whole.len() - 3];
-        let (result, mut board, report) = replay_bytes(torn, false);
+        let (result, board, report) = replay_bytes(torn, false);
         let cut = (MAGIC.len() + record("a", ": 1", 1).len()) as u64;
         assert!(matches!(result, Ok(Replayed::TornAt(len)) if len == cut));
         assert_eq!(board.encoded(), b"- a: 1\n");
@@ -183,7 +183,7 @@ mod tests {
         let mut data = log_file(&[record("a", ": 1", 1)]);
         let end = data.len() as u64;
         data.extend_from_slice(&[0; 4096]);
-        let (result, mut board, report) = replay_bytes(&data, false);
+        let (result, board, report) = replay_bytes(&data, false);
         assert!(matches!(result, Ok(Replayed::Whole(len)) if len == end));
         assert_eq!(board.encoded(), b"- a: 1\n");
         assert!(report.warnings.is_empty(), "{:?}", report.warnings);
@@ -218,7 +218,7 @@ mod tests {
     #[test]
     fn repair_keeps_every_valid_record() {
         let (data, _) = damaged_in_the_middle();
-        let (result, mut board, report) = replay_bytes(&data, true);
+        let (result, board, report) = replay_bytes(&data, true);
         assert!(matches!(result, Ok(Replayed::Repaired)));
         assert_eq!(board.encoded(), b"- a: 1\n- c: 3\n");
         assert!(report.warnings[0].contains("skipped damaged bytes"));
