@@ -496,6 +496,50 @@ fn polls(s: &Settings, out: &mut String) {
     writeln!(out).ok();
 }
 
+/// Updates on 1 000- and 10 000-entry boards, where every reply is the whole
+/// board: against the floor answering a reply of the same size. Each client
+/// updates a name in the middle of the board, with a status whose length
+/// changes (`update 9`, `update 10`): the lines after it move.
+fn big_board_updates(s: &Settings, out: &mut String) {
+    writeln!(
+        out,
+        "Updates on a big board, `--fsync no`: K clients each update a name in the middle \
+         of the board (`user-N: update I`, a status whose length changes), against the floor \
+         answering a reply of the same size.\n\n\
+         | board | K | floor req/s | floor µs | ours req/s | ours µs | ours / floor |\n\
+         | --- | --- | --- | --- | --- | --- | --- |"
+    )
+    .ok();
+    let dir = tempfile::tempdir().expect("temp dir");
+    for &entries in s.boards.iter().filter(|&&n| n >= 1_000) {
+        let state = prefilled_state(dir.path(), entries);
+        let server = ours(&["--state", state.to_str().expect("UTF-8"), "--fsync", "no"]);
+        let middle = entries / 2;
+        let request =
+            move |k: usize, i: u64| format!("user-{:05}: update {i}", middle + k).into_bytes();
+        let reply = server.request(&request(0, 0));
+        let floor = Floor::start(&reply, dir.path());
+        for clients in [1, 4] {
+            let samples = interleaved(
+                &[&|| load(&floor.endpoint, clients, &request, s), &|| {
+                    load(&server.endpoint, clients, &request, s)
+                }],
+                s.repeats,
+            );
+            writeln!(
+                out,
+                "| {entries} ({} B) | {clients} | {} | {} | {:.2} |",
+                reply.len(),
+                samples[0].cells(),
+                samples[1].cells(),
+                samples[1].rps / samples[0].rps
+            )
+            .ok();
+        }
+    }
+    writeln!(out).ok();
+}
+
 fn updates(s: &Settings, out: &mut String) {
     writeln!(out, "## Updates\n").ok();
     writeln!(
@@ -549,6 +593,7 @@ fn updates(s: &Settings, out: &mut String) {
         }
     }
     writeln!(out).ok();
+    big_board_updates(s, out);
 }
 
 fn one_shot(s: &Settings, out: &mut String) {
@@ -601,34 +646,107 @@ fn one_shot(s: &Settings, out: &mut String) {
     }
 }
 
+/// RESP for `redis-cli --pipe`: one command per entry of the benchmark board.
+fn redis_load(n: usize, hash: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let bulk = |out: &mut Vec<u8>, s: &str| {
+        out.extend_from_slice(format!("${}\r\n{s}\r\n", s.len()).as_bytes());
+    };
+    for i in 0..n {
+        let (name, status) = (format!("user-{i:05}"), format!("status text of user {i}"));
+        if hash {
+            out.extend_from_slice(b"*4\r\n");
+            bulk(&mut out, "HSET");
+            bulk(&mut out, "board");
+        } else {
+            out.extend_from_slice(b"*3\r\n");
+            bulk(&mut out, "SET");
+        }
+        bulk(&mut out, &name);
+        bulk(&mut out, &status);
+    }
+    out
+}
+
+/// Redis's resident memory and `used_memory` (bytes), empty and holding the
+/// benchmark board as one hash or as plain keys.
+fn redis_memory(n: usize, hash: bool) -> Option<((u64, u64), (u64, u64))> {
+    use std::io::Write;
+    let redis = Redis::start(None)?;
+    let used = |redis: &Redis| -> u64 {
+        redis
+            .cli(&["info", "memory"])
+            .and_then(|info| {
+                info.lines()
+                    .find_map(|l| l.strip_prefix("used_memory:"))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let empty = (resident_kib(&redis.child), used(&redis));
+    let mut pipe = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .ok()?;
+    pipe.stdin.take()?.write_all(&redis_load(n, hash)).ok()?;
+    pipe.wait().ok()?;
+    Some((empty, (resident_kib(&redis.child), used(&redis))))
+}
+
 fn memory(s: &Settings, out: &mut String) {
     writeln!(out, "## Memory\n").ok();
     let dir = tempfile::tempdir().expect("temp dir");
     let empty = ours(&[]);
     empty.request(b"_:");
     let baseline = resident_kib(&empty.child);
-    let n = s.memory_entries.to_string();
-    let state = prefilled_state(dir.path(), s.memory_entries);
+    let n = s.memory_entries;
+    let state = prefilled_state(dir.path(), n);
     let full = ours(&[
         "--state",
         state.to_str().expect("UTF-8"),
         "--max-entries",
-        &n,
+        &n.to_string(),
     ]);
     let board = full.request(b"_:");
     let resident = resident_kib(&full.child);
+    full.request(b"_:@board");
+    let after_snapshot = resident_kib(&full.child);
     let state_bytes = std::fs::metadata(&state).map(|m| m.len()).unwrap_or(0);
+    let per_entry = |kib: u64| (kib * 1024) as f64 / n as f64;
     writeln!(
         out,
-        "| entries | encoded board | state file | RSS empty server | RSS | RSS − empty | (RSS − empty) / board |\n\
-         | --- | --- | --- | --- | --- | --- | --- |\n\
-         | {n} | {} KiB | {} KiB | {baseline} KiB | {resident} KiB | {} KiB | {:.1}× |\n",
+        "{n} entries (`user-NNNNN: status text of user N`): the encoded board is {} KiB \
+         ({:.0} bytes an entry), the state file {} KiB. Resident memory above an empty \
+         server (ours: after one poll; the empty server: {baseline} KiB):\n\n\
+         | server | above empty | bytes an entry | Redis `used_memory` above empty, bytes an entry |\n\
+         | --- | --- | --- | --- |\n\
+         | ours | {} KiB | {:.0} | |\n\
+         | ours, after answering a snapshot (`_:@board`) too | {} KiB | {:.0} | |",
         board.len() / 1024,
+        board.len() as f64 / n as f64,
         state_bytes / 1024,
         resident.saturating_sub(baseline),
-        (resident.saturating_sub(baseline) * 1024) as f64 / board.len().max(1) as f64
+        per_entry(resident.saturating_sub(baseline)),
+        after_snapshot.saturating_sub(baseline),
+        per_entry(after_snapshot.saturating_sub(baseline)),
     )
     .ok();
+    for (what, hash) in [("one hash, name → status", true), ("plain keys", false)] {
+        match redis_memory(n, hash) {
+            Some(((rss0, used0), (rss, used))) => writeln!(
+                out,
+                "| Redis, {what} | {} KiB | {:.0} | {:.0} |",
+                rss.saturating_sub(rss0),
+                per_entry(rss.saturating_sub(rss0)),
+                used.saturating_sub(used0) as f64 / n as f64
+            ),
+            None => writeln!(out, "| Redis, {what} | n/a (no redis-server) | | |"),
+        }
+        .ok();
+    }
+    writeln!(out).ok();
 }
 
 /// The value at quantile `q` of sorted durations.
@@ -1400,6 +1518,376 @@ fn web(s: &Settings, out: &mut String) {
     .ok();
 }
 
+// ---- many watchers, and restarts ----
+
+/// The bare publisher: a PUB socket that, each time its REP control socket
+/// asks, publishes the text it was sent, then answers. Prints both endpoints.
+fn serve_floor_pub() {
+    let context = zmq::Context::new();
+    let publisher = context.socket(zmq::PUB).expect("PUB");
+    publisher.set_linger(0).expect("LINGER");
+    publisher.set_sndhwm(100_000).expect("SNDHWM");
+    publisher.bind("tcp://127.0.0.1:*").expect("bind");
+    let control = context.socket(zmq::REP).expect("REP");
+    control.set_linger(0).expect("LINGER");
+    control.bind("tcp://127.0.0.1:*").expect("bind");
+    let endpoint = |s: &zmq::Socket| s.get_last_endpoint().expect("endpoint").expect("UTF-8");
+    println!("{} {}", endpoint(&publisher), endpoint(&control));
+    loop {
+        // Killed by the harness when it is done.
+        let message = control.recv_bytes(0).expect("control");
+        publisher.send(&message, 0).expect("publish");
+        control.send(&b"sent"[..], 0).expect("answer");
+    }
+}
+
+/// `n` SUB sockets on `endpoint`, spread over several contexts (an I/O
+/// thread each), polled by one thread: for each marker `vI` in order, the
+/// time the last of them had it is sent on the channel.
+struct Subscribers {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+    arrivals: std::sync::mpsc::Receiver<(u64, Instant)>,
+}
+
+impl Subscribers {
+    const CONTEXTS: usize = 4;
+
+    fn start(endpoint: &str, n: usize) -> Subscribers {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let (tx, arrivals) = std::sync::mpsc::channel();
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let endpoint = endpoint.to_owned();
+        let stop = std::sync::Arc::clone(&done);
+        let thread = thread::spawn(move || {
+            let contexts: Vec<zmq::Context> =
+                (0..Self::CONTEXTS).map(|_| zmq::Context::new()).collect();
+            let sockets: Vec<zmq::Socket> = (0..n)
+                .map(|k| {
+                    let socket = contexts[k % Self::CONTEXTS].socket(zmq::SUB).expect("SUB");
+                    socket.set_linger(0).expect("LINGER");
+                    socket.set_rcvhwm(100_000).expect("RCVHWM");
+                    socket.set_subscribe(b"").expect("subscribe");
+                    socket.connect(&endpoint).expect("connect");
+                    socket
+                })
+                .collect();
+            let _ = ready_tx.send(());
+            let mut next = vec![0u64; n];
+            let mut reported = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let mut items: Vec<zmq::PollItem> = sockets
+                    .iter()
+                    .map(|s| s.as_poll_item(zmq::POLLIN))
+                    .collect();
+                if zmq::poll(&mut items, 50).unwrap_or(0) <= 0 {
+                    continue;
+                }
+                let ready: Vec<usize> = (0..n).filter(|&k| items[k].is_readable()).collect();
+                drop(items);
+                for k in ready {
+                    while let Ok(message) = sockets[k].recv_bytes(zmq::DONTWAIT) {
+                        let wanted = format!("bench-fan: v{}", next[k]);
+                        if message.ends_with(wanted.as_bytes()) {
+                            next[k] += 1;
+                        }
+                    }
+                }
+                let everyone = next.iter().copied().min().unwrap_or(0);
+                let now = Instant::now();
+                while reported < everyone {
+                    let _ = tx.send((reported, now));
+                    reported += 1;
+                }
+            }
+        });
+        ready.recv().expect("the subscribers connect");
+        Subscribers {
+            done,
+            thread: Some(thread),
+            arrivals,
+        }
+    }
+
+    /// When every subscriber had change `i`.
+    fn wait(&self, i: u64) -> Instant {
+        loop {
+            match self.arrivals.recv_timeout(Duration::from_secs(20)) {
+                Ok((n, at)) if n == i => return at,
+                Ok(_) => {}
+                Err(_) => panic!("change {i} did not reach every subscriber"),
+            }
+        }
+    }
+}
+
+impl Drop for Subscribers {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(child: &Child) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
+    // After the command's closing parenthesis: state is field 3; utime, stime are 14, 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf has no memory effects.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (ticks(11) + ticks(12)) / per_second
+}
+
+/// `n` watchers that each poll with `request(k)` every `period`, spread
+/// evenly, for `duration`, from one thread.
+fn pollers_at_rest(
+    endpoint: &str,
+    n: usize,
+    period: Duration,
+    duration: Duration,
+    request: &dyn Fn() -> Vec<u8>,
+) {
+    let context = zmq::Context::new();
+    let sockets: Vec<zmq::Socket> = (0..n)
+        .map(|_| {
+            let socket = context.socket(zmq::REQ).expect("REQ");
+            socket.set_linger(0).expect("LINGER");
+            socket.connect(endpoint).expect("connect");
+            socket
+        })
+        .collect();
+    let start = Instant::now();
+    let mut due: Vec<Instant> = (0..n)
+        .map(|k| start + period.mul_f64(k as f64 / n as f64))
+        .collect();
+    let mut waiting = vec![false; n];
+    while start.elapsed() < duration {
+        let now = Instant::now();
+        for k in 0..n {
+            if !waiting[k] && due[k] <= now {
+                sockets[k].send(request(), 0).expect("send");
+                waiting[k] = true;
+                due[k] += period;
+            }
+        }
+        let mut items: Vec<zmq::PollItem> = sockets
+            .iter()
+            .map(|s| s.as_poll_item(zmq::POLLIN))
+            .collect();
+        let _ = zmq::poll(&mut items, 5);
+        let ready: Vec<usize> = (0..n).filter(|&k| items[k].is_readable()).collect();
+        drop(items);
+        for k in ready {
+            sockets[k].recv_bytes(0).expect("reply");
+            waiting[k] = false;
+        }
+    }
+}
+
+/// 1 000 subscribers on the publisher against a bare PUB socket; 1 000
+/// watchers polling at rest.
+fn watchers(s: &Settings, out: &mut String) {
+    writeln!(out, "## Many watchers\n").ok();
+    let n = if s.smoke { 50 } else { 1_000 };
+    let samples = if s.smoke { 5 } else { 200 };
+    let server = ours(&["--publish", "tcp://127.0.0.1:*"]);
+    let publish = common::snapshot(&server.endpoint).header.publish[0].clone();
+    let rss_before = resident_kib(&server.child);
+    let ours_subs = Subscribers::start(&publish, n);
+
+    let floor = Spawned::start(
+        Command::new(std::env::current_exe().expect("harness path")).arg("--serve-floor-pub"),
+    );
+    let line = floor.lines.next("the bare publisher's endpoints");
+    let (floor_pub, floor_control) = line.split_once(' ').expect("two endpoints");
+    let floor_subs = Subscribers::start(floor_pub, n);
+    // Subscriptions travel to the publishers after the connect: warm both up.
+    let context = zmq::Context::new();
+    let req = |endpoint: &str| {
+        let socket = context.socket(zmq::REQ).expect("REQ");
+        socket.set_linger(0).expect("LINGER");
+        socket.set_rcvtimeo(10_000).expect("RCVTIMEO");
+        socket.connect(endpoint).expect("connect");
+        socket
+    };
+    let (to_ours, to_floor) = (req(&server.endpoint), req(floor_control));
+    let snapshot = common::snapshot(&server.endpoint);
+    let mut seq = snapshot.header.seq;
+    let (mut ours_times, mut floor_times, mut replies) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..=samples as u64 {
+        let fraction = (i as f64 * 0.618_033_988_75).fract();
+        thread::sleep(LIVE_SPREAD.mul_f64(fraction));
+        // Ours: from sending the update until the last subscriber has it.
+        let sent = Instant::now();
+        to_ours
+            .send(format!("bench-fan: v{i}").as_bytes(), 0)
+            .expect("send");
+        to_ours.recv_bytes(0).expect("reply");
+        let replied = sent.elapsed();
+        let last = ours_subs.wait(i);
+        seq += 1;
+        // The bare PUB: the same bytes, published when its control is answered.
+        let notice = format!(
+            "set {} {seq} {} bench-fan: v{i}",
+            snapshot.header.epoch,
+            common::now_ms()
+        );
+        let floor_sent = Instant::now();
+        to_floor.send(notice.as_bytes(), 0).expect("send");
+        to_floor.recv_bytes(0).expect("sent");
+        let floor_last = floor_subs.wait(i);
+        if i > 0 {
+            ours_times.push(last.saturating_duration_since(sent));
+            floor_times.push(floor_last.saturating_duration_since(floor_sent));
+            replies.push(replied);
+        }
+    }
+    let rss_with = resident_kib(&server.child);
+    drop(ours_subs);
+    drop(floor_subs);
+    drop(floor);
+    let p = |times: &mut Vec<Duration>, q: f64| {
+        times.sort_unstable();
+        percentile(times, q)
+    };
+    let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1e3);
+    let (o50, o99) = (p(&mut ours_times, 0.5), p(&mut ours_times, 0.99));
+    let (f50, f99) = (p(&mut floor_times, 0.5), p(&mut floor_times, 0.99));
+    let (r50, r99) = (p(&mut replies, 0.5), p(&mut replies, 0.99));
+    writeln!(
+        out,
+        "{n} SUB sockets in the harness ({} contexts, one polling thread), one update at a \
+         time, {samples} samples, alternating: from sending the update to our server (which \
+         answers, then publishes) or a request to the bare publisher's control socket (which \
+         publishes the same bytes on a bare PUB socket, then answers) until the last \
+         subscriber has the change. The update's own round trip: p50 {} ms, p99 {} ms.\n\n\
+         | publisher | p50 ms | p99 ms | floor / ours (p50, p99) |\n| --- | --- | --- | --- |\n\
+         | bare PUB socket (the floor) | {} | {} | |\n\
+         | ours | {} | {} | {:.2}, {:.2} |\n\n\
+         The server's resident memory: {rss_before} KiB with no subscriber, {rss_with} KiB with {n} \
+         ({:.1} KiB each).\n",
+        Subscribers::CONTEXTS,
+        ms(r50),
+        ms(r99),
+        ms(f50),
+        ms(f99),
+        ms(o50),
+        ms(o99),
+        f50.as_secs_f64() / o50.as_secs_f64().max(1e-9),
+        f99.as_secs_f64() / o99.as_secs_f64().max(1e-9),
+        rss_with.saturating_sub(rss_before) as f64 / n as f64,
+    )
+    .ok();
+    drop(server);
+
+    // At rest: 1 000 watchers polling every 2 s; the server's CPU share.
+    let period = Duration::from_secs(2);
+    let duration = if s.smoke {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(10)
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = prefilled_state(dir.path(), 100);
+    writeln!(
+        out,
+        "{n} watchers each polling every 2 s (one thread, spread evenly) for {} s, a 100-entry \
+         board that does not change: the server's CPU time over wall time.\n\n\
+         | poll | server CPU |\n| --- | --- |",
+        duration.as_secs()
+    )
+    .ok();
+    for (what, since) in [
+        ("`_:@since EPOCH SEQ` (our watcher)", true),
+        ("`_:` (the original's)", false),
+    ] {
+        let server = ours(&["--state", state.to_str().expect("UTF-8"), "--fsync", "no"]);
+        let snapshot = common::snapshot(&server.endpoint);
+        let request =
+            status_board::protocol::format_since(&snapshot.header.epoch, snapshot.header.seq);
+        let before = cpu_seconds(&server.child);
+        let started = Instant::now();
+        pollers_at_rest(&server.endpoint, n, period, duration, &|| match since {
+            true => request.clone().into_bytes(),
+            false => b"_:".to_vec(),
+        });
+        let share = (cpu_seconds(&server.child) - before) / started.elapsed().as_secs_f64();
+        writeln!(out, "| {what} | {:.1} % |", share * 100.0).ok();
+    }
+    writeln!(out).ok();
+}
+
+/// Start to first reply on a big state file, against reading the file once.
+fn restart(s: &Settings, out: &mut String) {
+    writeln!(out, "## Restart\n").ok();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sizes: &[usize] = if s.smoke {
+        &[10_000]
+    } else {
+        &[100_000, 1_000_000]
+    };
+    let runs = if s.smoke { 1 } else { 5 };
+    writeln!(
+        out,
+        "From spawning `status_server --state FILE` until a poll is answered, against `cat FILE > \
+         /dev/null` (the file in the page cache for both), median of {runs} interleaved runs.\n\n\
+         | entries | state file | cat | start to first reply | start / cat |\n| --- | --- | --- | --- | --- |"
+    )
+    .ok();
+    for &n in sizes {
+        let state = prefilled_state(dir.path(), n);
+        let bytes = std::fs::metadata(&state).map(|m| m.len()).unwrap_or(0);
+        let (mut cats, mut starts) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let started = Instant::now();
+            let ok = Command::new("sh")
+                .arg("-c")
+                .arg(format!("cat '{}' > /dev/null", state.display()))
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "cat");
+            cats.push(started.elapsed());
+            let started = Instant::now();
+            let server = ours(&[
+                "--state",
+                state.to_str().expect("UTF-8"),
+                "--fsync",
+                "no",
+                "--max-entries",
+                &n.to_string(),
+            ]);
+            let reply = server.request(b"_:");
+            starts.push(started.elapsed());
+            assert!(reply.len() > n * 30, "the whole board");
+        }
+        cats.sort_unstable();
+        starts.sort_unstable();
+        let (cat, start) = (cats[runs / 2], starts[runs / 2]);
+        writeln!(
+            out,
+            "| {n} | {:.1} MB | {:.1} ms | {:.1} ms | {:.1}× |",
+            bytes as f64 / 1e6,
+            cat.as_secs_f64() * 1e3,
+            start.as_secs_f64() * 1e3,
+            start.as_secs_f64() / cat.as_secs_f64()
+        )
+        .ok();
+    }
+    writeln!(out).ok();
+}
+
 /// A part of the report: its name for `--only=NAME`, and what writes it.
 type Section = (&'static str, fn(&Settings, &mut String));
 
@@ -1408,6 +1896,9 @@ fn main() {
         std::env::args().find_map(|a| a.strip_prefix("--serve-floor=").map(str::to_owned))
     {
         return serve_floor(&file);
+    }
+    if std::env::args().any(|a| a == "--serve-floor-pub") {
+        return serve_floor_pub();
     }
     let s = Settings::from_args();
     let mut out = String::new();
@@ -1421,7 +1912,7 @@ fn main() {
         s.repeats
     )
     .ok();
-    let sections: [Section; 7] = [
+    let sections: [Section; 9] = [
         ("polls", polls),
         ("updates", updates),
         ("one-shot", one_shot),
@@ -1429,6 +1920,8 @@ fn main() {
         ("live", live),
         ("auth", auth),
         ("web", web),
+        ("watchers", watchers),
+        ("restart", restart),
     ];
     // `--only=polls,updates` or `--only=polls --only=updates`.
     let only: Vec<String> = std::env::args()
