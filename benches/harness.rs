@@ -1548,6 +1548,9 @@ struct Subscribers {
     done: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
     arrivals: std::sync::mpsc::Receiver<(u64, Instant)>,
+    /// How many have received anything at all: their subscription has reached
+    /// the publisher (a PUB drops what it sends before that).
+    heard: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Subscribers {
@@ -1560,6 +1563,8 @@ impl Subscribers {
         let (ready_tx, ready) = std::sync::mpsc::channel();
         let endpoint = endpoint.to_owned();
         let stop = std::sync::Arc::clone(&done);
+        let heard = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let heard_count = std::sync::Arc::clone(&heard);
         let thread = thread::spawn(move || {
             let contexts: Vec<zmq::Context> =
                 (0..Self::CONTEXTS).map(|_| zmq::Context::new()).collect();
@@ -1575,6 +1580,7 @@ impl Subscribers {
                 .collect();
             let _ = ready_tx.send(());
             let mut next = vec![0u64; n];
+            let mut spoke = vec![false; n];
             let mut reported = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let mut items: Vec<zmq::PollItem> = sockets
@@ -1588,6 +1594,10 @@ impl Subscribers {
                 drop(items);
                 for k in ready {
                     while let Ok(message) = sockets[k].recv_bytes(zmq::DONTWAIT) {
+                        if !spoke[k] {
+                            spoke[k] = true;
+                            heard_count.fetch_add(1, Ordering::Relaxed);
+                        }
                         let wanted = format!("bench-fan: v{}", next[k]);
                         if message.ends_with(wanted.as_bytes()) {
                             next[k] += 1;
@@ -1607,6 +1617,21 @@ impl Subscribers {
             done,
             thread: Some(thread),
             arrivals,
+            heard,
+        }
+    }
+
+    /// Calls `poke` (something that publishes) every 100 ms until every
+    /// subscriber has received something.
+    fn warm_up(&self, n: usize, mut poke: impl FnMut()) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.heard.load(std::sync::atomic::Ordering::Relaxed) < n {
+            assert!(
+                Instant::now() < deadline,
+                "subscribers never heard the publisher"
+            );
+            poke();
+            thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -1723,6 +1748,13 @@ fn watchers(s: &Settings, out: &mut String) {
         socket
     };
     let (to_ours, to_floor) = (req(&server.endpoint), req(floor_control));
+    // The server's heartbeat (every second) reaches every subscriber in time;
+    // the bare publisher is asked to send something.
+    ours_subs.warm_up(n, || {});
+    floor_subs.warm_up(n, || {
+        to_floor.send(&b"warm"[..], 0).expect("send");
+        to_floor.recv_bytes(0).expect("sent");
+    });
     let snapshot = common::snapshot(&server.endpoint);
     let mut seq = snapshot.header.seq;
     let (mut ours_times, mut floor_times, mut replies) = (Vec::new(), Vec::new(), Vec::new());
@@ -1928,12 +1960,16 @@ fn main() {
         .filter_map(|a| a.strip_prefix("--only=").map(str::to_owned))
         .flat_map(|list| list.split(',').map(str::to_owned).collect::<Vec<_>>())
         .collect();
+    // Each section is printed as it is done: a later failure keeps the earlier figures.
+    print!("{out}");
     for (name, section) in sections {
         if only.is_empty() || only.iter().any(|o| o == name) {
             let started = Instant::now();
-            section(&s, &mut out);
+            let mut part = String::new();
+            section(&s, &mut part);
+            print!("{part}");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
             eprintln!("{name}: {:.1} s", started.elapsed().as_secs_f64());
         }
     }
-    print!("{out}");
 }

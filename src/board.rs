@@ -191,6 +191,24 @@ impl Board {
         }
     }
 
+    /// Makes room for about `names` names whose lines take `bytes` in all
+    /// (at most the board's limit), so that a replay does not grow the
+    /// table step by step: each growth reads every name again, from all
+    /// over memory.
+    pub fn reserve(&mut self, names: usize, bytes: usize) {
+        let names = names.min(self.max_entries);
+        self.lines.bytes.reserve(bytes);
+        self.lines.starts.reserve(names);
+        self.set_at.reserve(names);
+        let Board {
+            index,
+            lines,
+            hasher,
+            ..
+        } = self;
+        index.reserve(names, |&k| hasher.hash_one(lines.name(k)));
+    }
+
     /// Starts keeping a record of changes for [`Board::take_changes`].
     pub fn record_changes(&mut self) {
         self.changes.get_or_insert_with(Vec::new);
@@ -254,28 +272,40 @@ impl Board {
     }
 
     fn put(&mut self, name: &str, status: &str, set_at_ms: u64) {
-        if let Some(i) = self.find(name) {
-            self.set_at[i] = set_at_ms;
-            let (_, current) = self.lines.entry(i);
-            let old_len = current.len();
-            if current != status {
-                self.content_bytes = self.content_bytes - old_len + status.len();
-                self.lines.replace_status(i, status);
-            }
-            return;
-        }
-        let i = self.lines.len();
-        self.lines.push(name, status);
-        self.set_at.push(set_at_ms);
-        self.content_bytes += name.len() + status.len();
         let Board {
             index,
             lines,
             hasher,
             ..
         } = self;
+        let new = lines.len();
+        // One probe finds the name or its place: a replay of a million names
+        // is bound by these lookups' cache misses.
         let hash = hasher.hash_one(name.as_bytes());
-        index.insert_unique(hash, i, |&k| hasher.hash_one(lines.name(k)));
+        let found = match index.entry(
+            hash,
+            |&k| lines.name(k) == name.as_bytes(),
+            |&k| hasher.hash_one(lines.name(k)),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(entry) => Some(*entry.get()),
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                entry.insert(new);
+                None
+            }
+        };
+        let Some(i) = found else {
+            self.lines.push(name, status);
+            self.set_at.push(set_at_ms);
+            self.content_bytes += name.len() + status.len();
+            return;
+        };
+        self.set_at[i] = set_at_ms;
+        let (_, current) = self.lines.entry(i);
+        let old_len = current.len();
+        if current != status {
+            self.content_bytes = self.content_bytes - old_len + status.len();
+            self.lines.replace_status(i, status);
+        }
     }
 
     /// Removes `name` if its status was set no later than `set_by_ms`; says
@@ -362,6 +392,11 @@ impl Board {
     /// Number of names on the board.
     pub fn len(&self) -> usize {
         self.lines.len()
+    }
+
+    /// The most names the board takes.
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
     }
 }
 

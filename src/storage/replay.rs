@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::board::Board;
 use crate::protocol::Removal;
 
-use super::record::{MAGIC, RecordKind, decode, resync};
+use super::record::{MAGIC, RECORD_HEADER, RecordKind, decode, resync};
 use super::{OpenReport, StorageError};
 
 /// How replay left the file.
@@ -20,6 +20,25 @@ pub(super) enum Replayed {
     TornAt(u64),
     /// Damage was skipped under `--repair`: move the file aside, write the board.
     Repaired,
+}
+
+/// Sizes `board` for the records in `data`: their number (walking the
+/// length fields only) bounds the names, and their bytes the board's lines
+/// (a line is shorter than its record).
+fn reserve_for(data: &[u8], board: &mut Board) {
+    let mut records = 0usize;
+    let mut offset = MAGIC.len();
+    while let Some(len) = data.get(offset..offset + 4) {
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        if len == 0 {
+            break; // preallocated zeros
+        }
+        records += 1;
+        offset = offset.saturating_add(RECORD_HEADER + len);
+    }
+    let names = records.min(board.max_entries());
+    let bytes = data.len() / records.max(1) * names;
+    board.reserve(names, bytes);
 }
 
 /// Applies every record in `data` to `board`, deciding what the bad bytes are.
@@ -39,6 +58,7 @@ pub(super) fn replay(
             path: path.to_owned(),
         });
     }
+    reserve_for(data, board);
     let mut offset = MAGIC.len();
     let mut repaired = false;
     while offset < data.len() {
