@@ -13,6 +13,7 @@
 //! can be recorded for the publisher.
 
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 
@@ -82,7 +83,9 @@ pub enum ChangeKind {
 #[derive(Debug, Clone, Default)]
 struct Lines {
     /// One `- NAME STATUS\n` line per entry, in board order: the reply.
-    bytes: Vec<u8>,
+    /// Shared with libzmq while a reply is being sent (no copy); a change
+    /// then copies it first, so a reply in flight never changes.
+    bytes: Arc<Vec<u8>>,
     /// Where each entry's line starts in `bytes`.
     starts: Vec<usize>,
 }
@@ -127,7 +130,7 @@ impl Lines {
 
     fn push(&mut self, name: &str, status: &str) {
         self.starts.push(self.bytes.len());
-        protocol::encode_entry(&mut self.bytes, name, status);
+        protocol::encode_entry(Arc::make_mut(&mut self.bytes), name, status);
     }
 
     /// Puts `status` in place of entry `i`'s, moving the lines after it.
@@ -135,11 +138,12 @@ impl Lines {
         let (_, colon) = self.name_range(i);
         let end = self.starts.get(i + 1).copied().unwrap_or(self.bytes.len()) - 1;
         let old_len = end - colon;
+        let bytes = Arc::make_mut(&mut self.bytes);
         if old_len == status.len() {
-            self.bytes[colon..end].copy_from_slice(status.as_bytes());
+            bytes[colon..end].copy_from_slice(status.as_bytes());
             return;
         }
-        self.bytes.splice(colon..end, status.bytes());
+        bytes.splice(colon..end, status.bytes());
         for start in &mut self.starts[i + 1..] {
             *start = *start + status.len() - old_len;
         }
@@ -149,7 +153,7 @@ impl Lines {
     fn remove(&mut self, i: usize) {
         let start = self.starts[i];
         let end = self.starts.get(i + 1).copied().unwrap_or(self.bytes.len());
-        self.bytes.drain(start..end);
+        Arc::make_mut(&mut self.bytes).drain(start..end);
         self.starts.remove(i);
         for later in &mut self.starts[i..] {
             *later -= end - start;
@@ -197,7 +201,7 @@ impl Board {
     /// over memory.
     pub fn reserve(&mut self, names: usize, bytes: usize) {
         let names = names.min(self.max_entries);
-        self.lines.bytes.reserve(bytes);
+        Arc::make_mut(&mut self.lines.bytes).reserve(bytes);
         self.lines.starts.reserve(names);
         self.set_at.reserve(names);
         let Board {
@@ -362,9 +366,17 @@ impl Board {
         }
     }
 
-    /// The reply for the current board: one `- NAME STATUS\n` line per entry.
+    /// The reply for the current board: one `- NAME STATUS\n` line per entry
+    /// (tests read it; the server sends [`Board::shared_reply`]).
+    #[cfg(test)]
     pub fn encoded(&self) -> &[u8] {
         &self.lines.bytes
+    }
+
+    /// The same reply, shared: to be sent without a copy. The board copies
+    /// it before its next change if it is still held then.
+    pub fn shared_reply(&self) -> Arc<Vec<u8>> {
+        Arc::clone(&self.lines.bytes)
     }
 
     /// Whether `name` is on the board.
@@ -558,6 +570,18 @@ mod tests {
         assert_eq!(timed(&board), b"11 a: 1\n12 b: 2\n");
         board.remove("a", 11, Removal::Cleared, 13);
         assert_eq!(timed(&board), b"12 b: 2\n");
+    }
+
+    #[test]
+    fn a_reply_in_flight_never_changes() {
+        let mut board = Board::new(10);
+        set(&mut board, "a", ": 1", 1).unwrap();
+        let sent = board.shared_reply();
+        set(&mut board, "a", ": 2", 2).unwrap();
+        set(&mut board, "b", ": 3", 3).unwrap();
+        assert!(board.remove("a", 9, Removal::Cleared, 4));
+        assert_eq!(sent.as_slice(), b"- a: 1\n");
+        assert_eq!(board.encoded(), b"- b: 3\n");
     }
 
     #[test]

@@ -16,8 +16,8 @@
 //!   logins (`auth/`: the users file, the ZAP handler, rights).
 //! - `store`: the board and its log together: an update is applied only once
 //!   stored; the TTL; time stamps that never go back.
-//! - `board`: the ordered name → status map, its cached encoded replies, and
-//!   the numbered changes the publisher sends.
+//! - `board`: the ordered name → status map, kept as its encoded reply with
+//!   an index beside it, and the numbered changes the publisher sends.
 //! - [`storage`]: the state file: record format (`record.rs`), appends and
 //!   compaction (`log.rs`), the fsync thread (`syncer.rs`), replay and repair
 //!   (`replay.rs`), lock and paths (`files.rs`). `docs/STORAGE.md`.

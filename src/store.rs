@@ -8,6 +8,7 @@
 use crate::server::log::log_err;
 use std::collections::{HashSet, VecDeque};
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::board::{Board, BoardError, Change};
 use crate::clock::Clock;
@@ -378,9 +379,16 @@ impl Store {
             .collect();
     }
 
-    /// The reply for the current board.
+    /// The reply for the current board (tests read it; the server sends
+    /// [`Store::shared_reply`]).
+    #[cfg(test)]
     pub(crate) fn encoded(&self) -> &[u8] {
         self.board.encoded()
+    }
+
+    /// The reply for the current board, shared, to be sent without a copy.
+    pub(crate) fn shared_reply(&self) -> Arc<Vec<u8>> {
+        self.board.shared_reply()
     }
 
     /// Periodic duties of the log (the `everysec` sync, compaction).
@@ -415,7 +423,6 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;

@@ -5,6 +5,7 @@
 //! - `publisher`: every change pushed to watchers (`--publish`).
 //! - `auth`: logins (`--auth`): the users file, the ZAP handler, rights.
 //! - `refusals`: says when clients are turned away for want of file descriptors.
+//! - `reply`: the board sent as a reply without a copy.
 //! - this file: the serve loop, which stores each batch of updates with one
 //!   write before answering it, expires old statuses and publishes changes.
 
@@ -13,6 +14,7 @@ mod config;
 pub(crate) mod log;
 mod publisher;
 mod refusals;
+mod reply;
 mod side_thread;
 
 use crate::server::log::log_err;
@@ -245,6 +247,8 @@ impl Server {
     /// polls at once, stores the updates with one write and answers them once
     /// durable. At shutdown, what is in hand is finished and answered.
     fn serve_loop(&mut self, shutdown: &Shutdown) -> Result<(), ServerError> {
+        // The socket lives in `self` for the whole loop.
+        let raw_socket = reply::RawSocket::of(&mut self.socket);
         if self.publisher.is_some() {
             self.store.record_changes();
         }
@@ -252,6 +256,7 @@ impl Server {
         self.store.set_ttl(ttl_ms);
         let mut serving = Serving {
             socket: &self.socket,
+            raw_socket,
             store: &mut self.store,
             config: &self.config,
             epoch: new_epoch(),
@@ -333,6 +338,8 @@ fn new_epoch() -> String {
 /// nothing. Only a broken socket does.
 struct Serving<'a> {
     socket: &'a zmq::Socket,
+    /// The same socket, for boards sent without a copy.
+    raw_socket: reply::RawSocket,
     store: &'a mut Store,
     config: &'a Config,
     /// This run's identifier, in every snapshot and published change.
@@ -522,10 +529,8 @@ impl Serving<'_> {
                     answer,
                     change,
                 }),
-                // The board is sent from the store's cache, never copied.
-                Ok(Outcome::ReplyNow(Immediate::Board)) => {
-                    send_reply(self.socket, frames, self.store.encoded());
-                }
+                // The board is sent as it is, never copied.
+                Ok(Outcome::ReplyNow(Immediate::Board)) => self.send_board(frames),
                 Ok(Outcome::ReplyNow(Immediate::Bytes(bytes))) => {
                     send_reply(self.socket, frames, &bytes)
                 }
@@ -653,6 +658,18 @@ impl Serving<'_> {
         self.answer(batch);
     }
 
+    /// Sends the board behind `envelope`, without copying it.
+    fn send_board(&self, envelope: Vec<zmq::Message>) {
+        // A ROUTER drops a reply to a peer that has gone or cannot take more: never blocks.
+        let sent = envelope
+            .into_iter()
+            .try_for_each(|frame| self.socket.send(frame, zmq::SNDMORE))
+            .and_then(|()| reply::send_shared(self.raw_socket, self.store.shared_reply()));
+        if let Err(err) = sent {
+            log_err!("could not send a reply: {err}");
+        }
+    }
+
     /// Answers every request of a batch, emptying it.
     fn answer(&mut self, batch: &mut Vec<Pending>) {
         // Built at most once per batch: every clear in it gets the same board.
@@ -662,7 +679,7 @@ impl Serving<'_> {
                 change.print(!matches!(pending.answer, Answer::Rejected(_)));
             }
             match &pending.answer {
-                Answer::Board => send_reply(self.socket, pending.envelope, self.store.encoded()),
+                Answer::Board => self.send_board(pending.envelope),
                 Answer::Snapshot => {
                     let reply = snapshot.get_or_insert_with(|| self.snapshot());
                     send_reply(self.socket, pending.envelope, reply);
