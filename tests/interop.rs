@@ -17,7 +17,7 @@ use serde_json::json;
 type InteropTest = fn(&Reference);
 
 /// Every test here needs the original; each is run with it.
-const TESTS: [(&str, InteropTest); 5] = [
+const TESTS: [(&str, InteropTest); 6] = [
     (
         "original_client_sees_the_same_against_both_servers",
         original_client_sees_the_same_against_both_servers,
@@ -37,6 +37,10 @@ const TESTS: [(&str, InteropTest); 5] = [
     (
         "the_original_client_reads_an_anonymous_endpoint_and_cannot_write",
         the_original_client_reads_an_anonymous_endpoint_and_cannot_write,
+    ),
+    (
+        "the_web_gateway_polls_the_original_and_posts_to_it",
+        the_web_gateway_polls_the_original_and_posts_to_it,
     ),
 ];
 
@@ -291,4 +295,80 @@ fn the_original_client_reads_an_anonymous_endpoint_and_cannot_write(reference: &
         "- alice: in a meeting\n",
         "nothing changed"
     );
+}
+
+/// One HTTP/1.1 exchange on its own connection: the whole response.
+fn http(address: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to status_web");
+    stream
+        .set_read_timeout(Some(common::REPLY_TIMEOUT))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("the response");
+    response
+}
+
+fn the_web_gateway_polls_the_original_and_posts_to_it(reference: &Reference) {
+    use std::io::{BufRead, BufReader, Write};
+    let python = PythonServer::start(reference);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_status_web"));
+    command.args([
+        "--endpoint",
+        &python.endpoint,
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "0.1",
+    ]);
+    let (mut web, stdout, _stderr) = common::spawn_piped(&mut command);
+    let address = common::web_address(&stdout);
+    let form = "name=alice&status=from+the+web";
+    let posted = http(
+        &address,
+        &format!(
+            "POST /status HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        ),
+    );
+    assert!(posted.starts_with("HTTP/1.1 200"), "{posted}");
+    assert!(
+        posted.ends_with("\r\n\r\n- alice: from the web\n"),
+        "{posted}"
+    );
+    // The original has no snapshot and no publisher: the gateway polls `_:`,
+    // and its board says so (no times, `original`).
+    let mut events = std::net::TcpStream::connect(&address).expect("connect");
+    events
+        .set_read_timeout(Some(common::REPLY_TIMEOUT))
+        .expect("timeout");
+    write!(events, "GET /events HTTP/1.1\r\nHost: {address}\r\n\r\n").expect("send");
+    let mut lines = BufReader::new(events).lines();
+    let board = loop {
+        let line = lines
+            .next()
+            .expect("the stream goes on")
+            .expect("a line within the bound");
+        if line.starts_with("data: ") && line.contains("\"entries\":[{") {
+            break line;
+        }
+    };
+    assert!(board.contains(r#""original":true"#), "{board}");
+    assert!(
+        board.contains(r#"{"name":"alice","status":"from the web","set_at_ms":null}"#),
+        "{board}"
+    );
+    let json = http(
+        &address,
+        &format!("GET /board.json HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(
+        json.trim_end()
+            .ends_with(r#"{"entries":[{"name":"alice","status":"from the web"}]}"#),
+        "{json}"
+    );
+    let _ = web.kill();
+    let _ = web.wait();
 }
