@@ -1865,10 +1865,11 @@ fn watchers(s: &Settings, out: &mut String) {
 fn restart(s: &Settings, out: &mut String) {
     writeln!(out, "## Restart\n").ok();
     let dir = tempfile::tempdir().expect("temp dir");
+    // An empty state file first: what starting costs before any replay.
     let sizes: &[usize] = if s.smoke {
-        &[10_000]
+        &[0, 10_000]
     } else {
-        &[100_000, 1_000_000]
+        &[0, 100_000, 1_000_000]
     };
     let runs = if s.smoke { 1 } else { 5 };
     writeln!(
@@ -1898,11 +1899,11 @@ fn restart(s: &Settings, out: &mut String) {
                 "--fsync",
                 "no",
                 "--max-entries",
-                &n.to_string(),
+                &n.max(1).to_string(),
             ]);
             let reply = server.request(b"_:");
             starts.push(started.elapsed());
-            assert!(reply.len() > n * 30, "the whole board");
+            assert!(reply.len() >= n * 30, "the whole board");
         }
         cats.sort_unstable();
         starts.sort_unstable();
