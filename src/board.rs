@@ -13,6 +13,7 @@
 //! can be recorded for the publisher.
 
 use std::hash::{BuildHasher, RandomState};
+use std::ops::Range;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
@@ -95,37 +96,42 @@ impl Lines {
         self.starts.len()
     }
 
-    /// Entry `i`'s line, `- NAME STATUS\n`.
-    fn line(&self, i: usize) -> &[u8] {
+    /// Where entry `i`'s line, `- NAME STATUS\n`, lies in `bytes`.
+    fn range(&self, i: usize) -> Range<usize> {
         let end = self.starts.get(i + 1).copied().unwrap_or(self.bytes.len());
-        &self.bytes[self.starts[i]..end]
+        self.starts[i]..end
     }
 
-    /// Where entry `i`'s name starts and ends (at the `:` of its status).
-    fn name_range(&self, i: usize) -> (usize, usize) {
+    fn line(&self, i: usize) -> &[u8] {
+        &self.bytes[self.range(i)]
+    }
+
+    /// Where entry `i`'s name lies: after `- `, up to the `:` of its status.
+    fn name_range(&self, i: usize) -> Range<usize> {
         let line = self.line(i);
         // A name holds no ':' (the protocol's rule), and the status begins with one.
         let colon = line[2..]
             .iter()
             .position(|&b| b == b':')
             .map_or(line.len() - 1, |at| at + 2);
-        (self.starts[i] + 2, self.starts[i] + colon)
+        self.starts[i] + 2..self.starts[i] + colon
+    }
+
+    /// Where entry `i`'s status lies: from its `:` to the line's end.
+    fn status_range(&self, i: usize) -> Range<usize> {
+        self.name_range(i).end..self.range(i).end - 1
     }
 
     fn name(&self, i: usize) -> &[u8] {
-        let (start, end) = self.name_range(i);
-        &self.bytes[start..end]
+        &self.bytes[self.name_range(i)]
     }
 
     /// Entry `i`'s name and status, as text.
     fn entry(&self, i: usize) -> (&str, &str) {
-        let (start, colon) = self.name_range(i);
-        let end = self.starts.get(i + 1).copied().unwrap_or(self.bytes.len()) - 1;
         // Only valid UTF-8 is ever written to the board (checked on the way in).
-        let text = |range: std::ops::Range<usize>| {
-            std::str::from_utf8(&self.bytes[range]).unwrap_or_default()
-        };
-        (text(start..colon), text(colon..end))
+        let text =
+            |range: Range<usize>| std::str::from_utf8(&self.bytes[range]).unwrap_or_default();
+        (text(self.name_range(i)), text(self.status_range(i)))
     }
 
     fn push(&mut self, name: &str, status: &str) {
@@ -135,15 +141,14 @@ impl Lines {
 
     /// Puts `status` in place of entry `i`'s, moving the lines after it.
     fn replace_status(&mut self, i: usize, status: &str) {
-        let (_, colon) = self.name_range(i);
-        let end = self.starts.get(i + 1).copied().unwrap_or(self.bytes.len()) - 1;
-        let old_len = end - colon;
+        let old = self.status_range(i);
+        let old_len = old.len();
         let bytes = Arc::make_mut(&mut self.bytes);
         if old_len == status.len() {
-            bytes[colon..end].copy_from_slice(status.as_bytes());
+            bytes[old].copy_from_slice(status.as_bytes());
             return;
         }
-        bytes.splice(colon..end, status.bytes());
+        bytes.splice(old, status.bytes());
         for start in &mut self.starts[i + 1..] {
             *start = *start + status.len() - old_len;
         }
@@ -151,12 +156,12 @@ impl Lines {
 
     /// Takes entry `i`'s line out, moving the lines after it.
     fn remove(&mut self, i: usize) {
-        let start = self.starts[i];
-        let end = self.starts.get(i + 1).copied().unwrap_or(self.bytes.len());
-        Arc::make_mut(&mut self.bytes).drain(start..end);
+        let line = self.range(i);
+        let len = line.len();
+        Arc::make_mut(&mut self.bytes).drain(line);
         self.starts.remove(i);
         for later in &mut self.starts[i..] {
-            *later -= end - start;
+            *later -= len;
         }
     }
 }
