@@ -15,7 +15,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::{broadcast, oneshot};
@@ -181,7 +181,6 @@ async fn events(State(shared): State<Shared>) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // A reverse proxy must pass each event on as it comes (nginx buffers otherwise).
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    *response.status_mut() = StatusCode::OK;
     response
 }
 

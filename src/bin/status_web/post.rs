@@ -179,32 +179,26 @@ fn server_answer(reply: &[u8]) -> Response {
     answer(code, format!("{text}\n"))
 }
 
+/// Why a post got no answer from the server, with the code that says so.
 fn client_error(e: &ClientError) -> Response {
     let why = status_board::error_chain(e);
-    let code = match e {
-        ClientError::LoginRefused { .. } | ClientError::LoginWanted { .. } => {
-            return refuse(
-                StatusCode::UNAUTHORIZED,
-                match e {
-                    ClientError::LoginWanted { .. } => {
-                        "the status server wants a login: your user name and password".to_owned()
-                    }
-                    _ => why,
-                },
-            );
-        }
-        ClientError::LoginUnwanted { .. } => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "the status server takes no login: post without one",
-            );
-        }
+    let (code, why) = match e {
+        // The client's own wording names its options; the web's is a form.
+        ClientError::LoginWanted { .. } => (
+            StatusCode::UNAUTHORIZED,
+            "the status server wants a login: your user name and password".to_owned(),
+        ),
+        ClientError::LoginRefused { .. } => (StatusCode::UNAUTHORIZED, why),
+        ClientError::LoginUnwanted { .. } => (
+            StatusCode::BAD_REQUEST,
+            "the status server takes no login: post without one".to_owned(),
+        ),
         ClientError::NoReply { .. }
         | ClientError::NothingListens { .. }
-        | ClientError::Interrupted => StatusCode::SERVICE_UNAVAILABLE,
+        | ClientError::Interrupted => (StatusCode::SERVICE_UNAVAILABLE, why),
         ClientError::NotZeroMq { .. }
         | ClientError::Connect { .. }
-        | ClientError::Socket { .. } => StatusCode::BAD_GATEWAY,
+        | ClientError::Socket { .. } => (StatusCode::BAD_GATEWAY, why),
     };
     refuse(code, why)
 }
