@@ -1232,6 +1232,9 @@ fn web_chain(server: &common::Server, address: &str, samples: usize) -> Chain {
     let (sub_tx, sub_rx) = mpsc::channel::<(u64, Instant)>();
     let publish = common::snapshot(&server.endpoint).header.publish[0].clone();
     let stop = Arc::clone(&done);
+    // Said once the SUB has heard anything (a heartbeat, every second): its
+    // subscription has reached the publisher, which drops what it sends before.
+    let (heard_tx, heard) = mpsc::channel::<()>();
     let sub_thread = thread::spawn(move || {
         let context = zmq::Context::new();
         let sub = context.socket(zmq::SUB).expect("SUB");
@@ -1243,6 +1246,7 @@ fn web_chain(server: &common::Server, address: &str, samples: usize) -> Chain {
             let Ok(frame) = sub.recv_bytes(0) else {
                 continue; // a timeout: look at the flag
             };
+            let _ = heard_tx.send(());
             let text = String::from_utf8_lossy(&frame);
             if let Some(n) = text
                 .rsplit_once("bench-dom v")
@@ -1285,8 +1289,9 @@ fn web_chain(server: &common::Server, address: &str, samples: usize) -> Chain {
             Ok(node)
         }
     };
-    // The publisher's subscription takes a moment to reach it.
-    thread::sleep(Duration::from_millis(300));
+    heard
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the SUB hears the publisher's heartbeat");
     let context = zmq::Context::new();
     let req = context.socket(zmq::REQ).expect("REQ");
     req.set_linger(0).expect("LINGER");
