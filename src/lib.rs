@@ -12,8 +12,9 @@
 //!   replies, their errors, and the extensions (snapshots, unchanged polls,
 //!   clear, published changes). `docs/PROTOCOL.md` is the long form.
 //! - [`server`]: the serve loop (`server/mod.rs`), its configuration and
-//!   sockets (`config.rs`), the publisher of changes (`publisher.rs`), and
-//!   logins (`auth/`: the users file, the ZAP handler, rights).
+//!   sockets (`config.rs`), the publisher of changes (`publisher.rs`), the
+//!   board sent without a copy (`reply.rs`), and logins (`auth/`: the users
+//!   file, the ZAP handler, rights).
 //! - `store`: the board and its log together: an update is applied only once
 //!   stored; the TTL; time stamps that never go back.
 //! - `board`: the ordered name → status map, kept as its encoded reply with
@@ -22,13 +23,14 @@
 //!   compaction (`log.rs`), the fsync thread (`syncer.rs`), replay and repair
 //!   (`replay.rs`), lock and paths (`files.rs`). `docs/STORAGE.md`.
 //! - [`client`]: what `status_client` does: the request with retries
-//!   (`request.rs`), logins (`login.rs`), the one-update modes (`modes.rs`), the watcher
-//!   (`watcher.rs`) and its copy of the board (`mirror.rs`), and how boards
-//!   are printed (`render.rs`).
+//!   (`request.rs`) and across outages (`link.rs`), logins (`login.rs`), the
+//!   one-update modes (`modes.rs`), keeping a copy of the board in step
+//!   (`follow.rs`, `mirror.rs`; `status_web` uses them too), the watcher
+//!   (`watcher.rs`), and how boards are printed (`render.rs`).
 //! - [`shutdown`]: the flag that Ctrl-C, SIGTERM or a test raises, and how
 //!   often every wait looks at it.
 //! - [`curve`]: CURVE key pairs for both programs, where libzmq has CURVE.
-//! - [`cli`]: shell completions and man pages from both command lines.
+//! - [`cli`]: shell completions and man pages from the command lines, and `--interval`.
 //! - `clock`: milliseconds since the Unix epoch, set by hand in unit tests.
 //! - `secret_file`: reading a file of secrets only when no one else can.
 //!
