@@ -33,6 +33,7 @@
 //! - [`cli`]: shell completions and man pages from the command lines, and `--interval`.
 //! - `clock`: milliseconds since the Unix epoch, set by hand in unit tests.
 //! - `secret_file`: reading a file of secrets only when no one else can.
+//! - [`sys`]: the C library calls beyond std (open-file limit, allocator).
 //!
 //! `status_web`, the board in a browser, lives in `src/bin/status_web/`: its
 //! HTTP side (axum on tokio) stays out of this crate, so the server and the
@@ -49,6 +50,7 @@ pub mod protocol;
 pub mod server;
 pub mod shutdown;
 pub mod storage;
+pub mod sys;
 
 mod board;
 mod clock;

@@ -8,6 +8,7 @@ use crate::protocol::{self, Limits};
 use crate::shutdown::Shutdown;
 use crate::storage::{self, StorageOptions};
 use crate::store::Store;
+use crate::sys::OpenFiles;
 
 use super::auth::{ANONYMOUS_DOMAIN, LOGIN_DOMAIN};
 use super::{ServerError, socket_error};
@@ -341,67 +342,21 @@ pub(super) fn open_store(config: &Config) -> Result<(Store, String), ServerError
 
 /// Descriptors kept for libzmq, the state file, the listening sockets: the
 /// rest can be client connections.
-const RESERVED_FDS: u64 = 64;
+pub(super) const RESERVED_FDS: u64 = 64;
 
-/// The open-file limit the server runs with, and the one it found.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct OpenFiles {
-    pub(super) limit: u64,
-    before: u64,
-}
-
-impl OpenFiles {
-    /// The start-up line: how many clients that allows.
-    pub(super) fn describe(&self) -> String {
-        let clients = self.limit.saturating_sub(RESERVED_FDS);
-        if self.limit > self.before {
-            format!(
-                "Clients: up to {clients} at once (the open-file limit, raised from {} to {}).",
-                self.before, self.limit
-            )
-        } else {
-            format!(
-                "Clients: up to {clients} at once (the open-file limit is {}; raise the hard limit \
-                 for more: ulimit -Hn, or LimitNOFILE= in a systemd unit).",
-                self.limit
-            )
-        }
+/// The start-up line: how many clients the open-file limit allows.
+pub(super) fn describe_open_files(open_files: &OpenFiles) -> String {
+    let clients = open_files.limit.saturating_sub(RESERVED_FDS);
+    if open_files.raised() {
+        format!(
+            "Clients: up to {clients} at once (the open-file limit, raised from {} to {}).",
+            open_files.before, open_files.limit
+        )
+    } else {
+        format!(
+            "Clients: up to {clients} at once (the open-file limit is {}; raise the hard limit \
+             for more: ulimit -Hn, or LimitNOFILE= in a systemd unit).",
+            open_files.limit
+        )
     }
-}
-
-/// Raises the soft open-file limit to the hard one, as Redis does for its
-/// maxclients: every client connection is a descriptor, and the common soft
-/// limit of 1 024 would turn clients away long before the machine must.
-pub(super) fn raise_open_file_limit() -> Option<OpenFiles> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit(2) writes the struct it is given, which lives here.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return None;
-    }
-    let before = limit.rlim_cur;
-    // No hard limit: the kernel's fs.nr_open (1 Mi by default) is the real one.
-    let wanted = match limit.rlim_max {
-        libc::RLIM_INFINITY => 1 << 20,
-        hard => hard,
-    };
-    if wanted > before {
-        let raised = libc::rlimit {
-            rlim_cur: wanted,
-            rlim_max: limit.rlim_max,
-        };
-        // SAFETY: setrlimit(2) reads the struct it is given, which lives here.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            return Some(OpenFiles {
-                limit: wanted,
-                before,
-            });
-        }
-    }
-    Some(OpenFiles {
-        limit: before,
-        before,
-    })
 }

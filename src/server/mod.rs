@@ -89,7 +89,7 @@ pub struct Server {
     /// The users file and its table, with `--auth`.
     logins: Option<Logins>,
     /// The open-file limit, and what it was before the server raised it.
-    open_files: Option<config::OpenFiles>,
+    open_files: Option<crate::sys::OpenFiles>,
     /// Says when connections are refused for want of file descriptors.
     _refusals: RefusalWatch,
     /// Dropped last: the sockets above and the ZAP thread end before it terminates.
@@ -119,7 +119,7 @@ impl Server {
             .as_deref()
             .map(crate::curve::KeyPair::read)
             .transpose()?;
-        let open_files = config::raise_open_file_limit();
+        let open_files = crate::sys::raise_open_file_limit();
         let context = zmq::Context::new();
         // The ZAP handler listens before any socket that needs it is bound.
         let logins = match (users, &config.auth) {
@@ -180,7 +180,7 @@ impl Server {
         log_err!("{}", self.state_line);
         log_err!("{}", self.config.settings_line());
         if let Some(open_files) = &self.open_files {
-            log_err!("{}", open_files.describe());
+            log_err!("{}", config::describe_open_files(open_files));
         }
         for endpoint in self.publisher.iter().flat_map(|p| &p.endpoints) {
             log_err!("Publishing changes on '{endpoint}'.");
@@ -300,24 +300,10 @@ fn reload(logins: Option<&Logins>, before: Option<Arc<Users>>) -> Option<Arc<Use
 
 /// Opens the state, binds, announces, and serves until `shutdown` is raised.
 pub fn run(config: Config, shutdown: &Shutdown) -> Result<(), ServerError> {
-    map_large_blocks();
+    crate::sys::map_large_blocks();
     let server = Server::open(config)?;
     server.announce();
     server.serve(shutdown)
-}
-
-/// Blocks of 1 MiB and more (a 100 000-entry reply is 4 MB) are mapped for
-/// themselves and given back when freed. glibc would raise this threshold
-/// after the first large block is freed (the state file's bytes, read at
-/// start), and from then on every freed reply would stay resident: 4 MB at
-/// 100 000 entries, 40 bytes an entry. Below 1 MiB (10 000 entries: 360 KB
-/// a reply) blocks still come from the heap and are reused.
-fn map_large_blocks() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a tunable, under the allocator's own lock.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
 }
 
 /// An identifier for this run of the server: sequence numbers restart with it,
