@@ -34,6 +34,7 @@
 //! - `clock`: milliseconds since the Unix epoch, set by hand in unit tests.
 //! - `secret_file`: reading a file of secrets only when no one else can.
 //! - [`sys`]: the C library calls beyond std (open-file limit, allocator).
+//! - [`visible`]: text from elsewhere made safe to print on a terminal.
 //!
 //! `status_web`, the board in a browser, lives in `src/bin/status_web/`: its
 //! HTTP side (axum on tokio) stays out of this crate, so the server and the
@@ -51,6 +52,7 @@ pub mod server;
 pub mod shutdown;
 pub mod storage;
 pub mod sys;
+pub mod visible;
 
 mod board;
 mod clock;
