@@ -125,6 +125,19 @@ pub enum ProtocolError {
     /// A name with a `:` in it, which would end it on the wire (client side).
     #[error("name contains ':', which ends a name on the wire")]
     ColonInName,
+    /// A character that shows nothing (a bidi control, a zero-width or blank one).
+    #[error(
+        "name contains U+{:04X} at byte {offset}, a character that does not show; a name must look like what it is", u32::from(*.found)
+    )]
+    InvisibleChar {
+        /// The offending character.
+        found: char,
+        /// Its byte offset within the name.
+        offset: usize,
+    },
+    /// A space at the start or end, so that `alice ` would pass for `alice`.
+    #[error("name starts or ends with a space; it would look like another name")]
+    EdgeSpace,
     /// The name is longer than the server accepts.
     #[error("name is {len} bytes, the limit is {limit}; use a shorter name")]
     NameTooLong {
@@ -247,7 +260,10 @@ fn parse_extension<'a>(text: &'a str, limits: &Limits) -> Result<Request<'a>, Pr
             Ok(Request::Since { epoch, seq })
         }
         "clear" => {
-            check_name(args, limits)?;
+            // The rules every stored name keeps, not those of a new name: a
+            // name set before the stricter rules can still be cleared.
+            check_stored_name(args)?;
+            check_name_length(args, limits)?;
             if args == POLL_NAME {
                 return Err(unknown());
             }
@@ -259,20 +275,91 @@ fn parse_extension<'a>(text: &'a str, limits: &Limits) -> Result<Request<'a>, Pr
 
 /// Checks a name as the server would, so a client can refuse it before sending.
 pub fn check_name(name: &str, limits: &Limits) -> Result<(), ProtocolError> {
-    if name.is_empty() {
-        return Err(ProtocolError::EmptyName);
+    check_name_length(name, limits)?;
+    check_stored_name(name)?;
+    if let Some((offset, found)) = name.char_indices().find(|&(_, c)| does_not_show(c)) {
+        return Err(ProtocolError::InvisibleChar { found, offset });
     }
-    if name.len() > limits.max_name {
-        return Err(ProtocolError::NameTooLong {
+    if name.starts_with(' ') || name.ends_with(' ') {
+        return Err(ProtocolError::EdgeSpace);
+    }
+    Ok(())
+}
+
+fn check_name_length(name: &str, limits: &Limits) -> Result<(), ProtocolError> {
+    match name.len() > limits.max_name {
+        true => Err(ProtocolError::NameTooLong {
             len: name.len(),
             limit: limits.max_name,
-        });
+        }),
+        false => Ok(()),
+    }
+}
+
+/// The rules every name on a board keeps, whenever it was set: not empty,
+/// no `:`, no control character. A state file written before the stricter
+/// rules of [`check_name`] still replays whole.
+pub fn check_stored_name(name: &str) -> Result<(), ProtocolError> {
+    if name.is_empty() {
+        return Err(ProtocolError::EmptyName);
     }
     if name.contains(':') {
         // Unreachable from parse_request; guards clients building a request.
         return Err(ProtocolError::ColonInName);
     }
     check_line(name, Field::Name)
+}
+
+/// Whether `c` shows nothing by itself, so that a name holding it could pass
+/// for another (`\u{202e}ecila` renders as "alice"; U+200B is not there at all):
+/// format characters (general category Cf, the bidi controls among them),
+/// default-ignorable code points (Hangul fillers, variation selectors, tags),
+/// and blanks other than the plain space. Unicode 16.0's tables
+/// (DerivedCoreProperties.txt, DerivedGeneralCategory.txt, PropList.txt).
+pub fn does_not_show(c: char) -> bool {
+    const RANGES: &[(u32, u32)] = &[
+        (0x00A0, 0x00A0), // no-break space
+        (0x00AD, 0x00AD), // soft hyphen
+        (0x034F, 0x034F), // combining grapheme joiner
+        (0x0600, 0x0605), // Arabic number signs (Cf)
+        (0x061C, 0x061C), // Arabic letter mark
+        (0x06DD, 0x06DD),
+        (0x070F, 0x070F),
+        (0x0890, 0x0891),
+        (0x08E2, 0x08E2),
+        (0x115F, 0x1160), // Hangul choseong and jungseong fillers
+        (0x1680, 0x1680), // Ogham space mark
+        (0x17B4, 0x17B5), // Khmer inherent vowels
+        (0x180B, 0x180F), // Mongolian variation selectors and vowel separator
+        (0x2000, 0x200F), // en quad .. hair space, zero width space .. right-to-left mark
+        (0x2028, 0x202F), // line and paragraph separators, bidi embeddings, narrow nbsp
+        (0x205F, 0x206F), // medium math space, word joiner .. bidi isolates, deprecated controls
+        (0x2800, 0x2800), // braille pattern blank
+        (0x3000, 0x3000), // ideographic space
+        (0x3164, 0x3164), // Hangul filler
+        (0xFE00, 0xFE0F), // variation selectors
+        (0xFEFF, 0xFEFF), // zero width no-break space (BOM)
+        (0xFFA0, 0xFFA0), // halfwidth Hangul filler
+        (0xFFF0, 0xFFFB), // unassigned specials, interlinear annotation controls
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F), // Egyptian hieroglyph format controls
+        (0x1BCA0, 0x1BCA3), // shorthand format controls
+        (0x1D173, 0x1D17A), // musical symbol format controls
+        (0xE0000, 0xE0FFF), // tags, variation selectors supplement
+    ];
+    let c = u32::from(c);
+    RANGES
+        .binary_search_by(|&(low, high)| {
+            if high < c {
+                std::cmp::Ordering::Less
+            } else if low > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }
 
 /// Rejects control characters: a newline in a status would forge a board line.
@@ -645,6 +732,73 @@ mod tests {
     }
 
     #[test]
+    fn names_that_do_not_show_what_they_hold_are_refused() {
+        for name in [
+            "\u{202e}ecila",
+            "al\u{200b}ice",
+            "\u{200b}",
+            "\u{2060}",
+            "\u{feff}bob",
+            "\u{3164}",
+            "\u{3164}\u{3164}",
+            "a\u{200d}b",
+            "\u{2066}bob\u{2069}",
+            "bob\u{e0041}",
+            "\u{a0}",
+            "\u{3000}",
+            "\u{2800}",
+            "x\u{fe0f}",
+        ] {
+            let err = parse(&format!("{name}: hi")).expect_err(name);
+            assert!(
+                matches!(err, ProtocolError::InvisibleChar { .. }),
+                "{name:?}: {err}"
+            );
+            assert!(err.to_string().contains("U+"), "{err}");
+        }
+        for name in [" alice", "alice ", " "] {
+            assert_eq!(parse(&format!("{name}: hi")), Err(ProtocolError::EdgeSpace));
+        }
+        for name in [
+            "王小明",
+            "José",
+            "Jose\u{301}",
+            "Zoë",
+            "bob smith",
+            "Ölçer-42",
+            "العربية",
+        ] {
+            assert!(
+                matches!(parse(&format!("{name}: hi")), Ok(Request::Update { .. })),
+                "{name:?}"
+            );
+            assert_eq!(check_name(name, &Limits::default()), Ok(()), "{name:?}");
+        }
+        // What a state file holds from before these rules still reads back.
+        assert_eq!(check_stored_name("\u{202e}ecila"), Ok(()));
+    }
+
+    #[test]
+    fn the_table_of_characters_that_do_not_show_is_sorted_and_exact() {
+        let hidden: Vec<u32> = (0..=0x10FFFFu32)
+            .filter_map(char::from_u32)
+            .filter(|&c| does_not_show(c))
+            .map(u32::from)
+            .collect();
+        // Spot checks on both sides of every kind of range.
+        for inside in [
+            0xA0, 0xAD, 0x200B, 0x200F, 0x202E, 0x2060, 0x206F, 0xFEFF, 0xE0FFF,
+        ] {
+            assert!(hidden.contains(&inside), "U+{inside:04X}");
+        }
+        for outside in [
+            0x20, 0x41, 0xE9, 0x2010, 0x2030, 0x2070, 0x3001, 0xFF21, 0x1F600,
+        ] {
+            assert!(!hidden.contains(&outside), "U+{outside:04X}");
+        }
+    }
+
+    #[test]
     fn status_keeps_its_colon_as_the_original_stores_it() {
         assert_eq!(
             parse("Jackson: I'm BAD"),
@@ -911,9 +1065,15 @@ mod tests {
         ));
     }
 
-    /// A name a client may send: no colon, no control characters, not `_`.
+    /// A name a client may send: no colon, no control characters, not `_`,
+    /// nothing that does not show, no space at either end.
     fn valid_name() -> impl Strategy<Value = String> {
-        "[^:\\p{Cc}]{1,16}".prop_filter("not the poll name", |n| n != POLL_NAME)
+        "[^:\\p{Cc}]{1,16}".prop_filter("a name that can be set", |n| {
+            n != POLL_NAME
+                && !n.chars().any(does_not_show)
+                && !n.starts_with(' ')
+                && !n.ends_with(' ')
+        })
     }
 
     /// A line a user may type: any printable text, colons included.

@@ -528,3 +528,35 @@ fn a_refused_long_status_is_not_said_back_in_full() {
     );
     assert!(stderr.len() < 400, "{} bytes said back", stderr.len());
 }
+
+#[test]
+fn names_that_do_not_show_what_they_hold_are_refused_and_real_names_pass() {
+    let server = Server::start(&["--quiet"]);
+    server.request_text("alice: in a meeting");
+    for (name, shown) in [
+        ("\u{202e}ecila", "U+202E"),
+        ("\u{200b}", "U+200B"),
+        ("al\u{2060}ice", "U+2060"),
+        ("\u{feff}alice", "U+FEFF"),
+        ("\u{3164}", "U+3164"),
+        ("alice ", "space"),
+    ] {
+        let reply = server.request_text(&format!("{name}: hello"));
+        assert!(
+            reply.starts_with("error: ") && reply.contains(shown),
+            "{name:?}: {reply:?}"
+        );
+        // Clearing takes any name a board may hold; this one is not there.
+        let clear = server.request_text(&format!("_:@clear {name}"));
+        assert!(!clear.starts_with("error: "), "clear {name:?}: {clear:?}");
+        assert_eq!(
+            server.request_text("_:"),
+            "- alice: in a meeting\n",
+            "{name:?}: board unchanged"
+        );
+    }
+    for name in ["王小明", "José", "Zoë"] {
+        let reply = server.request_text(&format!("{name}: here"));
+        assert!(reply.contains(&format!("- {name}: here\n")), "{reply:?}");
+    }
+}

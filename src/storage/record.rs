@@ -4,7 +4,7 @@
 //! payload), then the payload: `kind: u8`, `at_ms: u64 LE`, `name_len: u16 LE`,
 //! the name, the status. `docs/STORAGE.md` has the long form.
 
-use crate::protocol::{self, Field, Limits};
+use crate::protocol::{self, Field};
 
 use super::StorageError;
 
@@ -174,9 +174,8 @@ pub(super) fn decode(data: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
         }
         RecordKind::Remove => status.is_empty(),
     };
-    let valid = protocol::check_name(name, &Limits::UNLIMITED).is_ok()
-        && name != protocol::POLL_NAME
-        && valid_status;
+    let valid =
+        protocol::check_stored_name(name).is_ok() && name != protocol::POLL_NAME && valid_status;
     if !valid {
         return Err(DecodeError::BadContents);
     }
