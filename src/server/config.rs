@@ -18,6 +18,24 @@ pub use crate::board::DEFAULT_MAX_ENTRIES;
 /// LINGER for the server socket: time to flush the last replies at shutdown, never a hang.
 const LINGER_MS: i32 = 200;
 
+/// Replies queued for one peer before the next is dropped. Each can hold a
+/// whole board (a reply shares the board it was sent with, and an update
+/// after it makes the board copy itself), so a peer that pipelines requests
+/// and never reads would otherwise pin a board per request: 2 MB boards took
+/// the server to 856 MiB in a second. A REQ client has one request in flight;
+/// a reply dropped here is what a Lazy Pirate client already survives.
+pub(super) const REPLY_HWM: i32 = 8;
+
+/// Requests queued from one peer before libzmq stops reading its connection:
+/// at most this many times `max_request` (and its grace) per peer.
+pub(super) const REQUEST_HWM: i32 = 64;
+
+/// How long a new connection has to finish its handshake (its login
+/// included), after which libzmq closes it. Bounds how long a silent or
+/// half-done connection holds a descriptor, and how old a login can be and
+/// still be worth checking (see the ZAP handler).
+pub(crate) const HANDSHAKE_MS: i32 = 10_000;
+
 /// Bytes past `max_request` that are still read, so a slightly long request
 /// gets a clear error reply. Anything larger is refused by libzmq itself
 /// (ZMQ_MAXMSGSIZE), which drops the connection without buffering the message.
@@ -251,6 +269,15 @@ pub(super) fn bind_server_socket(
     socket
         .set_rcvtimeo(Shutdown::CHECK_EVERY_MS)
         .map_err(socket_error("set RCVTIMEO"))?;
+    socket
+        .set_sndhwm(REPLY_HWM)
+        .map_err(socket_error("set SNDHWM"))?;
+    socket
+        .set_rcvhwm(REQUEST_HWM)
+        .map_err(socket_error("set RCVHWM"))?;
+    socket
+        .set_handshake_ivl(HANDSHAKE_MS)
+        .map_err(socket_error("set HANDSHAKE_IVL"))?;
     let hard_limit = limits.max_request.saturating_add(OVERSIZE_GRACE);
     socket
         .set_maxmsgsize(i64::try_from(hard_limit).unwrap_or(i64::MAX))

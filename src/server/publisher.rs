@@ -12,8 +12,10 @@ use super::config::{Access, bind_all};
 use super::{ServerError, socket_error};
 
 /// Most changes queued for one watcher before it misses some (and then
-/// catches up from a snapshot): bounds the memory a stalled watcher costs.
-const PUBLISH_HWM: i32 = 50_000;
+/// catches up from a snapshot): bounds the memory a stalled or hostile
+/// watcher costs, at most this many changes of up to `--max-request` bytes
+/// (4 MB at the default 4 KB).
+const PUBLISH_HWM: i32 = 1_000;
 
 /// LINGER for the publisher: changes in flight at exit are not worth a wait.
 const PUBLISH_LINGER_MS: i32 = 100;
@@ -55,6 +57,9 @@ impl Publisher {
         socket
             .set_maxmsgsize(SUBSCRIPTION_MAX)
             .map_err(socket_error("set MAXMSGSIZE"))?;
+        socket
+            .set_handshake_ivl(super::config::HANDSHAKE_MS)
+            .map_err(socket_error("set HANDSHAKE_IVL"))?;
         access.apply(&mut socket)?;
         let endpoints = bind_all(&socket, endpoints)?;
         Ok(Publisher {
