@@ -126,6 +126,8 @@ impl Users {
     pub fn parse(path: &Path, text: &str) -> Result<Users, UsersError> {
         let mut by_name = HashMap::new();
         let mut lines_of = HashMap::new();
+        // The argon2 parameters of the first password hash, and its line.
+        let mut cost: Option<(argon2::Params, usize)> = None;
         for (index, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -137,6 +139,22 @@ impl Users {
                 why,
             };
             let (name, user) = parse_line(line).map_err(malformed)?;
+            if let Credential::Password(phc) = &user.credential {
+                let params = params_of(phc).map_err(malformed)?;
+                match &cost {
+                    None => cost = Some((params, index + 1)),
+                    Some((first, line)) if !same_cost(first, &params) => {
+                        return Err(malformed(format!(
+                            "the password hash costs {}, line {line}'s costs {}; every hash must \
+                             cost the same, so that a refusal takes as long for every user \
+                             (make them with status_server --hash-password)",
+                            describe(&params),
+                            describe(first)
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
             if let Some(first) = lines_of.insert(name.clone(), index + 1) {
                 return Err(UsersError::Duplicate {
                     path: path.to_owned(),
@@ -147,8 +165,11 @@ impl Users {
             }
             by_name.insert(name, user);
         }
+        // The decoy costs what every hash in the file costs: an unknown user
+        // is refused in the same time as a known one with a wrong password.
+        let params = cost.map_or_else(argon2::Params::default, |(params, _)| params);
         let secret = random_bytes().map_err(UsersError::Hash)?;
-        let decoy = hash_password(&String::from_utf8_lossy(&secret)).map_err(UsersError::Hash)?;
+        let decoy = hash_with(&secret, params).map_err(UsersError::Hash)?;
         Ok(Users { by_name, decoy })
     }
 
@@ -171,8 +192,9 @@ impl Users {
     }
 
     /// Whether `password` is `user`'s. Takes the same time for an unknown
-    /// user (a decoy hash is verified), so names cannot be probed by timing.
-    pub fn check_password(&self, user: &str, password: &str) -> bool {
+    /// user (a decoy hash of the same cost is verified), so names cannot be
+    /// probed by timing.
+    pub fn check_password(&self, user: &str, password: &[u8]) -> bool {
         match self.by_name.get(user).map(|u| &u.credential) {
             Some(Credential::Password(phc)) => verify(phc, password),
             // A key user, or nobody: spend the same time, then refuse.
@@ -309,22 +331,49 @@ pub fn glob_matches(glob: &str, name: &str) -> bool {
 /// The argon2id PHC string of `password`, with a fresh random salt and the
 /// crate's default cost (19 MiB, 2 passes: OWASP's recommendation).
 pub fn hash_password(password: &str) -> Result<String, String> {
+    hash_with(password.as_bytes(), argon2::Params::default())
+}
+
+/// The argon2id PHC string of `password` at the cost `params`.
+fn hash_with(password: &[u8], params: argon2::Params) -> Result<String, String> {
     let mut salt = [0; 16];
     OsRng.try_fill_bytes(&mut salt).map_err(|e| e.to_string())?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
+    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(password, &salt)
         .map(|hash| hash.to_string())
         .map_err(|e| e.to_string())
 }
 
-/// Whether `password` matches the PHC string `phc` (checked at load).
-fn verify(phc: &str, password: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|hash| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-    })
+/// The cost of a PHC string already checked by [`parse_line`].
+fn params_of(phc: &str) -> Result<argon2::Params, String> {
+    let hash = PasswordHash::new(phc).map_err(|e| e.to_string())?;
+    argon2::Params::try_from(&hash).map_err(|e| e.to_string())
+}
+
+/// Whether two hashes take the same time to verify: memory, passes, lanes
+/// and output length.
+fn same_cost(a: &argon2::Params, b: &argon2::Params) -> bool {
+    let output = |p: &argon2::Params| p.output_len().unwrap_or(argon2::Params::DEFAULT_OUTPUT_LEN);
+    (a.m_cost(), a.t_cost(), a.p_cost(), output(a))
+        == (b.m_cost(), b.t_cost(), b.p_cost(), output(b))
+}
+
+/// `m=19456,t=2,p=1`, as a PHC string says it.
+fn describe(params: &argon2::Params) -> String {
+    format!(
+        "m={},t={},p={}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost()
+    )
+}
+
+/// Whether `password` matches the PHC string `phc` (checked at load); the
+/// cost is the hash's own.
+fn verify(phc: &str, password: &[u8]) -> bool {
+    PasswordHash::new(phc)
+        .is_ok_and(|hash| Argon2::default().verify_password(password, &hash).is_ok())
 }
 
 /// 16 bytes nobody knows, for the decoy's password.
@@ -384,9 +433,9 @@ mod tests {
             !users.may_change("mallory", "mallory"),
             "unknown users change nothing"
         );
-        assert!(users.check_password("alice", "pw"));
-        assert!(!users.check_password("alice", "wrong"));
-        assert!(!users.check_password("mallory", "pw"));
+        assert!(users.check_password("alice", b"pw"));
+        assert!(!users.check_password("alice", b"wrong"));
+        assert!(!users.check_password("mallory", b"pw"));
     }
 
     #[test]
@@ -417,6 +466,27 @@ mod tests {
     }
 
     #[test]
+    fn hashes_of_another_cost_are_refused_and_the_decoy_costs_the_same() {
+        let cheap_params = || argon2::Params::new(8192, 1, 1, None).expect("params");
+        let cheap = hash_with(b"pw", cheap_params()).expect("hash");
+        let usual = hash_password("pw").expect("hash");
+        let err = parse(&format!("# users\nalice:{cheap}\nbob:{usual}\n"))
+            .expect_err("two costs")
+            .to_string();
+        assert!(
+            err.contains(
+                "line 3: the password hash costs m=19456,t=2,p=1, line 2's costs m=8192,t=1,p=1"
+            ),
+            "{err}"
+        );
+        let again = hash_with(b"other", cheap_params()).expect("hash");
+        let users = parse(&format!("alice:{cheap}\nbob:{again}\n")).expect("one cost");
+        let decoy = params_of(&users.decoy).expect("the decoy is a PHC string");
+        assert!(same_cost(&decoy, &cheap_params()), "{}", users.decoy);
+        assert!(users.check_password("bob", b"other") && !users.check_password("carol", b"pw"));
+    }
+
+    #[test]
     fn a_user_named_twice_is_refused() {
         let hash = hash_password("pw").expect("hash");
         let err = parse(&format!("alice:{hash}\nbob:{hash}\nalice:{hash}:ro\n"))
@@ -437,7 +507,7 @@ mod tests {
         assert_eq!(users.user_with_key(&[8; 32]), None);
         assert!(users.may_change("robot", "robot-2"));
         assert!(
-            !users.check_password("robot", ""),
+            !users.check_password("robot", b""),
             "no password for a key user"
         );
     }
