@@ -560,3 +560,34 @@ fn names_that_do_not_show_what_they_hold_are_refused_and_real_names_pass() {
         assert!(reply.contains(&format!("- {name}: here\n")), "{reply:?}");
     }
 }
+
+#[test]
+fn clients_polling_as_fast_as_they_can_never_lose_a_reply() {
+    // Replies are queued only a few deep per peer, and libzmq learns that a
+    // peer has read them from a command it takes in its own time: a busy
+    // server could take a fast poller for a full one and drop its reply.
+    let server = Server::start(&["--quiet"]);
+    server.request_text("alice: here");
+    let pollers: Vec<_> = (0..4)
+        .map(|_| {
+            let endpoint = server.endpoint.clone();
+            std::thread::spawn(move || {
+                let context = zmq::Context::new();
+                let socket = context.socket(zmq::REQ).expect("REQ");
+                socket.set_linger(0).expect("LINGER");
+                socket.set_rcvtimeo(5_000).expect("RCVTIMEO");
+                socket.connect(&endpoint).expect("connect");
+                for i in 0..10_000 {
+                    socket.send("_:", 0).expect("send");
+                    let reply = socket
+                        .recv_bytes(0)
+                        .unwrap_or_else(|e| panic!("poll {i} got no reply: {e}"));
+                    assert_eq!(reply, b"- alice: here\n");
+                }
+            })
+        })
+        .collect();
+    for poller in pollers {
+        poller.join().expect("every poll answered");
+    }
+}

@@ -36,6 +36,11 @@ pub(super) const REQUEST_HWM: i32 = 64;
 /// still be worth checking (see the ZAP handler).
 pub(crate) const HANDSHAKE_MS: i32 = 10_000;
 
+/// Connections the kernel holds for the server to accept. libzmq's 100
+/// overflows in a burst (a thousand clients at nine, a flood of logins), and
+/// a dropped SYN costs its client a second before it tries again.
+pub(super) const LISTEN_BACKLOG: i32 = 1024;
+
 /// Bytes past `max_request` that are still read, so a slightly long request
 /// gets a clear error reply. Anything larger is refused by libzmq itself
 /// (ZMQ_MAXMSGSIZE), which drops the connection without buffering the message.
@@ -272,12 +277,20 @@ pub(super) fn bind_server_socket(
     socket
         .set_sndhwm(REPLY_HWM)
         .map_err(socket_error("set SNDHWM"))?;
+    // A reply to a full or gone peer is refused rather than silently dropped,
+    // so that a peer that only looks full gets a second chance (send_envelope).
+    socket
+        .set_router_mandatory(true)
+        .map_err(socket_error("set ROUTER_MANDATORY"))?;
     socket
         .set_rcvhwm(REQUEST_HWM)
         .map_err(socket_error("set RCVHWM"))?;
     socket
         .set_handshake_ivl(HANDSHAKE_MS)
         .map_err(socket_error("set HANDSHAKE_IVL"))?;
+    socket
+        .set_backlog(LISTEN_BACKLOG)
+        .map_err(socket_error("set BACKLOG"))?;
     let hard_limit = limits.max_request.saturating_add(OVERSIZE_GRACE);
     socket
         .set_maxmsgsize(i64::try_from(hard_limit).unwrap_or(i64::MAX))

@@ -646,11 +646,10 @@ impl Serving<'_> {
 
     /// Sends the board behind `envelope`, without copying it.
     fn send_board(&self, envelope: Vec<zmq::Message>) {
-        // A ROUTER drops a reply to a peer that has gone or cannot take more: never blocks.
-        let sent = envelope
-            .into_iter()
-            .try_for_each(|frame| self.socket.send(frame, zmq::SNDMORE))
-            .and_then(|()| reply::send_shared(self.raw_socket, self.store.shared_reply()));
+        let sent = send_envelope(self.socket, envelope).and_then(|to_send| match to_send {
+            true => reply::send_shared(self.raw_socket, self.store.shared_reply()),
+            false => Ok(()),
+        });
         if let Err(err) = sent {
             log_err!("could not send a reply: {err}");
         }
@@ -747,12 +746,44 @@ fn reject(socket: &zmq::Socket, envelope: Vec<zmq::Message>, err: &Rejected) {
 
 /// Sends a reply behind its envelope; a failure concerns one client only and is logged.
 fn send_reply(socket: &zmq::Socket, envelope: Vec<zmq::Message>, reply: &[u8]) {
-    // A ROUTER drops a reply to a peer that has gone or cannot take more: never blocks.
-    let sent = envelope
-        .into_iter()
-        .try_for_each(|frame| socket.send(frame, zmq::SNDMORE))
-        .and_then(|()| socket.send(reply, 0));
+    let sent = send_envelope(socket, envelope).and_then(|to_send| match to_send {
+        true => socket.send(reply, zmq::DONTWAIT),
+        false => Ok(()),
+    });
     if let Err(err) = sent {
         log_err!("could not send a reply: {err}");
     }
+}
+
+/// Sends a reply's envelope, the peer's routing id first; the body follows.
+/// `Ok(false)` when the reply is dropped instead, as a REP socket would: the
+/// peer has gone, or it has [`REPLY_HWM`](config::REPLY_HWM) replies unread.
+/// Never blocks.
+fn send_envelope(socket: &zmq::Socket, envelope: Vec<zmq::Message>) -> Result<bool, zmq::Error> {
+    let mut frames = envelope.into_iter();
+    let Some(first) = frames.next() else {
+        return Ok(false);
+    };
+    // Kept for a second try: a refused send consumes its message.
+    let routing_id = first.to_vec();
+    let more = zmq::SNDMORE | zmq::DONTWAIT;
+    match socket.send(first, more) {
+        Ok(()) => {}
+        Err(zmq::Error::EHOSTUNREACH) => return Ok(false),
+        Err(zmq::Error::EAGAIN) => {
+            // libzmq learns that a peer has read its replies from a command it
+            // takes in its own time (once a millisecond while busy), so a REQ
+            // peer that polls fast can look full with nothing unread. Taking the
+            // commands now (ZMQ_EVENTS does) tells a slow word from a full peer.
+            socket.get_events()?;
+            match socket.send(&routing_id[..], more) {
+                Ok(()) => {}
+                Err(zmq::Error::EAGAIN | zmq::Error::EHOSTUNREACH) => return Ok(false),
+                Err(err) => return Err(err),
+            }
+        }
+        Err(err) => return Err(err),
+    }
+    frames.try_for_each(|frame| socket.send(frame, more))?;
+    Ok(true)
 }

@@ -60,6 +60,9 @@ impl Publisher {
         socket
             .set_handshake_ivl(super::config::HANDSHAKE_MS)
             .map_err(socket_error("set HANDSHAKE_IVL"))?;
+        socket
+            .set_backlog(super::config::LISTEN_BACKLOG)
+            .map_err(socket_error("set BACKLOG"))?;
         access.apply(&mut socket)?;
         let endpoints = bind_all(&socket, endpoints)?;
         Ok(Publisher {

@@ -41,7 +41,7 @@ pub(super) fn send_shared(socket: RawSocket, body: Arc<Vec<u8>>) -> Result<(), z
             drop(Arc::from_raw(hint.cast_const().cast::<Vec<u8>>()));
             return Err(zmq::Error::from_raw(zmq_sys::zmq_errno()));
         }
-        if zmq_sys::zmq_msg_send(&mut message, socket.0, 0) == -1 {
+        if zmq_sys::zmq_msg_send(&mut message, socket.0, zmq_sys::ZMQ_DONTWAIT as i32) == -1 {
             let error = zmq::Error::from_raw(zmq_sys::zmq_errno());
             zmq_sys::zmq_msg_close(&mut message);
             return Err(error);
