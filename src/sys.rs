@@ -69,3 +69,18 @@ pub fn map_large_blocks() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
+
+/// Lowers the calling thread's scheduling priority by `nice` steps (Linux
+/// schedules threads one by one, so only this thread is affected): work that
+/// an unauthenticated peer can cause then yields the cores to the work of
+/// clients already served. Raising one's nice value needs no privilege;
+/// failing to is harmless, so it is not reported.
+pub fn lower_thread_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid(2) and setpriority(2) take and return plain integers.
+    unsafe {
+        let thread = libc::gettid();
+        let now = libc::getpriority(libc::PRIO_PROCESS, thread as libc::id_t);
+        libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, now + nice);
+    }
+}

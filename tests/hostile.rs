@@ -10,7 +10,7 @@ mod common;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{PASSWORD, Server, UsersFile};
 
 /// ZMTP 3.0 spoken by hand: what a peer that does not play by libzmq's rules sends.
 mod zmtp {
@@ -24,6 +24,25 @@ mod zmtp {
     pub fn connect_from(source: &str, port: u16) -> io::Result<TcpStream> {
         let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
         socket.set_recv_buffer_size(4096)?;
+        // The port is picked at connect, not at bind: a bind to port 0 searches
+        // for a port no socket holds, slow with thousands in TIME_WAIT.
+        {
+            use std::os::fd::AsRawFd;
+            let on: libc::c_int = 1;
+            // SAFETY: a live socket, and an int option with its size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    socket.as_raw_fd(),
+                    libc::IPPROTO_IP,
+                    libc::IP_BIND_ADDRESS_NO_PORT,
+                    (&raw const on).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
         let from: SocketAddr = format!("{source}:0").parse().map_err(io::Error::other)?;
         socket.bind(&from.into())?;
         let to: SocketAddr = format!("127.0.0.1:{port}")
@@ -70,6 +89,15 @@ mod zmtp {
         body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
         body.extend_from_slice(socket_type.as_bytes());
         body
+    }
+
+    /// PLAIN's HELLO with a user and a password.
+    pub fn hello(user: &str, password: &str) -> Vec<u8> {
+        let mut body = vec![u8::try_from(user.len()).expect("short user")];
+        body.extend_from_slice(user.as_bytes());
+        body.push(u8::try_from(password.len()).expect("short password"));
+        body.extend_from_slice(password.as_bytes());
+        command("HELLO", &body)
     }
 
     /// One message frame; `more` when another frame of the message follows.
@@ -299,4 +327,124 @@ fn a_subscriber_that_never_reads_costs_a_bounded_queue() {
         "RSS grew from {before} KiB to {peak} KiB with a subscriber that never reads"
     );
     eprintln!("stalled subscriber: RSS {before} KiB before, {peak} KiB at peak");
+}
+
+/// A REQ socket logged in as `user`, connected to `endpoint` (which may name
+/// a source address: `tcp://127.0.0.2:0;127.0.0.1:PORT`).
+fn logged_in(context: &zmq::Context, user: &str, endpoint: &str) -> zmq::Socket {
+    let socket = context.socket(zmq::REQ).expect("REQ");
+    socket.set_plain_username(Some(user)).expect("user");
+    socket.set_plain_password(Some(PASSWORD)).expect("password");
+    socket.set_linger(0).expect("LINGER");
+    socket.set_rcvtimeo(30_000).expect("RCVTIMEO");
+    socket.connect(endpoint).expect("connect");
+    socket
+}
+
+/// Sends a poll and waits for the board: how long it took, or `None`.
+fn timed_poll(socket: &zmq::Socket) -> Option<Duration> {
+    let started = Instant::now();
+    socket.send("_:", 0).ok()?;
+    socket.recv_bytes(0).ok()?;
+    Some(started.elapsed())
+}
+
+#[test]
+fn a_flood_of_junk_logins_from_one_address_locks_nobody_out() {
+    // Before: 9 500 PLAIN HELLOs in 3 s queued 9 500 argon2 verifications,
+    // checked one at a time after their connections were gone; no valid login
+    // got an answer for over 150 s.
+    let users = UsersFile::new(&["alice", "bob"]);
+    let server = Server::start(&["--auth", users.path(), "--quiet"]);
+    let port = server.port();
+    let context = zmq::Context::new();
+    let established = logged_in(&context, "alice", &server.endpoint);
+    timed_poll(&established).expect("alice logs in before the flood");
+
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let flood_for = Duration::from_secs(3);
+    let flooders: Vec<_> = (0..2)
+        .map(|_| {
+            let sent = std::sync::Arc::clone(&sent);
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let mut junk = zmtp::greeting("PLAIN");
+                junk.extend(zmtp::hello("mallory", "not the password"));
+                while started.elapsed() < flood_for {
+                    // Greeting and HELLO in one write, then hang up at once.
+                    if let Ok(mut stream) = zmtp::connect_from("127.0.0.2", port)
+                        && stream.write_all(&junk).is_ok()
+                    {
+                        sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    // Under way: the flood has sent its first thousand logins.
+    let under_way = Instant::now();
+    while sent.load(std::sync::atomic::Ordering::Relaxed) < 1_000 {
+        assert!(under_way.elapsed() < flood_for, "the flood never got going");
+        std::thread::yield_now();
+    }
+    // A fresh valid login from another address, in the middle of the flood.
+    let fresh = logged_in(&context, "bob", &server.endpoint);
+    let during = timed_poll(&fresh).expect("bob's login is answered during the flood");
+    assert!(
+        during < Duration::from_secs(5),
+        "bob's login took {during:?}"
+    );
+    // Polls of a client logged in before the flood are not held up.
+    let mut polls = Vec::new();
+    while flooders.iter().any(|f| !f.is_finished()) {
+        polls.push(timed_poll(&established).expect("alice's poll during the flood"));
+    }
+    for flooder in flooders {
+        flooder.join().expect("the flood");
+    }
+    polls.sort();
+    let median = polls[polls.len() / 2];
+    assert!(
+        median < Duration::from_millis(50),
+        "median poll {median:?} during the flood ({} polls)",
+        polls.len()
+    );
+    // From the flooding address itself, once the flood is over.
+    let flood_ended = Instant::now();
+    let same_address = format!("tcp://127.0.0.2:0;127.0.0.1:{port}");
+    let own = logged_in(&context, "bob", &same_address);
+    timed_poll(&own).expect("a valid login from the flooding address");
+    let after = flood_ended.elapsed();
+    assert!(
+        after < Duration::from_secs(15),
+        "its login took {after:?} after the flood"
+    );
+    // The log: a few lines, then a summary that shows the flood reached the handler.
+    let summary = server.stderr.find("logins in the last 10 s: ");
+    let (status, _, rest) = server.stop_with_output(libc::SIGTERM);
+    assert_eq!(status.code(), Some(0));
+    let counted: u64 = summary
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u64>().ok())
+        .skip(1) // the window's length
+        .take(4)
+        .sum();
+    assert!(
+        counted >= 500,
+        "the flood of {} logins barely reached the handler: {summary}",
+        sent.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    let one_by_one = rest
+        .iter()
+        .filter(|l| l.contains("refused the login"))
+        .count();
+    assert!(
+        one_by_one <= 10,
+        "{one_by_one} lines, one per refusal: {rest:?}"
+    );
+    eprintln!(
+        "{} junk logins; a login from elsewhere in {during:?} during the flood, from the \
+         flooding address in {after:?} after it; median poll {median:?}; {summary}",
+        sent.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }
