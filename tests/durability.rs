@@ -526,7 +526,13 @@ fn a_board_kept_under_the_old_name_is_found_after_an_upgrade() {
     let mut data = status_board::storage::MAGIC.to_vec();
     status_board::storage::encode_set(&mut data, "alice", ": from before", 1).expect("record");
     std::fs::write(&old, data).expect("the old board");
-    let (server, summary) = start_with_home(home.path(), &[&port.to_string()]);
+    // Older versions left it as the umask made it (0644 under 022): tightened.
+    let (server, warning) = start_with_home(home.path(), &[&port.to_string()]);
+    assert!(
+        warning.starts_with("warning: ") && warning.contains("set it to 0600"),
+        "{warning}"
+    );
+    let summary = server.stderr.next("the state line");
     assert!(
         summary.contains(&old.display().to_string()) && summary.contains("1 entries"),
         "{summary}"
