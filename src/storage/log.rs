@@ -1,7 +1,7 @@
 //! The open state file: appends, syncs and compactions.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use crate::board::Board;
 
 use super::faults::Faults;
-use super::files::{identity, lock, open_write, sibling, sync_dir};
+use super::files::{
+    FILE_MODE, create_private, create_private_dirs, ensure_free, identity, lock, make_private,
+    open_private, remove_stale, sibling, sync_dir,
+};
 use super::record::{FIXED_PAYLOAD, MAGIC, RECORD_HEADER, encode_remove, encode_set};
 use super::replay::{Replayed, replay};
 use super::syncer::Syncer;
@@ -72,40 +75,44 @@ impl Log {
         options: &StorageOptions,
         board: &mut Board,
     ) -> Result<(Log, OpenReport), StorageError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir {
-                path: dir.to_owned(),
-                source,
-            })?;
+        if let Some(dir) = path.parent() {
+            create_private_dirs(dir)?;
         }
         let lock = lock(path)?;
         let mut report = OpenReport::default();
         let aside = sibling(path, ".compact");
-        if aside.exists() {
-            // A compaction that never reached its rename: the log is still whole.
-            fs::remove_file(&aside).map_err(|source| StorageError::Write {
-                path: aside.clone(),
-                source,
-            })?;
+        // A compaction that never reached its rename: the log is still whole.
+        // A link there is refused, not removed: no compaction ever made one.
+        if remove_stale(&aside)? {
             report.warnings.push(format!(
                 "removed {} left by an interrupted compaction",
                 aside.display()
             ));
         }
-        let data = match fs::read(path) {
-            Ok(data) => data,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(source) => {
-                return Err(StorageError::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
+        // The file replayed is the file written to: one open, by descriptor.
+        let (file, created) = open_private(path)?;
+        let mut data = Vec::new();
+        (&file)
+            .read_to_end(&mut data)
+            .map_err(|source| StorageError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
         let good_len = replay(path, &data, options.repair, board, &mut report)?;
+        // Only now that it is known to be a state file: a file refused above
+        // is left exactly as it was found.
+        if let Some(mode) = make_private(path, &file)?
+            && !created
+        {
+            report.warnings.push(format!(
+                "{} had mode {mode:04o}; set it to {:04o}, so that no other user reads or writes the board",
+                path.display(),
+                FILE_MODE
+            ));
+        }
         let mut log = Log {
             path: path.to_owned(),
-            file: Arc::new(open_write(path)?),
+            file: Arc::new(file),
             syncer: None,
             _lock: lock,
             options: options.clone(),
@@ -146,6 +153,8 @@ impl Log {
             }
             Replayed::Repaired => {
                 let moved = sibling(path, &format!(".damaged-{}", crate::clock::now_ms()));
+                // Renaming onto a name replaces what is there: nothing is.
+                ensure_free(&moved)?;
                 fs::rename(path, &moved).map_err(|source| StorageError::Write {
                     path: moved.clone(),
                     source,
@@ -281,7 +290,10 @@ impl Log {
             if let Err(e) = self.compact(board) {
                 // Keep appending to the whole log; try again when it has doubled.
                 self.next_compaction = self.len.saturating_mul(2);
-                return Err(e);
+                return Err(StorageError::Compaction {
+                    path: self.path.clone(),
+                    source: Box::new(e),
+                });
             }
             self.next_compaction = self.options.compact_at;
         }
@@ -301,6 +313,9 @@ impl Log {
 
     /// Rewrites the log as one record per entry: aside, synced, renamed over.
     ///
+    /// The rename replaces whatever the path names now, a symbolic link
+    /// included: the link itself, never its target.
+    ///
     /// A crash before the rename leaves the old log whole (the aside file is
     /// removed on the next start); after it, the new log is whole. The log
     /// writes to the new file from the rename on: its handle is the one the
@@ -308,13 +323,9 @@ impl Log {
     /// the switch (only the directory fsync after it, which is reported).
     pub(crate) fn compact(&mut self, board: &Board) -> Result<(), StorageError> {
         let aside = sibling(&self.path, ".compact");
-        let file = match write_snapshot(&aside, board) {
-            Ok(file) => file,
-            Err(e) => {
-                let _ = fs::remove_file(&aside);
-                return Err(e);
-            }
-        };
+        // A regular file there is one a failed removal left; a link is refused.
+        remove_stale(&aside)?;
+        let file = write_snapshot(&aside, board)?;
         if let Some(hold) = self.faults.hold_compaction {
             std::thread::sleep(hold);
         }
@@ -349,7 +360,8 @@ impl Log {
     /// moved or replaced while in use. What is appended then would be lost
     /// at the next start; [`Log::compact`] writes the board to the path again.
     pub(crate) fn detached(&self) -> bool {
-        match fs::metadata(&self.path) {
+        // Not through a link: a link planted at the path is not the file.
+        match fs::symlink_metadata(&self.path) {
             Ok(meta) => {
                 use std::os::unix::fs::MetadataExt;
                 (meta.dev(), meta.ino()) != self.identity
@@ -406,16 +418,25 @@ fn write_snapshot(path: &Path, board: &Board) -> Result<File, StorageError> {
     for entry in board.iter() {
         encode_set(&mut data, entry.name, entry.status, entry.set_at_ms)?;
     }
-    let write_error = |source| StorageError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = File::create(path).map_err(write_error)?;
-    file.write_all(&data).map_err(write_error)?;
-    file.sync_all().map_err(|source| StorageError::Sync {
-        path: path.to_owned(),
-        source,
-    })?;
+    // O_EXCL: a file or a link planted at `path` is refused, never written.
+    let mut file = create_private(path)?;
+    let written = file
+        .write_all(&data)
+        .map_err(|source| StorageError::Write {
+            path: path.to_owned(),
+            source,
+        })
+        .and_then(|()| {
+            file.sync_all().map_err(|source| StorageError::Sync {
+                path: path.to_owned(),
+                source,
+            })
+        });
+    if let Err(e) = written {
+        // Made by create_private above; a link swapped in since loses only itself.
+        let _ = fs::remove_file(path);
+        return Err(e);
+    }
     Ok(file)
 }
 

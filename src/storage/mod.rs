@@ -13,7 +13,8 @@
 //! - `log`: the open file: append a batch, commit, compact.
 //! - `syncer`: the fsync thread of `--fsync always`.
 //! - `replay`: reading the file back on start: torn tail, damage, repair.
-//! - `files`: the lock, the directory fsync, the default path.
+//! - `files`: opening by name (no links, mode 0600), the lock, the
+//!   directory fsync, the default path.
 //! - `faults`: faults a test injects on purpose (`STATUS_BOARD_TEST_FAULTS`).
 //!
 //! What the board does with a stored update (the TTL, staging, applying once
@@ -172,6 +173,43 @@ pub enum StorageError {
         name: usize,
         /// Record payload bytes.
         record: usize,
+    },
+    /// A symbolic link where the storage layer keeps a file of its own.
+    #[error("{} is a symbolic link; refusing to follow it", .path.display())]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// Something other than a regular file (a FIFO, a directory) where a file of ours belongs.
+    #[error("{} is not a regular file; refusing it", .path.display())]
+    NotRegular {
+        /// What is there.
+        path: PathBuf,
+    },
+    /// A file of ours that another user owns: they could read it whatever its mode.
+    #[error(
+        "{} belongs to uid {owner}, not to uid {uid} that runs this server; refusing it \
+         (chown it, or choose another --state)",
+        .path.display()
+    )]
+    NotOwned {
+        /// The file.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// Who this process runs as.
+        uid: u32,
+    },
+    /// A compaction failed; the log goes on taking updates.
+    #[error(
+        "cannot compact {} (it stays in use; compaction is tried again when it has doubled)",
+        .path.display()
+    )]
+    Compaction {
+        /// The state file.
+        path: PathBuf,
+        /// Why.
+        source: Box<StorageError>,
     },
     /// An earlier write failed and could not be undone; nothing more is written.
     #[error("{} stopped taking updates after a write could not be undone; restart the server", .path.display())]
