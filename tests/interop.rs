@@ -17,7 +17,7 @@ use serde_json::json;
 type InteropTest = fn(&Reference);
 
 /// Every test here needs the original; each is run with it.
-const TESTS: [(&str, InteropTest); 6] = [
+const TESTS: [(&str, InteropTest); 7] = [
     (
         "original_client_sees_the_same_against_both_servers",
         original_client_sees_the_same_against_both_servers,
@@ -41,6 +41,10 @@ const TESTS: [(&str, InteropTest); 6] = [
     (
         "the_web_gateway_polls_the_original_and_posts_to_it",
         the_web_gateway_polls_the_original_and_posts_to_it,
+    ),
+    (
+        "a_hostile_status_stored_by_the_original_reaches_no_terminal_raw",
+        a_hostile_status_stored_by_the_original_reaches_no_terminal_raw,
     ),
 ];
 
@@ -371,4 +375,51 @@ fn the_web_gateway_polls_the_original_and_posts_to_it(reference: &Reference) {
     );
     let _ = web.kill();
     let _ = web.wait();
+}
+
+/// Whether `bytes` hold a control character a terminal obeys: anything but a newline.
+fn holds_raw_controls(bytes: &[u8]) -> bool {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .any(|c| c.is_control() && c != '\n')
+}
+
+/// The original stores any text: a window title (OSC 0), a clipboard write
+/// (OSC 52), a screen clear, C1 CSI and NEL, BEL, a bare CR and DEL. Our
+/// client shows them as escapes, and its JSON carries them exactly.
+fn a_hostile_status_stored_by_the_original_reaches_no_terminal_raw(reference: &Reference) {
+    const HOSTILE: &str =
+        "\u{1b}]0;owned\u{7} \u{1b}]52;c;aGk=\u{7} \u{1b}[2J \u{9b}2J \u{85} \u{7} a\rb \u{7f}";
+    const SHOWN: &str =
+        "\\x1b]0;owned\\x07 \\x1b]52;c;aGk=\\x07 \\x1b[2J \\u{9b}2J \\u{85} \\x07 a\\rb \\x7f";
+    let python = PythonServer::start(reference);
+    let stored = common::request(&python.endpoint, format!("mallory: {HOSTILE}").as_bytes());
+    assert_eq!(
+        stored,
+        format!("- mallory: {HOSTILE}\n").as_bytes(),
+        "stored as sent"
+    );
+    for args in [
+        vec!["ci", "--set", "here"],
+        vec!["_", "--count", "1", "--interval", "0.05"],
+        vec!["_", "--count", "1", "--json"],
+    ] {
+        let mut command = common::client(&args);
+        command.args(["--endpoint", &python.endpoint]);
+        let output = run_with_input(&mut command, "", CLIENT_TIMEOUT);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {output:?}");
+        assert!(!holds_raw_controls(&output.stdout), "{args:?}: {output:?}");
+        assert!(!holds_raw_controls(&output.stderr), "{args:?}: {output:?}");
+        let shown = String::from_utf8(output.stdout).expect("UTF-8");
+        match args.contains(&"--json") {
+            true => {
+                let doc: serde_json::Value = serde_json::from_str(&shown).expect("JSON");
+                assert_eq!(
+                    doc["entries"][0],
+                    json!({"name": "mallory", "status": HOSTILE})
+                );
+            }
+            false => assert!(shown.contains(&format!("- mallory: {SHOWN}\n")), "{shown}"),
+        }
+    }
 }

@@ -4,9 +4,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use status_board::client::{self, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, Options};
+use status_board::client::{self, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, Options, eprintln_visible};
 use status_board::protocol::{self, POLL_NAME};
 use status_board::shutdown::{Hangup, Shutdown};
+use status_board::visible::visible;
 
 /// Posts your status to a status board server, or watches the board.
 ///
@@ -30,6 +31,11 @@ use status_board::shutdown::{Hangup, Shutdown};
 /// Every request waits --timeout ms for a reply and is sent again on a fresh
 /// connection up to --retries times in all; a watcher keeps trying until the
 /// server is back.
+///
+/// What a server sends is shown with its control characters as escapes
+/// (\x1b, \r, \u{9b}), so that no status can set the window title, write
+/// the clipboard or clear the screen; --json carries them exactly, escaped
+/// as JSON. Bytes that are not UTF-8 show as U+FFFD.
 ///
 /// Exit codes:
 ///   0    done: one-shot posted or cleared, end of input, --count reached, Ctrl-D,
@@ -164,6 +170,9 @@ impl Args {
                 (endpoint, greeting)
             }
         };
+        // Printed as the first line: an endpoint from the environment or a
+        // host name shows its control characters as escapes, as all else does.
+        let greeting = visible(&greeting).into_owned();
         Ok(Options {
             endpoint,
             name,
@@ -190,7 +199,7 @@ fn main() -> ExitCode {
         return match status_board::cli::generate(<Args as clap::CommandFactory>::command(), what) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
-                eprintln!("status_client: {message}");
+                eprintln_visible(format_args!("status_client: {message}"));
                 ExitCode::FAILURE
             }
         };
@@ -202,7 +211,10 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(err) => {
-                eprintln!("status_client: {}", status_board::error_chain(&err));
+                eprintln_visible(format_args!(
+                    "status_client: {}",
+                    status_board::error_chain(&err)
+                ));
                 ExitCode::from(err.exit_code())
             }
         };
@@ -210,24 +222,28 @@ fn main() -> ExitCode {
     let options = match args.into_options() {
         Ok(options) => options,
         Err(message) => {
-            eprintln!("status_client: {message}");
+            eprintln_visible(format_args!("status_client: {message}"));
             return ExitCode::from(client::EXIT_USAGE);
         }
     };
     let shutdown = match Shutdown::on_signals(Hangup::Stops) {
         Ok(shutdown) => shutdown,
         Err(e) => {
-            eprintln!(
+            eprintln_visible(format_args!(
                 "status_client: cannot handle Ctrl-C: {}",
                 status_board::error_chain(&e)
-            );
+            ));
             return ExitCode::from(client::EXIT_USAGE);
         }
     };
     match client::run(&options, &shutdown) {
         Ok(()) => ExitCode::SUCCESS,
+        // An error may quote a server (its `error:` reply) or the environment.
         Err(err) => {
-            eprintln!("status_client: {}", status_board::error_chain(&err));
+            eprintln_visible(format_args!(
+                "status_client: {}",
+                status_board::error_chain(&err)
+            ));
             ExitCode::from(err.exit_code())
         }
     }

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use crate::shutdown::Shutdown;
+use crate::visible::visible;
 
+use super::render::visible_board;
 use super::request::{Client, ClientError};
 
 /// Where the courier's news goes: above the prompt, or plain stdout.
@@ -46,7 +48,8 @@ impl Courier {
                         drop(held);
                         let board = String::from_utf8_lossy(&reply);
                         say(format!(
-                            "status_client: the server is back: sent {request:?}\n{board}"
+                            "status_client: the server is back: sent {request:?}\n{}",
+                            visible_board(&board)
                         ));
                     }
                     Err(ClientError::NoReply { .. }) => {}
@@ -55,6 +58,7 @@ impl Courier {
                     }
                     Err(ClientError::Interrupted) => break,
                     Err(err) => {
+                        let err = visible(&err.to_string()).into_owned();
                         say(format!("status_client: could not send {request:?}: {err}"));
                         *held.lock().unwrap_or_else(|p| p.into_inner()) = None;
                     }

@@ -19,7 +19,7 @@ use crate::shutdown::Shutdown;
 
 use super::link::Link;
 use super::mirror::{self, Applied, Mirror};
-use super::{ClientError, RunError};
+use super::{ClientError, RunError, eprintln_visible};
 
 /// A publisher silent this long is presumed gone; it sends a heartbeat every second.
 const SILENCE: Duration = Duration::from_secs(3);
@@ -329,10 +329,15 @@ impl Follower {
     /// drops the rest and asks for a snapshot.
     fn apply_received(&mut self) -> Option<Step> {
         while let Some(frame) = self.received.pop_front() {
-            let notice = match protocol::parse_notice(&frame) {
+            // Not UTF-8 (a foreign publisher): U+FFFD, as in replies.
+            let frame = String::from_utf8_lossy(&frame);
+            let notice = match protocol::parse_notice(frame.as_bytes()) {
                 Ok(notice) => notice,
                 Err(err) => {
-                    eprintln!("{}: ignored a published change: {err}", self.link.program());
+                    eprintln_visible(format_args!(
+                        "{}: ignored a published change: {err}",
+                        self.link.program()
+                    ));
                     continue;
                 }
             };
@@ -373,7 +378,10 @@ impl Follower {
             // The server answers: its publisher gets a fresh while to be heard.
             sub.last_heard = Instant::now();
         }
-        protocol::parse_extended_reply(&reply)
+        // Bytes that are not UTF-8 (only a foreign server sends them) show
+        // as U+FFFD: one bad byte does not stop the watching.
+        let reply = String::from_utf8_lossy(&reply);
+        protocol::parse_extended_reply(reply.as_bytes())
             .map(Some)
             .map_err(|source| RunError::BadReply {
                 endpoint: self.link.endpoint().to_owned(),
@@ -396,10 +404,10 @@ impl Follower {
             // Not our server, and not the original either: fall back to the
             // one request every status server answers.
             ExtendedReply::Error(message) => {
-                eprintln!(
+                eprintln_visible(format_args!(
                     "{}: the server refused a snapshot ({message}); polling instead",
                     self.link.program()
-                );
+                ));
                 self.feed = Feed::Original;
             }
         }
@@ -424,10 +432,10 @@ impl Follower {
                 self.want_snapshot = true;
             }
             Err(err) => {
-                eprintln!(
+                eprintln_visible(format_args!(
                     "{}: cannot subscribe to {endpoint}: {err}; polling instead",
                     self.link.program()
-                );
+                ));
                 self.silent.insert(endpoint);
                 self.feed = Feed::Since;
             }
@@ -454,13 +462,13 @@ impl Follower {
         if !sub.ever_heard {
             // Nothing ever came: a firewall, or an address only the server's
             // host can reach. Polling works wherever the server answers.
-            eprintln!(
+            eprintln_visible(format_args!(
                 "{}: no changes from the publisher at {} in {} s; polling every {} s instead",
                 self.link.program(),
                 sub.endpoint,
                 SILENCE.as_secs(),
                 self.interval.as_secs_f64()
-            );
+            ));
             self.silent.insert(sub.endpoint.clone());
             self.feed = Feed::Since;
             return true;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::clock::now_ms;
 use crate::shutdown::Shutdown;
 
+use super::eprintln_visible;
 use super::request::{Client, ClientError};
 
 /// A [`Client`] and what it knows of the server's presence.
@@ -57,14 +58,20 @@ impl Link {
         match self.client.request(request.as_bytes(), shutdown) {
             Ok(reply) => {
                 if self.outage.take().is_some() {
-                    eprintln!("{}: {} answers again", self.program, self.endpoint);
+                    eprintln_visible(format_args!(
+                        "{}: {} answers again",
+                        self.program, self.endpoint
+                    ));
                 }
                 self.heard();
                 Ok(Some(reply))
             }
             Err(err @ (ClientError::NoReply { .. } | ClientError::NothingListens { .. })) => {
                 if self.outage.is_none() {
-                    eprintln!("{}: {err} (still trying; Ctrl-C to stop)", self.program);
+                    eprintln_visible(format_args!(
+                        "{}: {err} (still trying; Ctrl-C to stop)",
+                        self.program
+                    ));
                     self.outage = Some(Instant::now());
                 }
                 // A refusal is said at once by the system: wait before the

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use crate::curve::{self, KeyPair};
 use crate::protocol::POLL_NAME;
 use crate::secret_file::{SecretFileError, read_private};
+use crate::visible::visible;
 
 use super::RunError;
 
@@ -129,13 +130,17 @@ pub fn resolve(
     let password = match (password_env, file.filter(|_| file_exists)) {
         (Some(password), _) => password,
         (None, Some(file)) => read_password_file(&file)?,
-        (None, None) => rpassword::prompt_password(format!("Password for {user} at {endpoint}: "))
-            .map_err(|e| {
-                RunError::Usage(format!(
-                    "no password for '{user}': set {PASSWORD_ENV}, write it to \
+        (None, None) => rpassword::prompt_password(format!(
+            "Password for {} at {}: ",
+            visible(&user),
+            visible(endpoint)
+        ))
+        .map_err(|e| {
+            RunError::Usage(format!(
+                "no password for '{user}': set {PASSWORD_ENV}, write it to \
                      ~/.config/status-board/password (mode 0600), or run on a terminal ({e})"
-                ))
-            })?,
+            ))
+        })?,
     };
     Ok(Some(Login::Plain { user, password }))
 }

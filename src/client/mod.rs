@@ -13,6 +13,11 @@
 //! - `watcher`: the watch mode: the board on a terminal, or as the original prints it.
 //! - `mirror`: a watcher's copy of the board (the Clone pattern).
 //! - `render`: a board as the original's block, as JSON, or as a screen.
+//!
+//! Whatever came from a server (a board, an `error:` reply, a line quoted in
+//! an error) or from the environment (an endpoint) reaches the terminal
+//! [`visible`](crate::visible::visible): boards through `render`, what is
+//! said on stderr through [`eprintln_visible`].
 
 mod courier;
 pub mod follow;
@@ -24,6 +29,7 @@ pub mod render;
 pub mod request;
 mod watcher;
 
+use std::fmt;
 use std::io::{self, IsTerminal, StdoutLock, Write};
 use std::time::Duration;
 
@@ -31,6 +37,7 @@ use rustyline::error::ReadlineError;
 
 use crate::protocol::{self, ERROR_PREFIX, Field, Limits, POLL_NAME, ProtocolError};
 use crate::shutdown::Shutdown;
+use crate::visible::visible;
 
 pub use login::{Login, PASSWORD_ENV, SERVER_KEY_ENV, USER_ENV, curve_keygen};
 pub use request::{ClientError, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};
@@ -249,6 +256,14 @@ pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), RunError> {
     }
 }
 
+/// Writes `line` on stderr with every control character in it shown as an
+/// escape: what the client says there often quotes a server (an `error:`
+/// reply, a malformed line) or the environment (an endpoint, a user name),
+/// and none of it may drive the terminal.
+pub fn eprintln_visible(line: impl fmt::Display) {
+    eprintln!("{}", visible(&line.to_string()));
+}
+
 /// Characters of a refused request said back: enough to know which, not a
 /// 5 KB status in full.
 const SHOWN_OF_A_REQUEST: usize = 60;
@@ -299,14 +314,18 @@ impl Session<'_> {
     }
 
     /// A reply as the board, or the server's refusal of `request`.
+    ///
+    /// Bytes that are not UTF-8 (only a foreign server sends them: ours and
+    /// the original take UTF-8 only) show as U+FFFD: the rest of the board
+    /// is still worth reading.
     fn board_or_refusal(&self, request: &str, reply: &[u8]) -> Result<String, RunError> {
-        let text = protocol::as_text(reply).map_err(|source| self.bad_reply(source))?;
+        let text = String::from_utf8_lossy(reply);
         match text.strip_prefix(ERROR_PREFIX) {
             Some(message) => Err(RunError::Refused {
                 request: cut(request, SHOWN_OF_A_REQUEST),
                 message: message.to_owned(),
             }),
-            None => Ok(text.to_owned()),
+            None => Ok(text.into_owned()),
         }
     }
 
@@ -318,7 +337,7 @@ impl Session<'_> {
         } else if numbered {
             render::write_block(&mut self.out, self.shown, board)
         } else {
-            self.out.write_all(board.as_bytes())
+            render::write_board(&mut self.out, board)
         };
         written
             .and_then(|()| self.out.flush())

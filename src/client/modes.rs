@@ -8,7 +8,7 @@ use crate::protocol::{self, DEFAULT_MAX_REQUEST, ExtendedReply, POLL_REQUEST, Pr
 
 use super::courier::{Courier, Say};
 use super::mirror::Mirror;
-use super::{ClientError, EXIT_INTERRUPTED, RunError, Session};
+use super::{ClientError, EXIT_INTERRUPTED, RunError, Session, eprintln_visible};
 
 impl Session<'_> {
     pub(super) fn one_shot(&mut self, text: &str) -> Result<(), RunError> {
@@ -49,7 +49,9 @@ impl Session<'_> {
                 Ok(_) => {}
                 Err(RunError::Refused { message, .. }) => {
                     refused += 1;
-                    eprintln!("status_client: line {number} refused: {message}");
+                    eprintln_visible(format_args!(
+                        "status_client: line {number} refused: {message}"
+                    ));
                 }
                 Err(e) => return Err(e),
             }
@@ -113,12 +115,12 @@ impl Session<'_> {
             }
             match self.ask(&request) {
                 Ok(board) => self.show(&board, true)?,
-                Err(refused @ RunError::Refused { .. }) => eprintln!("{refused}"),
+                Err(refused @ RunError::Refused { .. }) => eprintln_visible(refused),
                 Err(RunError::Client(ClientError::Interrupted)) => return Ok(()),
                 Err(RunError::Client(
                     err @ (ClientError::NoReply { .. } | ClientError::NothingListens { .. }),
                 )) => {
-                    eprintln!("status_client: {err}");
+                    eprintln_visible(format_args!("status_client: {err}"));
                     if is_update {
                         eprintln!(
                             "status_client: your status is kept and sent when the server is back \

@@ -1,11 +1,22 @@
 //! How a client shows a board: the original's text block, JSON for scripts,
 //! or a terminal screen redrawn in place.
+//!
+//! Names and statuses are whatever a server sent: the original server stores
+//! any text, and a foreign server may send anything. Every function here
+//! that writes them for a person shows their control characters as escapes
+//! ([`visible`]), so a status cannot set the window title, write the
+//! clipboard (OSC 52), clear the screen or overwrite a line. JSON escapes
+//! them its own way and carries them exactly.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::mirror::{MARK_FOR, Mirror};
+use serde::Serialize;
+
+use super::mirror::{MARK_FOR, Mirror, MirrorEntry};
 use crate::protocol::Entry;
+use crate::visible::visible;
 
 /// The status as a person typed it: without the protocol's `:` and the space after it.
 pub fn display_status(status: &str) -> &str {
@@ -13,10 +24,27 @@ pub fn display_status(status: &str) -> &str {
     text.strip_prefix(' ').unwrap_or(text)
 }
 
+/// A board's text (`- NAME: STATUS` lines) as the original prints it, each
+/// line [`visible`]: the newlines between lines are kept, every other control
+/// character is shown as an escape. Borrowed when there is none, which is
+/// almost always.
+pub fn visible_board(board: &str) -> Cow<'_, str> {
+    if !board.chars().any(|c| c.is_control() && c != '\n') {
+        return Cow::Borrowed(board);
+    }
+    let lines: Vec<Cow<'_, str>> = board.split('\n').map(visible).collect();
+    Cow::Owned(lines.join("\n"))
+}
+
+/// Writes a board's text bare, as one-shot mode prints it.
+pub fn write_board(out: &mut impl Write, board: &str) -> io::Result<()> {
+    out.write_all(visible_board(board).as_bytes())
+}
+
 /// Writes the original client's block: `----------------- N`, the board, a blank line.
 pub fn write_block(out: &mut impl Write, count: u64, board: &str) -> io::Result<()> {
     // print("-----------------", count); print(states)
-    writeln!(out, "----------------- {count}\n{board}")
+    writeln!(out, "----------------- {count}\n{}", visible_board(board))
 }
 
 /// Writes one board as one line of JSON: `{"entries":[{"name":…,"status":…}]}`.
@@ -25,8 +53,39 @@ pub fn write_json(out: &mut impl Write, entries: &[Entry]) -> io::Result<()> {
         .iter()
         .map(|e| serde_json::json!({ "name": e.name, "status": display_status(&e.status) }))
         .collect();
-    serde_json::to_writer(&mut *out, &serde_json::json!({ "entries": entries }))?;
+    write_json_line(out, &serde_json::json!({ "entries": entries }))
+}
+
+/// Writes `document` as one line of compact JSON that a terminal can show
+/// safely: see [`TerminalSafe`].
+fn write_json_line(out: &mut impl Write, document: &serde_json::Value) -> io::Result<()> {
+    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, TerminalSafe);
+    document.serialize(&mut serializer)?;
     writeln!(out)
+}
+
+/// serde_json's compact form, except that DEL and the C1 controls
+/// (U+0080–U+009F) in strings are written as `\u00XX` escapes: serde_json
+/// escapes only C0 and writes those as they are, and some terminals obey
+/// U+009B like `ESC [`. The document is the same JSON, with the same strings.
+struct TerminalSafe;
+
+impl serde_json::ser::Formatter for TerminalSafe {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut rest = fragment;
+        // C0 never reaches a fragment (serde_json escapes it first): what is
+        // a control here is DEL or C1.
+        while let Some((at, c)) = rest.char_indices().find(|(_, c)| c.is_control()) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            write!(writer, "\\u{:04x}", u32::from(c))?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
 }
 
 /// Writes a watched board as one line of JSON. With our server each entry
@@ -52,8 +111,7 @@ pub fn write_mirror_json(out: &mut impl Write, mirror: &Mirror) -> io::Result<()
         true => serde_json::json!({ "entries": entries }),
         false => serde_json::json!({ "seq": mirror.seq, "entries": entries }),
     };
-    serde_json::to_writer(&mut *out, &document)?;
-    writeln!(out)
+    write_json_line(out, &document)
 }
 
 /// An age as a person reads it: `just now`, `42 s ago`, `3 min ago`, `5 h ago`, `2 days ago`.
@@ -149,6 +207,9 @@ fn cells(text: &str) -> usize {
 
 /// `text` cut to at most `room` cells (escape sequences kept, taking none),
 /// with `…` where it was cut; and the cells it takes.
+///
+/// The sequences it keeps are the client's own (its colours): a server's
+/// text comes here only [`visible`], with no escape character left in it.
 fn fit(text: &str, room: usize) -> (String, usize) {
     let total = cells(text);
     if total <= room {
@@ -239,34 +300,40 @@ pub fn write_screen(
     let line_room = size.cols.saturating_sub(1).max(10);
     let (title, _) = fit(title, line_room);
     write!(out, "\x1b[H{}{EOL}{EOL}", style.paint("1", &title))?;
-    let name_width = mirror
+    let departures = mirror.recent_departures().to_vec();
+    // What the server sent, made visible once, before any width is counted:
+    // columns line up on what the terminal shows.
+    let rows: Vec<(Cow<'_, str>, Cow<'_, str>, &MirrorEntry)> = mirror
         .entries()
-        .map(|(name, _)| cells(name))
+        .map(|(name, entry)| (visible(name), visible(display_status(&entry.status)), entry))
+        .collect();
+    let name_width = rows
+        .iter()
+        .map(|(name, ..)| cells(name))
         .max()
         .unwrap_or(0)
         .min(24);
-    let ages: Vec<String> = mirror
-        .entries()
-        .map(|(_, entry)| mirror.age(entry).map(format_age).unwrap_or_default())
+    let ages: Vec<String> = rows
+        .iter()
+        .map(|(.., entry)| mirror.age(entry).map(format_age).unwrap_or_default())
         .collect();
     let age_width = ages.iter().map(|a| cells(a)).max().unwrap_or(0);
     // Ages line up after the longest status, unless that one is very long,
     // or the screen narrow: then statuses are cut.
     let fixed = 2 + name_width + 2 + if age_width > 0 { 2 + age_width } else { 0 };
-    let status_width = mirror
-        .entries()
-        .map(|(_, entry)| cells(display_status(&entry.status)))
+    let status_width = rows
+        .iter()
+        .map(|(_, status, _)| cells(status))
         .max()
         .unwrap_or(0)
         .min(48)
         .min(line_room.saturating_sub(fixed).max(8));
-    let departures = mirror.recent_departures().to_vec();
     let departure_lines = match departures.len() {
         0 => 0,
         n => 1 + n.min(3),
     };
     let entry_rows = size.rows.saturating_sub(1 + 2 + departure_lines).max(1);
-    let total = mirror.entries().count();
+    let total = rows.len();
     let (shown, more) = match total > entry_rows {
         true => (
             entry_rows.saturating_sub(1),
@@ -275,11 +342,11 @@ pub fn write_screen(
         false => (total, 0),
     };
     let mut lines = Vec::new();
-    for ((name, entry), age) in mirror.entries().zip(&ages).take(shown) {
+    for ((name, status, entry), age) in rows.iter().zip(&ages).take(shown) {
         let fresh = entry.changed.is_some_and(|at| at.elapsed() < MARK_FOR);
         let mark = if fresh { "*" } else { " " };
         let (name, _) = fit(name, name_width);
-        let (status, _) = fit(display_status(&entry.status), status_width);
+        let (status, _) = fit(status, status_width);
         let text = format!(
             "{mark} {}  {}",
             pad(&name, name_width),
@@ -311,7 +378,7 @@ pub fn write_screen(
     for gone in departures.iter().take(3) {
         let line = format!(
             "- {} {} {}",
-            gone.name,
+            visible(&gone.name),
             gone.why.as_str(),
             format_age(gone.seen.elapsed())
         );
@@ -369,6 +436,115 @@ mod tests {
             cut.starts_with("\x1b[1m") && cut.ends_with("…\x1b[0m"),
             "{cut:?}"
         );
+    }
+
+    #[test]
+    fn a_board_shows_control_characters_as_escapes_and_keeps_its_lines() {
+        let board = "- ev\x1b]0;t\x07il: \x1b[2J \u{9b}2J a\rb\n- bob: fine\n";
+        assert_eq!(
+            visible_board(board),
+            "- ev\\x1b]0;t\\x07il: \\x1b[2J \\u{9b}2J a\\rb\n- bob: fine\n"
+        );
+        assert!(matches!(visible_board("- a: b\n"), Cow::Borrowed(_)));
+        let mut out = Vec::new();
+        write_block(&mut out, 3, "- a: \x07\n").unwrap();
+        assert_eq!(out, b"----------------- 3\n- a: \\x07\n\n");
+    }
+
+    #[test]
+    fn json_escapes_del_and_c1_too_and_carries_them_exactly() {
+        let status = ": \x1b]52;c;aGk=\x07 \u{9b}2J \u{85} \x7f \r 王";
+        let entries = vec![Entry {
+            name: "\u{9b}n".into(),
+            status: status.into(),
+            set_at_ms: None,
+        }];
+        let mut out = Vec::new();
+        write_json(&mut out, &entries).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.trim_end().chars().any(char::is_control),
+            "nothing raw: {text:?}"
+        );
+        assert!(text.contains("\\u009b2J \\u0085 \\u007f"), "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["entries"][0]["name"], "\u{9b}n");
+        assert_eq!(back["entries"][0]["status"], display_status(status));
+    }
+
+    /// A screen of `mirror` as the watcher draws it, in colour.
+    fn screen(mirror: &mut Mirror, color: bool) -> String {
+        let mut out = Vec::new();
+        let size = ScreenSize {
+            rows: 24,
+            cols: 100,
+        };
+        write_screen(&mut out, mirror, "title", Style { color }, size).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_screen_of_a_hostile_board_holds_only_its_own_escapes_and_lines_up() {
+        use crate::protocol::{Event, Notice, Snapshot, SnapshotHeader};
+        let now = crate::clock::now_ms();
+        let entry = |name: &str, status: &str| Entry {
+            name: name.into(),
+            status: status.into(),
+            set_at_ms: Some(now),
+        };
+        let mut mirror = Mirror::new(Snapshot {
+            header: SnapshotHeader {
+                epoch: "e1".into(),
+                seq: 1,
+                now_ms: now,
+                ..SnapshotHeader::default()
+            },
+            entries: vec![
+                entry("ev\x1b]0;t\x07il", ": \x1b[2J\u{9b}2J bell\x07 a\rb"),
+                entry("bob", ": fine"),
+                entry("王", ": wide \u{85}"),
+            ],
+        });
+        let gone = Notice {
+            epoch: "e1",
+            seq: 2,
+            at_ms: now,
+            event: Event::Removed {
+                name: "gone\x1b[2J",
+                why: crate::protocol::Removal::Cleared,
+            },
+        };
+        mirror.apply(&gone);
+        let drawn = screen(&mut mirror, true);
+        for (at, _) in drawn.match_indices('\x1b') {
+            let rest = &drawn[at + 1..];
+            let sgr = rest.strip_prefix('[').and_then(|r| {
+                let end = r.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
+                r[end..].starts_with('m').then_some(())
+            });
+            let own = ["[H", "[K", "[J"].iter().any(|s| rest.starts_with(s));
+            assert!(own || sgr.is_some(), "a foreign escape: {:?}", &rest[..8]);
+        }
+        assert!(
+            !drawn.contains(['\x07', '\r', '\u{9b}', '\u{85}']),
+            "{drawn:?}"
+        );
+        for shown in [
+            "ev\\x1b]0;t\\x07il",
+            "\\x1b[2J\\u{9b}2J bell\\x07 a\\rb",
+            "gone\\x1b[2J",
+        ] {
+            assert!(drawn.contains(shown), "{shown} in {drawn:?}");
+        }
+        // Ages line up: the widths counted are those of the escaped text.
+        let plain = screen(&mut mirror, false);
+        let age_columns: Vec<usize> = plain
+            .lines()
+            .filter(|line| !line.starts_with("- "))
+            .filter_map(|line| line.find("just now").map(|at| cells(&line[..at])))
+            .collect();
+        assert_eq!(age_columns.len(), 3, "{plain}");
+        assert!(age_columns.iter().all(|&c| c == age_columns[0]), "{plain}");
     }
 
     #[test]

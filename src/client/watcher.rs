@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::shutdown::Shutdown;
+use crate::visible::visible;
 
 use super::follow::{Follower, How, Step};
 use super::link::Link;
@@ -166,7 +167,7 @@ impl Watcher<'_> {
         let names = mirror.entries().count();
         format!(
             "status board at {} · {how} · {names} {}",
-            options.endpoint,
+            visible(&options.endpoint),
             if names == 1 { "name" } else { "names" }
         )
     }
