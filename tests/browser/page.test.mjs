@@ -81,6 +81,25 @@ test("the page loads and shows the board, with ages and the connection", { skip 
   await page.context().close();
 });
 
+test("a right-to-left override in a status turns that status only, not the row", { skip }, async () => {
+  const s = await server();
+  await set(s, "mallory", "\u202eevil");
+  const w = await web(s.endpoint);
+  const page = await open(w.url);
+  await shows(page, "mallory", "\u202eevil");
+  const cells = await page.$eval('.row[data-name="mallory"]', (row) =>
+    ["name", "status", "age"].map((part) => {
+      const cell = row.querySelector("." + part);
+      const box = cell.getBoundingClientRect();
+      return { bidi: getComputedStyle(cell).unicodeBidi, left: box.left, right: box.right };
+    }));
+  const [name, status, age] = cells;
+  assert.equal(name.bidi, "isolate");
+  assert.equal(status.bidi, "isolate");
+  assert.ok(name.right <= status.left && status.right <= age.left, JSON.stringify(cells));
+  await page.context().close();
+});
+
 test("a change made with status_client --set appears without a reload", { skip }, async () => {
   const s = await server();
   const w = await web(s.endpoint);

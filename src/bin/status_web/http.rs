@@ -5,22 +5,28 @@
 //!   heartbeat every second.
 //! - `GET /board.json`: the board as `status_client _ --json` prints it.
 //! - `POST /status`: a status, posted with the browser's login (`post.rs`).
+//!
+//! Connections are accepted and bounded in `accept.rs`, and every request's
+//! Host checked (`hosts.rs`), before the routes see it.
 
 use std::convert::Infallible;
-use std::net::TcpListener;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::{broadcast, oneshot};
 
+use crate::accept::{self, Front};
+use crate::connections::{Busy, Connection, Connections};
 use crate::gateway::Gateway;
+use crate::hosts::Hosts;
 use crate::post::{self, Poster};
 use crate::run::WebError;
 
@@ -56,13 +62,16 @@ pub(super) struct Http {
 }
 
 impl Http {
-    /// Serves on `listener` from a thread of its own.
+    /// Listens on `address` and serves from a thread of its own, for
+    /// `hosts`, with at most `connections` open at once; and says where it
+    /// listens (port 0 picks one).
     pub(super) fn start(
-        listener: TcpListener,
+        address: SocketAddr,
         gateway: Arc<Gateway>,
         poster: Poster,
-    ) -> Result<Http, WebError> {
-        listener.set_nonblocking(true).map_err(WebError::Runtime)?;
+        hosts: Hosts,
+        connections: usize,
+    ) -> Result<(Http, SocketAddr), WebError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKERS)
             .thread_name("http")
@@ -74,19 +83,23 @@ impl Http {
             poster: Arc::new(poster),
         };
         let (stop, stopped) = oneshot::channel();
-        let listener = {
+        let listen_error = |source| WebError::Listen { address, source };
+        let (listener, listening) = {
             let _entered = runtime.enter();
-            tokio::net::TcpListener::from_std(listener).map_err(WebError::Runtime)?
+            let listener = accept::listen(address).map_err(listen_error)?;
+            let listening = listener.local_addr().map_err(listen_error)?;
+            (listener, listening)
         };
         let thread = spawn("http", move || {
-            runtime.block_on(serve(listener, shared, stopped));
+            runtime.block_on(serve(listener, shared, hosts, connections, stopped));
             // Event streams never end by themselves: do not wait for them.
             runtime.shutdown_timeout(Duration::from_millis(100));
         })?;
-        Ok(Http {
+        let http = Http {
             stop: Some(stop),
             thread: Some(thread),
-        })
+        };
+        Ok((http, listening))
     }
 }
 
@@ -101,7 +114,13 @@ impl Drop for Http {
     }
 }
 
-async fn serve(listener: tokio::net::TcpListener, shared: Shared, stopped: oneshot::Receiver<()>) {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Shared,
+    hosts: Hosts,
+    connections: usize,
+    stopped: oneshot::Receiver<()>,
+) {
     let gateway = Arc::clone(&shared.gateway);
     tokio::spawn(async move {
         let mut every = tokio::time::interval(HEARTBEAT_EVERY);
@@ -110,20 +129,16 @@ async fn serve(listener: tokio::net::TcpListener, shared: Shared, stopped: onesh
             gateway.heartbeat();
         }
     });
-    let app = Router::new()
+    let router = Router::new()
         .route("/", get(page))
         .route("/events", get(events))
         .route("/board.json", get(board_json))
         .route("/status", post(post::status))
         .layer(DefaultBodyLimit::max(MAX_FORM))
         .with_state(shared);
-    let server = axum::serve(listener, app);
+    let front = Arc::new(Front { hosts, router });
     tokio::select! {
-        result = server => {
-            if let Err(e) = result {
-                eprintln!("status_web: the HTTP server stopped: {e}");
-            }
-        }
+        () = accept::accept_loop(listener, front, Connections::new(connections)) => {}
         _ = stopped => {}
     }
 }
@@ -153,20 +168,27 @@ async fn board_json(State(shared): State<Shared>) -> Response {
 
 /// The board, then every event as it comes. A viewer that falls more than
 /// the backlog behind gets a fresh board in place of what it missed.
-async fn events(State(shared): State<Shared>) -> Response {
+async fn events(
+    State(shared): State<Shared>,
+    connection: Option<Extension<Connection>>,
+) -> Response {
     let (first, receiver) = shared.gateway.subscribe();
-    let gateway = shared.gateway;
+    // The stream keeps its connection busy: never closed to make room.
+    let viewer = Viewer {
+        gateway: shared.gateway,
+        _busy: connection.map(|Extension(connection)| connection.busy()),
+    };
     let stream = futures_util::stream::unfold(
-        (Some(first), receiver, gateway),
-        |(first, mut receiver, gateway)| async move {
+        (Some(first), receiver, viewer),
+        |(first, mut receiver, viewer)| async move {
             if let Some(first) = first {
-                return Some((Ok::<Bytes, Infallible>(first), (None, receiver, gateway)));
+                return Some((Ok::<Bytes, Infallible>(first), (None, receiver, viewer)));
             }
             match receiver.recv().await {
-                Ok(event) => Some((Ok(event), (None, receiver, gateway))),
+                Ok(event) => Some((Ok(event), (None, receiver, viewer))),
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let (board, receiver) = gateway.subscribe();
-                    Some((Ok(board), (None, receiver, gateway)))
+                    let (board, receiver) = viewer.gateway.subscribe();
+                    Some((Ok(board), (None, receiver, viewer)))
                 }
                 Err(broadcast::error::RecvError::Closed) => None,
             }
@@ -182,6 +204,12 @@ async fn events(State(shared): State<Shared>) -> Response {
     // A reverse proxy must pass each event on as it comes (nginx buffers otherwise).
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+/// What an event stream holds while it lasts.
+struct Viewer {
+    gateway: Arc<Gateway>,
+    _busy: Option<Busy>,
 }
 
 /// Runs `body` on a named thread; joined by the caller.

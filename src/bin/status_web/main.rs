@@ -6,11 +6,16 @@
 //! - `http`: axum on tokio on a thread of its own: the routes, the page
 //!   (`page.html`), the event stream.
 //! - `post`: a status posted from the web, with the browser's login.
+//! - `accept`, `connections`, `hosts`: what a peer on the network may do:
+//!   connections accepted under a cap with timeouts, and the names served.
 //!
 //! These live here, not in the library, so that only this program links an
 //! async runtime.
 
+mod accept;
+mod connections;
 mod gateway;
+mod hosts;
 mod http;
 mod post;
 mod run;
@@ -48,6 +53,9 @@ use status_board::shutdown::{Hangup, Shutdown};
 /// server's --anonymous endpoint with --read-endpoint to read the board.
 /// Basic credentials cross the network in clear: beyond loopback, put an
 /// HTTPS reverse proxy in front of status_web.
+///
+/// It answers only requests that name it: an IP address, localhost, or a
+/// name given with --allow-host (421 for others: DNS rebinding).
 #[derive(Debug, Parser)]
 #[command(name = "status_web", version, verbatim_doc_comment)]
 struct Args {
@@ -62,6 +70,10 @@ struct Args {
     /// The HTTP address to serve on (port 0: any free port, printed at start)
     #[arg(long, value_name = "ADDRESS:PORT", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
+
+    /// Also answer requests for this host name (a reverse proxy's); repeatable
+    #[arg(long, value_name = "NAME")]
+    allow_host: Vec<String>,
 
     /// Seconds between polls of a server that does not push changes; fractions allowed
     #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = status_board::cli::parse_interval)]
@@ -108,6 +120,7 @@ fn try_main() -> Result<(), (String, u8)> {
                 .filter(|e| !e.is_empty())
         })
         .unwrap_or_else(|| "tcp://127.0.0.1:2345".to_owned());
+    let hosts = hosts::Hosts::new(&args.allow_host).map_err(|e| usage(e.to_string()))?;
     let options = Options {
         endpoint,
         read_endpoint: args.read_endpoint,
@@ -115,6 +128,7 @@ fn try_main() -> Result<(), (String, u8)> {
         interval: args.interval,
         timeout: Duration::from_millis(args.timeout),
         retries: args.retries,
+        hosts,
     };
     let shutdown = Shutdown::on_signals(Hangup::Stops).map_err(|e| {
         usage(format!(

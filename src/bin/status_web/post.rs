@@ -5,10 +5,11 @@
 //! ZeroMQ PLAIN login, on a connection of its own, so the server's rules
 //! (only alice sets alice) hold for the web as for the terminal.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use axum::extract::{Form, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -17,11 +18,21 @@ use status_board::client::Login;
 use status_board::client::request::{Client, ClientError};
 use status_board::protocol::{self, ERROR_PREFIX, Field, Limits, POLL_NAME};
 use status_board::shutdown::Shutdown;
+use tokio::sync::Semaphore;
 
 use crate::http::Shared;
 
 /// Tries per post: a post waits at most this many timeouts, then says the server is away.
 const TRIES: u32 = 2;
+
+/// Posts sent to the server at once; the rest wait their turn. Each holds a
+/// thread and two or three descriptors (its socket and connection) out of
+/// the reserve the connections' cap leaves (`connections.rs`).
+const POSTS_AT_ONCE: usize = 16;
+
+/// From the end of a post's head to the end of its form: a form is at most
+/// 16 KiB, and a peer that sends it a byte at a time is not waited for.
+const FORM_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends posts to the server, each on a connection of its own.
 pub(super) struct Poster {
@@ -29,6 +40,7 @@ pub(super) struct Poster {
     endpoint: String,
     timeout: Duration,
     shutdown: Shutdown,
+    turns: Semaphore,
 }
 
 impl Poster {
@@ -38,6 +50,7 @@ impl Poster {
             endpoint: endpoint.to_owned(),
             timeout,
             shutdown,
+            turns: Semaphore::new(POSTS_AT_ONCE),
         }
     }
 
@@ -91,10 +104,20 @@ const FROM_THE_PAGE: &str = "x-status-board";
 pub(super) async fn status(
     State(shared): State<Shared>,
     headers: HeaderMap,
-    form: Result<Form<PostForm>, FormRejection>,
+    request: Request,
 ) -> Response {
     let from_the_page = headers.contains_key(FROM_THE_PAGE);
-    let mut response = post(shared, &headers, form).await;
+    let form = tokio::time::timeout(FORM_TIMEOUT, Form::from_request(request, &())).await;
+    let mut response = match form {
+        Ok(form) => post(shared, &headers, form).await,
+        Err(_) => refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            format_args!(
+                "the form did not arrive within {} s",
+                FORM_TIMEOUT.as_secs()
+            ),
+        ),
+    };
     if from_the_page {
         response.headers_mut().remove(header::WWW_AUTHENTICATE);
     }
@@ -153,7 +176,13 @@ async fn post(
     }
     let request = protocol::format_update(&name, &text);
     let poster = shared.poster;
-    let sent = tokio::task::spawn_blocking(move || poster.send(&request, login)).await;
+    // Never closed: an error cannot come.
+    let Ok(turn) = poster.turns.acquire().await else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the gateway is stopping");
+    };
+    let sending = Arc::clone(&poster);
+    let sent = tokio::task::spawn_blocking(move || sending.send(&request, login)).await;
+    drop(turn);
     match sent {
         Ok(Ok(reply)) => server_answer(&reply),
         Ok(Err(e)) => client_error(&e),

@@ -5,7 +5,7 @@
 //! changes as Server-Sent Events, and posts. However many browsers watch,
 //! the server sees one subscriber. `docs/WEB.md` is the long form.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +16,8 @@ use status_board::client::request::{Client, ClientError};
 use status_board::shutdown::Shutdown;
 
 use crate::gateway::{Gateway, Reach};
-use crate::{http, post};
+use crate::hosts::Hosts;
+use crate::{connections, http, post};
 
 /// The default address the gateway listens on.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -40,6 +41,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Tries per request.
     pub retries: u32,
+    /// The names served, besides IP addresses and `localhost`.
+    pub hosts: Hosts,
 }
 
 /// Why the gateway stopped.
@@ -63,22 +66,27 @@ pub enum WebError {
 
 /// Serves the board over HTTP until `shutdown` is triggered.
 pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), WebError> {
-    let listener = TcpListener::bind(options.listen).map_err(|source| WebError::Listen {
-        address: options.listen,
-        source,
-    })?;
-    let address = listener.local_addr().map_err(|source| WebError::Listen {
-        address: options.listen,
-        source,
-    })?;
+    // Each viewer is a descriptor: the usual soft limit of 1 024 is not a
+    // status board's, when the hard limit allows more.
+    let open_files = status_board::sys::raise_open_file_limit();
     let gateway = Arc::new(Gateway::default());
     let poster = post::Poster::new(&options.endpoint, options.timeout, shutdown.clone());
-    let http = http::Http::start(listener, Arc::clone(&gateway), poster)?;
+    let (http, address) = http::Http::start(
+        options.listen,
+        Arc::clone(&gateway),
+        poster,
+        options.hosts.clone(),
+        connections::cap(open_files.as_ref()),
+    )?;
     let read_from = options
         .read_endpoint
         .as_deref()
         .unwrap_or(&options.endpoint);
     println!("status_web: serving http://{address}/ for the board at {read_from}");
+    println!(
+        "status_web: {}",
+        connections::describe_cap(open_files.as_ref())
+    );
     if !address.ip().is_loopback() {
         eprintln!(
             "status_web: warning: {address} is not loopback: HTTP Basic credentials and \
