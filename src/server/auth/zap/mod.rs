@@ -44,7 +44,7 @@ const ZAP_ENDPOINT: &str = "inproc://zeromq.zap.01";
 
 /// Logins waiting: from one source address, and in all. A legitimate address
 /// has one or two at a time (a gateway's posts, an office behind NAT at nine);
-/// a full queue turns its oldest away with "try again", which our client does.
+/// a full queue turns its oldest away with "try again" (ZAP 300).
 const QUEUE_LIMITS: Limits = Limits {
     per_source: 16,
     total: 1024,
@@ -159,8 +159,10 @@ impl Handler {
                 let turned_away = self.waiting.lock().push(login);
                 self.waiting.notify();
                 if let Some(login) = turned_away {
-                    // Its connection may be a real client's: "try again" (300),
-                    // which our client does after a pause.
+                    // Its connection may be a real client's: "try again" (300).
+                    // libzmq then holds the connection silent until its
+                    // handshake time runs out, and the client's next try, on a
+                    // fresh connection (Lazy Pirate), logs in again.
                     let answer =
                         Answer::new(&login.request_id, "300", "too many logins at once", "");
                     self.send(&login.reply_to, answer);
