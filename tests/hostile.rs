@@ -522,3 +522,77 @@ fn a_client_at_the_flooding_address_gets_in_by_its_retries() {
         "the flood of {sent} never crowded the queue: {summary}"
     );
 }
+
+/// CPU time the process has used, user and system.
+fn cpu_time(server: &Server) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.child.id()))
+        .expect("the server's /proc stat");
+    // After the command name in parentheses: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("a command name")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // SAFETY: sysconf only reads a system constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis(ticks * 1000 / per_second)
+}
+
+#[test]
+fn a_server_out_of_descriptors_neither_spins_nor_shuts_out_other_addresses() {
+    // Before: under a limit of 1 024, 1 000 idle handshaken peers made the
+    // server spin (13.3 s of CPU in 10 s, 4.9 million failed accepts).
+    common::raise_own_open_file_limit(4096);
+    let server = common::server_with_open_files(1024, Some(1024));
+    server.request_text("alice: here");
+    let port = server.port();
+    // 1 000 idle peers from one address; those past the server's cap are shut
+    // down as soon as they are accepted.
+    let mut idle = Vec::new();
+    for _ in 0..1_000 {
+        let Ok(mut stream) = zmtp::connect_from("127.0.0.2", port) else {
+            continue;
+        };
+        if zmtp::handshake_null(&mut stream, "DEALER").is_ok() {
+            idle.push(stream);
+        }
+    }
+    assert!(idle.len() >= 900, "only {} peers got in", idle.len());
+    let warning = server.stderr.find("warning: turned away");
+    assert!(warning.contains("from 127.0.0.2"), "{warning}");
+    // Full, with the attacker knocking for more 50 times a second (a
+    // listener that cannot accept has them waiting), for 10 s: the server
+    // stays calm, and a client from another address is served every time.
+    let before = cpu_time(&server);
+    let started = Instant::now();
+    let (mut knocks, mut polls) = (0u32, 0);
+    while started.elapsed() < Duration::from_secs(10) {
+        if zmtp::connect_from("127.0.0.2", port).is_ok() {
+            knocks += 1;
+        }
+        // The attack's pace, not a wait for anything.
+        std::thread::sleep(Duration::from_millis(20));
+        if knocks % 5 == 0 {
+            let reply =
+                common::request_parts_within(&server.endpoint, &[b"_:"], Duration::from_secs(10))
+                    .expect("a client from 127.0.0.1 is served while the server is full");
+            assert_eq!(reply, b"- alice: here\n");
+            polls += 1;
+        }
+    }
+    let used = cpu_time(&server) - before;
+    assert!(
+        used < Duration::from_secs(2),
+        "{used:?} of CPU in 10 s while full ({knocks} knocks, {polls} polls)"
+    );
+    // Once the peers leave, their address is served again.
+    drop(idle);
+    let own = format!("tcp://127.0.0.2:0;127.0.0.1:{port}");
+    let reply = common::request_parts_within(&own, &[b"_:"], Duration::from_secs(20))
+        .expect("127.0.0.2 is served again once its peers have gone");
+    assert_eq!(reply, b"- alice: here\n");
+    eprintln!("full for 10 s: {used:?} of CPU, {knocks} knocks, {polls} polls from elsewhere");
+}

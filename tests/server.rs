@@ -307,34 +307,6 @@ fn a_peer_without_a_req_envelope_is_dropped_and_one_with_it_answered() {
     assert_eq!(server.request_text("_:"), "- b: with envelope\n");
 }
 
-/// The server, started with an open-file limit of `soft` (and `hard`, if given).
-fn with_open_files(soft: u64, hard: Option<u64>) -> Server {
-    use std::os::unix::process::CommandExt;
-    let mut command = Command::new(env!("CARGO_BIN_EXE_status_server"));
-    command
-        .args(["--bind", "tcp://127.0.0.1:*", "--in-memory", "--quiet"])
-        .stdin(std::process::Stdio::null());
-    // SAFETY: only getrlimit and setrlimit, async-signal-safe, between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            let mut limit = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-            limit.rlim_cur = soft;
-            if let Some(hard) = hard {
-                limit.rlim_max = hard;
-            }
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    Server::spawn(&mut command)
-}
-
 /// `n` REQ clients polling `endpoint` at once (two contexts: libzmq allows
 /// 1 023 sockets in one); how many got the board.
 fn poll_with_clients(endpoint: &str, n: usize, within: Duration) -> usize {
@@ -368,7 +340,7 @@ fn poll_with_clients(endpoint: &str, n: usize, within: Duration) -> usize {
 
 #[test]
 fn a_soft_open_file_limit_of_256_is_raised_and_1000_clients_are_served() {
-    let server = with_open_files(256, None);
+    let server = common::server_with_open_files(256, None);
     let line = server.stderr.find("Clients: up to");
     assert!(line.contains("raised from 256"), "{line}");
     server.request_text("a: 1");
@@ -381,15 +353,15 @@ fn a_soft_open_file_limit_of_256_is_raised_and_1000_clients_are_served() {
 #[test]
 fn clients_turned_away_for_want_of_descriptors_are_said_once() {
     // No room to raise: 128 descriptors, and 200 clients knocking.
-    let server = with_open_files(128, Some(128));
+    let server = common::server_with_open_files(128, Some(128));
     let line = server.stderr.find("Clients: up to");
     assert!(line.contains("raise the hard limit"), "{line}");
     let endpoint = server.endpoint.clone();
     // Knocking until the server is gone; not waited for.
     std::thread::spawn(move || poll_with_clients(&endpoint, 200, Duration::from_secs(20)));
-    let warning = server.stderr.find("turned away client connections");
+    let warning = server.stderr.find("warning: turned away");
     assert!(
-        warning.contains("too many open files (limit 128)"),
+        warning.contains("are open, as many as the open-file limit (128) leaves room for"),
         "{warning}"
     );
 }

@@ -13,7 +13,6 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::FromRawFd;
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -558,29 +557,6 @@ fn is_closed(stream: &TcpStream) -> bool {
     closed
 }
 
-/// The open-file limit of this process, raised to at least `wanted` (the
-/// attacks need more than the usual 1 024).
-fn raise_own_open_file_limit(wanted: u64) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit read and write the struct that lives here.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        if limit.rlim_cur >= wanted {
-            return;
-        }
-        assert!(
-            limit.rlim_max >= wanted,
-            "this test needs {wanted} descriptors; the hard limit is {}",
-            limit.rlim_max
-        );
-        limit.rlim_cur = wanted;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-    }
-}
-
 #[test]
 fn silent_half_sent_and_idle_connections_are_closed_but_event_streams_stay() {
     let server = Server::start(&["--publish", "tcp://127.0.0.1:*"]);
@@ -669,22 +645,10 @@ fn silent_half_sent_and_idle_connections_are_closed_but_event_streams_stay() {
 fn with_1024_descriptors_1100_idle_connections_leave_room_for_a_request_a_post_and_a_viewer() {
     const LIMIT: u64 = 1024;
     const ATTACKERS: usize = 1100;
-    raise_own_open_file_limit(ATTACKERS as u64 + 512);
+    common::raise_own_open_file_limit(ATTACKERS as u64 + 512);
     let server = Server::start(&["--publish", "tcp://127.0.0.1:*"]);
     let mut command = Web::command(&server.endpoint, &[]);
-    // SAFETY: setrlimit is async-signal-safe, and touches nothing of the parent's.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: LIMIT,
-                rlim_max: LIMIT,
-            };
-            match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
-                0 => Ok(()),
-                _ => Err(std::io::Error::last_os_error()),
-            }
-        });
-    }
+    common::limit_open_files(&mut command, LIMIT, Some(LIMIT));
     let web = Web::spawn(command);
     let line = web.stdout.find("connections at once");
     assert!(

@@ -4,16 +4,16 @@
 //! - `config`: what the command line says, and binding the sockets.
 //! - `publisher`: every change pushed to watchers (`--publish`).
 //! - `auth`: logins (`--auth`): the users file, the ZAP handler, rights.
-//! - `refusals`: says when clients are turned away for want of file descriptors.
+//! - `connections`: keeps client connections below the open-file limit.
 //! - `reply`: the board sent as a reply without a copy.
 //! - this file: the serve loop, which stores each batch of updates with one
 //!   write before answering it, expires old statuses and publishes changes.
 
 pub mod auth;
 mod config;
+mod connections;
 pub(crate) mod log;
 mod publisher;
-mod refusals;
 mod reply;
 mod side_thread;
 
@@ -34,8 +34,8 @@ pub use config::{Config, DEFAULT_MAX_ENTRIES, Listen, StateConfig};
 
 use auth::{Caller, Forbidden, SharedUsers, Users, UsersError, ZapHandler};
 use config::{Access, beyond_loopback, bind_server_socket, open_store};
+use connections::ConnectionGuard;
 use publisher::Publisher;
-use refusals::RefusalWatch;
 
 /// Longest a stop waits for updates in hand to become durable.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -90,8 +90,8 @@ pub struct Server {
     logins: Option<Logins>,
     /// The open-file limit, and what it was before the server raised it.
     open_files: Option<crate::sys::OpenFiles>,
-    /// Says when connections are refused for want of file descriptors.
-    _refusals: RefusalWatch,
+    /// Keeps client connections below the open-file limit.
+    _connections: ConnectionGuard,
     /// Dropped last: the sockets above and the ZAP thread end before it terminates.
     _context: zmq::Context,
 }
@@ -151,8 +151,11 @@ impl Server {
             false => Some(Publisher::bind(&context, &config.publish, access)?),
         };
         let (store, state_line) = open_store(&config)?;
-        let refusals =
-            RefusalWatch::start(&context, &socket, open_files.as_ref().map(|l| l.limit))?;
+        let watched: Vec<&zmq::Socket> = std::iter::once(&socket)
+            .chain(publisher.as_ref().map(|p| &p.socket))
+            .collect();
+        let connections =
+            ConnectionGuard::start(&context, &watched, open_files.as_ref().map(|l| l.limit))?;
         Ok(Server {
             config,
             store,
@@ -162,7 +165,7 @@ impl Server {
             publisher,
             logins,
             open_files,
-            _refusals: refusals,
+            _connections: connections,
             _context: context,
         })
     }

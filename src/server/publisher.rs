@@ -29,7 +29,7 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// A bound PUB socket and the endpoints watchers are told to subscribe to.
 pub(super) struct Publisher {
-    socket: zmq::Socket,
+    pub(super) socket: zmq::Socket,
     /// The endpoints as bound (a `*` or `0` port resolved).
     pub(super) endpoints: Vec<String>,
     last_heartbeat: Instant,
