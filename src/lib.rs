@@ -13,8 +13,10 @@
 //!   clear, published changes). `docs/PROTOCOL.md` is the long form.
 //! - [`server`]: the serve loop (`server/mod.rs`), its configuration and
 //!   sockets (`config.rs`), the publisher of changes (`publisher.rs`), the
-//!   board sent without a copy (`reply.rs`), and logins (`auth/`: the users
-//!   file, the ZAP handler, rights).
+//!   board sent without a copy (`reply.rs`), connections kept below the
+//!   open-file limit (`connections.rs`), and logins (`auth/`: the users
+//!   file, rights, and the ZAP handler in `auth/zap/` with its fair queue,
+//!   its checkers and its log).
 //! - `store`: the board and its log together: an update is applied only once
 //!   stored; the TTL; time stamps that never go back.
 //! - `board`: the ordered name → status map, kept as its encoded reply with

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: the real binaries, real sockets.
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod zmtp;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};

@@ -16,9 +16,11 @@ use crate::shutdown::Shutdown;
 /// Where verdicts go to the handler.
 pub(super) const VERDICTS_ENDPOINT: &str = "inproc://status-server-zap-verdicts";
 
-/// How much lower than the serve loop the checkers run (nice steps): a flood
-/// of logins takes what the cores have left.
-const NICE: i32 = 10;
+/// How much lower than the serve loop the checkers run (nice steps): under a
+/// flood of logins the serve loop has the cores first. Five steps give the
+/// checkers a third of a busy core's share (ten would give a tenth, and a
+/// login on a machine busy with other work would take a second).
+const NICE: i32 = 5;
 
 /// The queue and the signal that it has work.
 #[derive(Debug)]
