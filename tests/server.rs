@@ -563,3 +563,100 @@ fn clients_polling_as_fast_as_they_can_never_lose_a_reply() {
         poller.join().expect("every poll answered");
     }
 }
+
+/// How a terminal is left after a prompt, as `stty -a` lists it: a person's
+/// terminal reads lines (`icanon`) and shows what is typed (`echo`).
+const TERMINAL_AS_A_PERSON_HAS_IT: &str = "icanon echo";
+
+/// `status_server --hash-password` on a pseudo-terminal set as a person's
+/// (rexpect starts it without echo), run by `sh`, which then says the exit
+/// code and how the terminal is left (a prompt killed in the middle leaves
+/// `-icanon -echo`).
+fn hash_password_on_a_terminal() -> rexpect::session::PtySession {
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        r#"stty icanon echo; "$0" --hash-password; echo "exit $?";
+           stty -a | tr ' ' '\n' | grep -x -E -e '-?(icanon|echo)' | paste -s -d ' '"#,
+        env!("CARGO_BIN_EXE_status_server"),
+    ]);
+    common::on_a_terminal(command, "xterm")
+}
+
+/// What is left of the session: what the program said after the last
+/// input, its exit code, and the terminal's echo setting as `stty` says it.
+fn said_exit_and_echo(session: &mut rexpect::session::PtySession) -> (String, String, String) {
+    let said = session.exp_string("exit ").expect("the exit code");
+    let rest = session.exp_eof().expect("the end");
+    let mut lines = rest.lines().map(str::trim);
+    let code = lines.next().expect("a code").to_owned();
+    let echo = lines.next().expect("stty's flags").to_owned();
+    (said.trim().to_owned(), code, echo)
+}
+
+#[test]
+fn hash_password_on_a_terminal_asks_twice_without_echo() {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let mut session = hash_password_on_a_terminal();
+    let mut shown = session.exp_string("Password: ").expect("first prompt");
+    session.send_line("s3cret pass").expect("type");
+    shown += &session
+        .exp_string("Password again: ")
+        .expect("second prompt");
+    session.send_line("s3cret pass").expect("type again");
+    shown += &session.exp_string("$argon2id$").expect("the hash");
+    let hash = format!("$argon2id${}", session.exp_string("\r\n").expect("its end"));
+    assert!(!shown.contains("s3cret"), "echoed: {shown:?}");
+    let parsed = PasswordHash::new(&hash).expect("a PHC string");
+    assert!(
+        argon2::Argon2::default()
+            .verify_password(b"s3cret pass", &parsed)
+            .is_ok(),
+        "the hash is of the password typed: {hash}"
+    );
+    let (_, code, echo) = said_exit_and_echo(&mut session);
+    assert_eq!(
+        (code.as_str(), echo.as_str()),
+        ("0", TERMINAL_AS_A_PERSON_HAS_IT)
+    );
+}
+
+#[test]
+fn hash_password_on_a_terminal_refuses_two_passwords_that_differ() {
+    let mut session = hash_password_on_a_terminal();
+    session.exp_string("Password: ").expect("first prompt");
+    session.send_line("s3cret").expect("type");
+    session
+        .exp_string("Password again: ")
+        .expect("second prompt");
+    session.send_line("s3crte").expect("a typo");
+    let (said, code, echo) = said_exit_and_echo(&mut session);
+    assert_eq!(
+        said,
+        "status_server: error: the two passwords differ; nothing was printed (run it again)"
+    );
+    assert_eq!(
+        (code.as_str(), echo.as_str()),
+        ("1", TERMINAL_AS_A_PERSON_HAS_IT)
+    );
+}
+
+#[test]
+fn ctrl_c_at_the_hash_password_prompt_says_interrupted_and_gives_the_echo_back() {
+    for at_second in [false, true] {
+        let mut session = hash_password_on_a_terminal();
+        session.exp_string("Password: ").expect("first prompt");
+        if at_second {
+            session.send_line("s3cret").expect("type");
+            session
+                .exp_string("Password again: ")
+                .expect("second prompt");
+        }
+        session.send("half").expect("type half");
+        session.send_control('c').expect("Ctrl-C");
+        let (said, code, echo) = said_exit_and_echo(&mut session);
+        assert_eq!(said, "status_server: interrupted");
+        assert_eq!(code, "130", "at the second prompt: {at_second}");
+        assert_eq!(echo, TERMINAL_AS_A_PERSON_HAS_IT, "the terminal as it was");
+    }
+}

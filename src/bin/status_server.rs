@@ -6,7 +6,7 @@ use clap::Parser;
 use clap::builder::TypedValueParser;
 use status_board::protocol::{DEFAULT_MAX_NAME, DEFAULT_MAX_REQUEST, Limits};
 use status_board::server::{self, Config, DEFAULT_MAX_ENTRIES, Listen, StateConfig};
-use status_board::shutdown::{Hangup, Shutdown};
+use status_board::shutdown::{FORCED_EXIT_CODE, Hangup, Shutdown};
 use status_board::storage::{DEFAULT_COMPACT_AT, Fsync, StorageOptions};
 
 /// Keeps a name → status board and answers every request with the whole board.
@@ -107,8 +107,8 @@ struct Args {
     #[arg(long, value_name = "ENDPOINT", requires = "auth")]
     anonymous: Vec<String>,
 
-    /// Read one password from stdin (no echo on a terminal), print its argon2id
-    /// hash for the users file, and exit
+    /// Read a password (on a terminal: asked twice, without echo; else one
+    /// line of stdin), print its argon2id hash for the users file, and exit
     #[arg(long, exclusive = true)]
     hash_password: bool,
 
@@ -181,32 +181,58 @@ impl Args {
     }
 }
 
+/// Why the program stops before its work is done.
+enum Stop {
+    /// Said once on stderr, exit 1.
+    Error(String),
+    /// Ctrl-C at a prompt: exit 130, as every Ctrl-C.
+    Interrupted,
+}
+
+impl From<String> for Stop {
+    fn from(message: String) -> Stop {
+        Stop::Error(message)
+    }
+}
+
 fn main() -> ExitCode {
     match try_main() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(Stop::Error(message)) => {
             eprintln!("status_server: error: {message}");
             ExitCode::FAILURE
+        }
+        Err(Stop::Interrupted) => {
+            eprintln!("status_server: interrupted");
+            ExitCode::from(FORCED_EXIT_CODE as u8)
         }
     }
 }
 
 /// Runs the mode the arguments ask for; an error is reported once, by `main`.
-fn try_main() -> Result<(), String> {
+fn try_main() -> Result<(), Stop> {
     let args = Args::parse();
     if let Some(what) = args.generate {
-        return status_board::cli::generate(<Args as clap::CommandFactory>::command(), what);
+        return Ok(status_board::cli::generate(
+            <Args as clap::CommandFactory>::command(),
+            what,
+        )?);
     }
     if args.hash_password {
+        // The prompt reads Ctrl-C as a key and raises SIGINT itself, with the
+        // terminal still silent: caught here (SIGINT only; SIGTERM still ends
+        // the program), the prompt returns and puts the echo back.
+        ctrlc::set_handler(|| {})
+            .map_err(|e| format!("cannot handle Ctrl-C: {}", status_board::error_chain(&e)))?;
         return hash_password();
     }
     if let Some(path) = &args.curve_keygen {
-        return curve_keygen(path);
+        return Ok(curve_keygen(path)?);
     }
     if args.curve_secret.is_some() && !status_board::curve::available() {
-        return Err(status_board::curve::UNAVAILABLE.into());
+        return Err(Stop::Error(status_board::curve::UNAVAILABLE.into()));
     }
-    serve(args.into_config())
+    Ok(serve(args.into_config())?)
 }
 
 /// Serves until Ctrl-C or SIGTERM; SIGHUP reloads the users file.
@@ -216,23 +242,43 @@ fn serve(config: Config) -> Result<(), String> {
     server::run(config, &shutdown).map_err(|e| status_board::error_chain(&e))
 }
 
-/// `--hash-password`: one password from stdin, its PHC string on stdout.
-fn hash_password() -> Result<(), String> {
+/// `--hash-password`: one password, its PHC string on stdout. On a terminal
+/// it is asked twice, since a typo no one sees would go into the users file
+/// and lock its user out; from a pipe one line is read, as scripts give it.
+fn hash_password() -> Result<(), Stop> {
     use std::io::{BufRead, IsTerminal};
     let password = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password("Password: ")
+        let first = ask_password("Password: ")?;
+        if ask_password("Password again: ")? != first {
+            return Err(Stop::Error(
+                "the two passwords differ; nothing was printed (run it again)".into(),
+            ));
+        }
+        first
     } else {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map(|_| line)
-    }
-    .map_err(|e| format!("cannot read the password: {e}"))?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        line
+    };
     let password = password.trim_end_matches(['\n', '\r']);
     if password.is_empty() {
-        return Err("the password is empty".into());
+        return Err(Stop::Error("the password is empty".into()));
     }
     let hash = status_board::server::auth::hash_password(password)?;
     println!("{hash}");
     Ok(())
+}
+
+/// One password from the terminal, without echo; Ctrl-C there is
+/// [`Stop::Interrupted`] (its SIGINT is caught in `try_main`).
+fn ask_password(prompt: &str) -> Result<String, Stop> {
+    rpassword::prompt_password(prompt).map_err(|e| match e.kind() {
+        std::io::ErrorKind::Interrupted => Stop::Interrupted,
+        _ => Stop::Error(format!("cannot read the password: {e}")),
+    })
 }
 
 /// `--curve-keygen FILE`: a new key pair in FILE, its public key on stdout.
