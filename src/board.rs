@@ -23,11 +23,20 @@ use crate::protocol::{self, Removal};
 /// Default largest number of names on a board.
 pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 
+/// A number of names as a person says it: `1 name`, `0 names`, `3 names`.
+/// The one wording of every count of names the server prints or replies.
+pub(crate) fn names(count: usize) -> String {
+    match count {
+        1 => "1 name".to_owned(),
+        n => format!("{n} names"),
+    }
+}
+
 /// Why an update was refused; its text becomes the error reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BoardError {
     /// A new name arrived when the board already holds `limit` names.
-    #[error("board is full ({limit} names); existing names can still update")]
+    #[error("board is full ({}); existing names can still update", names(*.limit))]
     Full {
         /// Names allowed.
         limit: usize,

@@ -34,9 +34,9 @@ const ATTACH_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1
 fn reattach(log: &mut Log, board: &Board) -> Result<(), StorageError> {
     log.compact(board)?;
     log_err!(
-        "warning: {} was deleted or replaced while in use; wrote the board ({} entries) to a new file there",
+        "warning: {} was deleted or replaced while in use; wrote the board ({}) to a new file there",
         log.path().display(),
-        board.len()
+        crate::board::names(board.len())
     );
     Ok(())
 }

@@ -51,8 +51,13 @@ fn sigint_then_restart_gives_the_identical_board() {
             server.request_text(request);
         }
         let before = server.request(b"_:");
-        let (status, _) = server.stop(libc::SIGINT);
+        let (status, _, log) = server.stop_with_output(libc::SIGINT);
         assert_eq!(status.code(), Some(0));
+        assert_eq!(
+            log.last().map(String::as_str),
+            Some("Stopped: 3 names on the board, all of it on disk."),
+            "fsync {policy}"
+        );
 
         let again = start_on(&state, &["--fsync", policy]);
         assert_eq!(again.request(b"_:"), before, "fsync {policy}");
@@ -62,7 +67,7 @@ fn sigint_then_restart_gives_the_identical_board() {
         );
         let summary = again.stderr.next("the state line");
         assert!(
-            summary.contains("3 entries restored") && summary.contains(policy),
+            summary.contains("(3 names restored,") && summary.contains(policy),
             "{summary}"
         );
     }
@@ -470,6 +475,66 @@ fn an_unwritable_state_path_is_one_line_and_exit_1() {
 }
 
 #[test]
+fn a_state_path_in_a_missing_directory_is_refused_and_nothing_is_made() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("typo/dir");
+    let state = missing.join("board.log");
+    let (code, stdout, stderr) = run_to_exit(&[
+        "--bind",
+        "tcp://127.0.0.1:*",
+        "--state",
+        state.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stdout, "", "nothing served");
+    assert_eq!(
+        stderr,
+        format!(
+            "status_server: error: the directory {} does not exist; create it first, \
+             or correct --state {}\n",
+            missing.display(),
+            state.display()
+        )
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+    assert!(left.is_empty(), "no directory made: {left:?}");
+    // Its directory made by hand, the same path is taken.
+    std::fs::create_dir_all(&missing).expect("mkdir -p");
+    let server = start_on(&state, &[]);
+    assert_eq!(server.request_text("a: here"), "- a: here\n");
+    assert!(state.exists());
+}
+
+#[test]
+fn one_name_is_one_name_wherever_the_server_counts_names() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = state_in(&dir);
+    let server = start_on(&state, &["--max-entries", "1"]);
+    let settings = server.stderr.find("Settings:");
+    assert!(settings.ends_with(", at most 1 name."), "{settings}");
+    server.request_text("a: 1");
+    assert_eq!(
+        server.request_text("b: 2"),
+        "error: board is full (1 name); existing names can still update"
+    );
+    let (status, _, log) = server.stop_with_output(libc::SIGTERM);
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("Stopped: 1 name on the board, all of it on disk.")
+    );
+    let again = start_on(&state, &[]);
+    let summary = again.stderr.find("State:");
+    assert_eq!(
+        summary,
+        format!(
+            "State: {} (1 name restored, fsync everysec).",
+            state.display()
+        )
+    );
+}
+
+#[test]
 fn a_second_server_on_the_same_state_file_refuses_to_start() {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = state_in(&dir);
@@ -515,7 +580,7 @@ fn the_default_state_is_per_user_and_keyed_by_address_and_port() {
     assert_eq!(
         summary,
         format!(
-            "State: {} (0 entries restored, fsync everysec).",
+            "State: {} (0 names restored, fsync everysec).",
             state("127.0.0.1").display()
         )
     );
@@ -550,7 +615,7 @@ fn a_board_kept_under_the_old_name_is_found_after_an_upgrade() {
     );
     let summary = server.stderr.next("the state line");
     assert!(
-        summary.contains(&old.display().to_string()) && summary.contains("1 entries"),
+        summary.contains(&old.display().to_string()) && summary.contains("(1 name restored,"),
         "{summary}"
     );
     assert_eq!(server.request_text("_:"), "- alice: from before\n");
@@ -690,6 +755,11 @@ fn in_memory_says_so_and_keeps_nothing() {
     common::send_signal(&child, libc::SIGINT);
     let status = common::wait_timeout(&mut child, common::EXIT_TIMEOUT).expect("exits");
     assert_eq!(status.code(), Some(0));
+    // What is true of a board kept in memory, not "all of it on disk".
+    assert_eq!(
+        stderr.find("Stopped:"),
+        "Stopped: 1 name on the board, gone with the server (--in-memory: nothing on disk)."
+    );
     let left: Vec<_> = std::fs::read_dir(home.path()).expect("list").collect();
     assert!(left.is_empty(), "nothing written: {left:?}");
 }

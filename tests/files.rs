@@ -25,10 +25,14 @@ fn mode(path: &Path) -> u32 {
 fn start_with_umask(state: &Path, umask: libc::mode_t, extra: &[&str]) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_status_server"));
     command
-        .args(["--bind", "tcp://127.0.0.1:*", "--quiet", "--state"])
-        .arg(state)
-        .args(extra)
-        .stdin(Stdio::null());
+        .args(["--bind", "tcp://127.0.0.1:*", "--state"])
+        .arg(state);
+    spawn_with_umask(&mut command, umask, extra)
+}
+
+/// The server (quiet) as `command` says, with `extra` arguments and `umask` in effect.
+fn spawn_with_umask(command: &mut Command, umask: libc::mode_t, extra: &[&str]) -> Server {
+    command.arg("--quiet").args(extra).stdin(Stdio::null());
     // SAFETY: umask(2) is async-signal-safe and touches no memory.
     unsafe {
         command.pre_exec(move || {
@@ -36,7 +40,7 @@ fn start_with_umask(state: &Path, umask: libc::mode_t, extra: &[&str]) -> Server
             Ok(())
         });
     }
-    Server::spawn(&mut command)
+    Server::spawn(command)
 }
 
 /// Runs the server on `state` until it exits (a refused start); its exit
@@ -87,13 +91,24 @@ fn the_state_is_0600_and_new_directories_0700_under_any_umask() {
         let top = tempfile::tempdir().expect("temp dir");
         // A directory that exists is the operator's: left as it is.
         fs::set_permissions(top.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
-        let state = top.path().join("new/deeper/board.log");
-        let server = start_with_umask(&state, umask, &["--compact-at", "1"]);
+        // Only the default location's directories are made (a --state
+        // path's must exist): $XDG_STATE_HOME and what it needs.
+        let state_home = top.path().join("new/deeper");
+        let port = common::free_port();
+        let start = |extra: &[&str]| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_status_server"));
+            command
+                .arg(port.to_string())
+                .env("XDG_STATE_HOME", &state_home);
+            spawn_with_umask(&mut command, umask, extra)
+        };
+        let state = state_home.join(format!("status-board/tcp-127.0.0.1-{port}.log"));
+        let server = start(&["--compact-at", "1"]);
         assert_eq!(server.request_text("a: 0"), "- a: 0\n");
         let what = format!("umask {umask:04o}");
         assert_eq!(mode(top.path()), 0o755, "{what}: the existing directory");
-        for made in [top.path().join("new"), top.path().join("new/deeper")] {
-            assert_eq!(mode(&made), 0o700, "{what}: {}", made.display());
+        for made in ["new", "new/deeper", "new/deeper/status-board"] {
+            assert_eq!(mode(&top.path().join(made)), 0o700, "{what}: {made}");
         }
         assert_eq!(mode(&state), 0o600, "{what}: the state file");
         assert_eq!(mode(&sibling(&state, ".lock")), 0o600, "{what}: the lock");
@@ -109,7 +124,7 @@ fn the_state_is_0600_and_new_directories_0700_under_any_umask() {
         assert_eq!(mode(&state), 0o600, "{what}: the compacted file");
         let (status, _) = server.stop(libc::SIGINT);
         assert_eq!(status.code(), Some(0), "{what}");
-        // Usable again under the same umask.
+        // Usable again under the same umask, by its --state path too.
         let again = start_with_umask(&state, umask, &[]);
         assert_eq!(
             again.request_text("_:"),

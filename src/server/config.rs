@@ -4,6 +4,7 @@ use crate::server::log::log_err;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::board::names;
 use crate::protocol::{self, Limits};
 use crate::shutdown::Shutdown;
 use crate::storage::{self, StorageOptions};
@@ -166,8 +167,10 @@ impl Config {
         };
         format!(
             "Settings: {storage}; ttl {ttl}; publish {publish}; requests up to {} bytes, \
-             names up to {} bytes, at most {} names.",
-            self.limits.max_request, self.limits.max_name, self.max_entries
+             names up to {} bytes, at most {}.",
+            self.limits.max_request,
+            self.limits.max_name,
+            names(self.max_entries)
         )
     }
 
@@ -362,7 +365,7 @@ pub(super) fn open_store(config: &Config) -> Result<(Store, String), ServerError
                 Some(path) => path.clone(),
                 None => {
                     let endpoints = config.listen.endpoints();
-                    storage::default_path(endpoints.first().map_or("", String::as_str))?
+                    storage::prepare_default_path(endpoints.first().map_or("", String::as_str))?
                 }
             };
             let (store, report) = Store::open(&path, options, config.max_entries)?;
@@ -370,9 +373,9 @@ pub(super) fn open_store(config: &Config) -> Result<(Store, String), ServerError
                 log_err!("warning: {warning}");
             }
             let summary = format!(
-                "State: {} ({} entries restored, fsync {}).",
+                "State: {} ({} restored, fsync {}).",
                 path.display(),
-                report.restored,
+                names(report.restored),
                 options.fsync
             );
             Ok((store, summary))

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::board::BoardError;
+use crate::board::{BoardError, names};
 use crate::protocol::{self, ProtocolError, Request};
 use crate::shutdown::Shutdown;
 use crate::storage::StorageError;
@@ -239,10 +239,11 @@ impl Server {
         let closed = self.store.close();
         served?;
         closed?;
-        log_err!(
-            "Stopped: {} names on the board, all of it on disk.",
-            self.store.len()
-        );
+        let kept = match self.config.state {
+            StateConfig::InMemory => "gone with the server (--in-memory: nothing on disk)",
+            StateConfig::File { .. } => "all of it on disk",
+        };
+        log_err!("Stopped: {} on the board, {kept}.", names(self.store.len()));
         Ok(())
     }
 

@@ -147,10 +147,27 @@ pub(super) fn ensure_free(path: &Path) -> Result<(), StorageError> {
     }
 }
 
+/// Refuses a state file whose directory does not exist: a path given by
+/// hand with a typo in it must not quietly start an empty board somewhere
+/// new. Only the default location is made ([`prepare_default_path`]).
+/// Anything else wrong with the directory is left for the open to report.
+pub(super) fn require_dir(path: &Path) -> Result<(), StorageError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => match fs::metadata(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StorageError::NoDirectory {
+                path: path.to_owned(),
+                dir: dir.to_owned(),
+            }),
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
 /// Creates `dir` and its missing parents, each mode [`DIR_MODE`] whatever
 /// the umask; directories that exist are left as they are (and may be
 /// symbolic links: only a path's last component is never followed).
-pub(super) fn create_private_dirs(dir: &Path) -> Result<(), StorageError> {
+fn create_private_dirs(dir: &Path) -> Result<(), StorageError> {
     if dir.as_os_str().is_empty() || fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
         return Ok(());
     }
@@ -279,12 +296,17 @@ pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The default state file of a server listening on `endpoint` (its first):
+/// The default state file of a server listening on `endpoint` (its first),
+/// its directory made (mode [`DIR_MODE`]) if missing:
 /// `$XDG_STATE_HOME/status-board/tcp-ADDRESS-PORT.log` (or
 /// `~/.local/state/...`) for TCP, named after the endpoint for other
 /// transports. A board kept by an older version under `port-PORT.log` (keyed
 /// by the port alone) is read and kept there, so none is lost on upgrade.
-pub(crate) fn default_path(endpoint: &str) -> Result<PathBuf, StorageError> {
+///
+/// The one place directories are made: the default location is the
+/// server's own, while a `--state` path is the operator's, whose directory
+/// must exist ([`require_dir`]).
+pub(crate) fn prepare_default_path(endpoint: &str) -> Result<PathBuf, StorageError> {
     let (key, legacy) = state_key(endpoint)?;
     let base = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
@@ -294,6 +316,7 @@ pub(crate) fn default_path(endpoint: &str) -> Result<PathBuf, StorageError> {
             .ok_or(StorageError::NoDefaultDir)?,
     };
     let dir = base.join("status-board");
+    create_private_dirs(&dir)?;
     let path = dir.join(format!("{key}.log"));
     match legacy.map(|old| dir.join(format!("{old}.log"))) {
         Some(old) if !occupied(&path) && occupied(&old) => Ok(old),

@@ -11,8 +11,8 @@ use crate::board::Board;
 
 use super::faults::Faults;
 use super::files::{
-    FILE_MODE, create_private, create_private_dirs, ensure_free, identity, lock, make_private,
-    open_private, remove_stale, sibling, sync_dir,
+    FILE_MODE, create_private, ensure_free, identity, lock, make_private, open_private,
+    remove_stale, require_dir, sibling, sync_dir,
 };
 use super::record::{FIXED_PAYLOAD, MAGIC, RECORD_HEADER, encode_remove, encode_set};
 use super::replay::{Replayed, replay};
@@ -75,9 +75,7 @@ impl Log {
         options: &StorageOptions,
         board: &mut Board,
     ) -> Result<(Log, OpenReport), StorageError> {
-        if let Some(dir) = path.parent() {
-            create_private_dirs(dir)?;
-        }
+        require_dir(path)?;
         let lock = lock(path)?;
         let mut report = OpenReport::default();
         let aside = sibling(path, ".compact");
@@ -160,9 +158,9 @@ impl Log {
                     source,
                 })?;
                 report.warnings.push(format!(
-                    "moved the damaged file to {}; {} entries kept",
+                    "moved the damaged file to {}; {} kept",
                     moved.display(),
-                    board.len()
+                    crate::board::names(board.len())
                 ));
                 log.compact(board)?;
             }
@@ -455,7 +453,7 @@ mod tests {
     #[test]
     fn open_compact_and_reopen_keep_the_board() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s/state.log");
+        let path = dir.path().join("state.log");
         let mut board = Board::new(10);
         let (mut log, report) = Log::open(&path, &options(false), &mut board).unwrap();
         assert_eq!(report.restored, 0);

@@ -14,7 +14,7 @@
 //! - `syncer`: the fsync thread of `--fsync always`.
 //! - `replay`: reading the file back on start: torn tail, damage, repair.
 //! - `files`: opening by name (no links, mode 0600), the lock, the
-//!   directory fsync, the default path.
+//!   directory fsync, the default path (the only directories made).
 //! - `faults`: faults a test injects on purpose (`STATUS_BOARD_TEST_FAULTS`).
 //!
 //! What the board does with a stored update (the TTL, staging, applying once
@@ -33,7 +33,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 pub use faults::FAULTS_ENV;
-pub(crate) use files::default_path;
+pub(crate) use files::prepare_default_path;
 pub(crate) use log::{Durable, Log};
 pub use record::{MAGIC, encode_set};
 
@@ -96,6 +96,19 @@ pub enum StorageError {
     /// The listen address gives no stable key for a default state path.
     #[error("{0} has no fixed port to name the state file after; give --state PATH or --in-memory")]
     NoStableKey(String),
+    /// A state file given by hand whose directory does not exist (a typo,
+    /// most likely): refused rather than made.
+    #[error(
+        "the directory {} does not exist; create it first, or correct --state {}",
+        .dir.display(),
+        .path.display()
+    )]
+    NoDirectory {
+        /// The state file.
+        path: PathBuf,
+        /// Its missing directory.
+        dir: PathBuf,
+    },
     /// The state file's directory could not be created.
     #[error("cannot create the directory {}", .path.display())]
     CreateDir {
