@@ -1,9 +1,19 @@
 //! What the programs' command lines share: shell completions and a man
 //! page, generated from their clap definitions (`--generate WHAT`), and
 //! how a watcher's `--interval` is read.
+//!
+//! The man page is clap_mangen's but for two sections written here: its
+//! SYNOPSIS lists flags without their values (`[--state]`), and its
+//! DESCRIPTION fills the examples and tables of the long help into running
+//! text. Ours gives every flag its value (`[--state PATH]`, `[--bind
+//! ENDPOINT]...`), one form per mode (`--hash-password` alone), and keeps
+//! each indented block of the help verbatim, line for line, as `--help`
+//! shows it.
 
 use std::io::Write;
 use std::time::Duration;
+
+use clap::{Arg, ArgAction};
 
 /// `--interval SECONDS`: fractions allowed, from a millisecond to a day.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -36,8 +46,7 @@ pub fn generate(mut command: clap::Command, what: Generated) -> Result<(), Strin
         Generated::Zsh => clap_complete::Shell::Zsh,
         Generated::Fish => clap_complete::Shell::Fish,
         Generated::Man => {
-            return clap_mangen::Man::new(command)
-                .render(&mut out)
+            return write_man_page(command, &mut out)
                 .and_then(|()| out.flush())
                 .map_err(|e| format!("cannot write the man page: {e}"));
         }
@@ -45,4 +54,196 @@ pub fn generate(mut command: clap::Command, what: Generated) -> Result<(), Strin
     clap_complete::generate(shell, &mut command, name, &mut out);
     out.flush()
         .map_err(|e| format!("cannot write the completions: {e}"))
+}
+
+/// The man page of the program `command` describes (see the module's notes).
+fn write_man_page(mut command: clap::Command, out: &mut impl Write) -> std::io::Result<()> {
+    command.build();
+    let man = clap_mangen::Man::new(command.clone());
+    man.render_title(out)?;
+    // Left-aligned and never hyphenated, as --help reads: a justified line
+    // spreads its words apart, and a flag split at a hyphen cannot be found.
+    out.write_all(b".ad l\n.nh\n.nr HY 0\n")?;
+    man.render_name_section(out)?;
+    out.write_all(synopsis(&command).as_bytes())?;
+    out.write_all(description(&command).as_bytes())?;
+    man.render_options_section(out)?;
+    if command.get_version().is_some() {
+        man.render_version_section(out)?;
+    }
+    Ok(())
+}
+
+/// `.SH SYNOPSIS`: the usual form with every option and its value, then a
+/// form of its own for each option that is a mode by itself (clap's
+/// `exclusive`, such as `--generate WHAT`). `--help` and `--version` are
+/// left to OPTIONS. Each `[--flag VALUE]` is one unbreakable word (`\~`).
+fn synopsis(command: &clap::Command) -> String {
+    let name = roff_escape(command.get_name());
+    let shown = |arg: &&Arg| {
+        !arg.is_hide_set()
+            && !matches!(
+                arg.get_action(),
+                ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version
+            )
+    };
+    let (modes, options): (Vec<&Arg>, Vec<&Arg>) = command
+        .get_arguments()
+        .filter(shown)
+        .filter(|arg| !arg.is_positional())
+        .partition(|arg| arg.is_exclusive_set());
+    let mut usual: Vec<String> = options
+        .iter()
+        .map(|arg| format!("[{}]{}", synopsis_word(arg), repeats(arg)))
+        .collect();
+    usual.extend(command.get_positionals().filter(shown).map(|arg| {
+        let word = format!("\\fI{}\\fR", roff_escape(&value_name(arg)));
+        match arg.is_required_set() {
+            true => word,
+            false => format!("[{word}]"),
+        }
+    }));
+    let forms = std::iter::once(usual)
+        .chain(modes.iter().map(|arg| vec![synopsis_word(arg)]))
+        .map(|words| format!(".SY {name}\n{}\n.YS\n", words.join("\n")));
+    format!(".SH SYNOPSIS\n{}", forms.collect::<String>())
+}
+
+/// An option as it is typed, value included: `\fB\-\-state\fR\~\fIPATH\fR`.
+fn synopsis_word(arg: &Arg) -> String {
+    let flag = match (arg.get_short(), arg.get_long()) {
+        (Some(short), Some(long)) => {
+            format!("\\fB\\-{short}\\fR|\\fB\\-\\-{}\\fR", roff_escape(long))
+        }
+        (Some(short), None) => format!("\\fB\\-{short}\\fR"),
+        (None, long) => format!("\\fB\\-\\-{}\\fR", roff_escape(long.unwrap_or_default())),
+    };
+    match arg.get_num_args().is_some_and(|n| n.takes_values()) {
+        true => format!("{flag}\\~\\fI{}\\fR", roff_escape(&value_name(arg))),
+        false => flag,
+    }
+}
+
+/// `...` after an option that may be given more than once.
+fn repeats(arg: &Arg) -> &'static str {
+    match arg.get_action() {
+        // `\&`: not the end of a sentence, which roff would follow with two spaces.
+        ArgAction::Append | ArgAction::Count => "...\\&",
+        _ => "",
+    }
+}
+
+/// What an option's value or a positional argument is called in the help.
+fn value_name(arg: &Arg) -> String {
+    arg.get_value_names()
+        .map(|names| {
+            names
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| arg.get_id().as_str().to_uppercase())
+}
+
+/// `.SH DESCRIPTION` from the long help: paragraphs are filled as text, and
+/// each run of indented lines (examples, tables of modes or exit codes) is
+/// an example block (`.EX`), kept line for line without its common indent.
+fn description(command: &clap::Command) -> String {
+    let text = command
+        .get_long_about()
+        .or_else(|| command.get_about())
+        .map(|about| about.to_string())
+        .unwrap_or_default();
+    let mut roff = String::from(".SH DESCRIPTION\n");
+    let mut block: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with([' ', '\t']) && !line.trim().is_empty() {
+            block.push(line);
+            continue;
+        }
+        roff.push_str(&example_block(&block));
+        block.clear();
+        match line.trim().is_empty() {
+            true => roff.push_str(".PP\n"),
+            false => {
+                roff.push_str(&roff_line(line.trim()));
+                roff.push('\n');
+            }
+        }
+    }
+    roff.push_str(&example_block(&block));
+    roff
+}
+
+/// Indented help lines as an example block, indented by two as in `--help`
+/// whatever their own indent; nothing for no lines.
+fn example_block(lines: &[&str]) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    let indent = lines
+        .iter()
+        .map(|line| line.len() - line.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let body: String = lines
+        .iter()
+        .map(|line| {
+            format!(
+                "{}\n",
+                roff_line(line.get(indent..).unwrap_or(line).trim_end())
+            )
+        })
+        .collect();
+    format!(".RS 2\n.EX\n{body}.EE\n.RE\n")
+}
+
+/// A line of text that roff prints as it is: never read as a request.
+fn roff_line(text: &str) -> String {
+    let escaped = roff_escape(text);
+    match escaped.starts_with('.') {
+        true => format!("\\&{escaped}"),
+        false => escaped,
+    }
+}
+
+/// Text with the characters roff would read otherwise escaped: a backslash,
+/// a hyphen (a minus sign in a flag, so that it can be searched and pasted),
+/// and quotes that roff would curl.
+fn roff_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\e"),
+            '-' => out.push_str("\\-"),
+            '\'' => out.push_str("\\(aq"),
+            '`' => out.push_str("\\(ga"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_text_is_printed_as_it_is_never_read_as_roff() {
+        assert_eq!(
+            roff_line(r".so /etc/passwd -x 'a' `b` c\d"),
+            r"\&.so /etc/passwd \-x \(aqa\(aq \(gab\(ga c\ed"
+        );
+        assert_eq!(roff_line("a. b"), "a. b");
+    }
+
+    #[test]
+    fn an_indented_block_keeps_its_lines_and_their_layout() {
+        assert_eq!(
+            example_block(&["    one  # first", "      two"]),
+            ".RS 2\n.EX\none  # first\n  two\n.EE\n.RE\n"
+        );
+        assert_eq!(example_block(&[]), "");
+    }
 }

@@ -133,7 +133,7 @@ struct Args {
     curve_keygen: bool,
 
     /// Write shell completions or a man page to stdout, and exit
-    #[arg(long, value_name = "WHAT", exclusive = true, hide = true)]
+    #[arg(long, value_name = "WHAT", exclusive = true)]
     generate: Option<status_board::cli::Generated>,
 }
 

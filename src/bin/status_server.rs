@@ -22,7 +22,7 @@ use status_board::storage::{DEFAULT_COMPACT_AT, Fsync, StorageOptions};
 /// Examples:
 ///   status_server                          # tcp://127.0.0.1:2345
 ///   status_server 5555 0.0.0.0             # tcp://0.0.0.0:5555
-///   status_server --bind ipc:///tmp/status.sock --bind tcp://127.0.0.1:2345
+///   status_server --bind ipc:///tmp/board.sock --bind tcp://[::1]:2345
 ///   status_server --state /var/lib/status/board.log --fsync always
 ///   status_server --in-memory              # forget everything on exit
 ///   status_server --publish tcp://127.0.0.1:2346 --ttl 8h
@@ -118,7 +118,7 @@ struct Args {
     log_time: bool,
 
     /// Write shell completions or a man page to stdout, and exit
-    #[arg(long, value_name = "WHAT", exclusive = true, hide = true)]
+    #[arg(long, value_name = "WHAT", exclusive = true)]
     generate: Option<status_board::cli::Generated>,
 
     /// With --auth: encrypt with CURVE and log users in by key (curve:KEY in

@@ -90,7 +90,7 @@ struct Args {
     retries: u32,
 
     /// Write shell completions or a man page to stdout, and exit
-    #[arg(long, value_name = "WHAT", exclusive = true, hide = true)]
+    #[arg(long, value_name = "WHAT", exclusive = true)]
     generate: Option<status_board::cli::Generated>,
 }
 
