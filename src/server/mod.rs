@@ -191,8 +191,8 @@ impl Server {
         if let Some(logins) = &self.logins {
             let users = logins.users.current();
             log_err!(
-                "Logins: {} users from {}; read-only without login on: {}.",
-                users.len(),
+                "Logins: {} from {}; read-only without login on: {}.",
+                users.count(),
                 logins.path.display(),
                 match self.config.anonymous.is_empty() {
                     true => "none".to_owned(),
@@ -207,8 +207,12 @@ impl Server {
                 let by_password = users.password_users();
                 if by_password > 0 {
                     log_err!(
-                        "warning: {by_password} users have a password, which CURVE cannot check: \
-                         they cannot log in until they have a curve: key"
+                        "warning: {} a password, which CURVE cannot check: they cannot log in \
+                         until they have a curve: key",
+                        match by_password {
+                            1 => "1 user has".to_owned(),
+                            n => format!("{n} users have"),
+                        }
                     );
                 }
                 return;
@@ -289,7 +293,7 @@ fn reload(logins: Option<&Logins>, before: Option<Arc<Users>>) -> Option<Arc<Use
     };
     match logins.users.reload(&logins.path) {
         Ok(users) => {
-            log_err!("reloaded {}: {} users", logins.path.display(), users.len());
+            log_err!("reloaded {}: {}", logins.path.display(), users.count());
             Some(users)
         }
         Err(err) => {

@@ -178,6 +178,14 @@ impl Users {
         self.by_name.len()
     }
 
+    /// `1 user`, `3 users`: how many, for the log.
+    pub fn count(&self) -> String {
+        match self.len() {
+            1 => "1 user".to_owned(),
+            n => format!("{n} users"),
+        }
+    }
+
     /// How many users log in with a password (not a CURVE key).
     pub fn password_users(&self) -> usize {
         self.by_name
