@@ -462,59 +462,86 @@ fn a_terminal_watcher_says_stale_while_the_server_is_away_and_live_once_it_is_ba
 }
 
 #[test]
-fn a_terminal_watcher_started_against_a_dead_server_says_so_at_once() {
-    let mut command = client(&["_", "--endpoint", "tcp://127.0.0.1:9", "--timeout", "300"]);
+fn a_terminal_watcher_started_against_a_dead_server_says_no_contact_yet_until_it_has() {
+    let port = free_port().to_string();
+    let mut command = client(&["_", &port, "--timeout", "300"]);
     command.env("NO_COLOR", "1");
     let mut session = common::on_a_terminal(command, "xterm");
-    session
-        .exp_string("stale: no contact for")
-        .expect("said on the screen, not a blank one");
-    session.send_control('c').expect("Ctrl-C");
-    session.exp_eof().expect("exits");
+    let screen = next_screen_with(&mut session, "no contact yet (trying for");
+    assert!(
+        screen.contains("(no contact yet: the board is not known)"),
+        "not an empty board: {screen}"
+    );
+    assert!(
+        !screen.contains("board is empty") && !screen.contains("stale"),
+        "{screen}"
+    );
+    let _server = Server::start_raw(&[&port, "--in-memory", "--quiet"]);
+    let screen = next_screen_with(&mut session, "(the board is empty)");
+    assert!(!screen.contains("no contact"), "{screen}");
+    stop(session);
+}
+
+#[test]
+fn scrolled_and_json_watchers_print_no_board_before_the_first_contact_and_say_so() {
+    let dead = format!("tcp://127.0.0.1:{}", free_port());
+    for json in [true, false] {
+        let mut args = vec!["_", "--endpoint", &dead, "--timeout", "300"];
+        if json {
+            args.push("--json");
+        }
+        let (mut child, out, err) = common::spawn_piped(&mut client(&args));
+        let said = err.find("no contact yet");
+        assert!(
+            said.contains(&format!("no contact yet with {dead}: no board is shown")),
+            "{said}"
+        );
+        common::send_signal(&child, libc::SIGINT);
+        let status = common::wait_timeout(&mut child, common::EXIT_TIMEOUT).expect("exits");
+        assert_eq!(status.code(), Some(0));
+        let printed = out.rest();
+        let greeting = usize::from(!json);
+        assert_eq!(
+            printed.len(),
+            greeting,
+            "no board, json={json}: {printed:?}"
+        );
+    }
 }
 
 #[test]
 fn a_board_taller_and_wider_than_the_terminal_fits_it_without_scrolling() {
     let server = publishing(&[]);
-    server.request_text(&format!("wide: {}", "w".repeat(120)));
     for i in 0..18 {
         server.request_text(&format!("user{i:02}: status {i}"));
     }
+    server.request_text(&format!("wide: {}", "w".repeat(120)));
     let mut command = client(&["_", "--endpoint", &server.endpoint]);
     command
         .env("NO_COLOR", "1")
         .env("LINES", "12")
         .env("COLUMNS", "80");
     let mut session = common::on_a_terminal(command, "xterm");
-    // Two whole screens: the first, and a redraw for the ages a second later.
-    // (The pty is read as Latin-1: match what is ASCII.)
-    session.exp_string("and 11 more").expect("the first screen");
-    let seen = session.exp_string("and 11 more").expect("a redraw");
-    let screen = seen.rsplit("\u{1b}[H").next().expect("a screen");
-    let lines: Vec<&str> = screen.split("\r\n").collect();
+    let screen = next_screen_with(&mut session, "and 11 more");
+    let lines: Vec<&str> = screen.lines().collect();
     assert!(
         lines.len() <= 12,
-        "{} lines on a 12-line terminal: {screen:?}",
+        "{} lines on a 12-line terminal: {screen}",
         lines.len()
     );
     for line in &lines {
-        // Latin-1 as read: '…' and '·' are three and two bytes, one cell each.
-        let visible = line
-            .replace("\u{1b}[K", "")
-            .replace("\u{e2}\u{80}\u{a6}", "…")
-            .replace("\u{c2}\u{b7}", "·");
-        assert!(
-            visible.chars().count() < 80,
-            "wider than 80 cells: {visible:?}"
-        );
+        assert!(line.chars().count() < 80, "wider than 80 cells: {line:?}");
     }
-    assert!(screen.contains("wwww"), "{screen:?}");
+    // The youngest first: `wide` was set last.
+    assert!(screen.contains("wwww"), "{screen}");
     assert!(
         !screen.contains(&"w".repeat(100)),
-        "the wide status is cut: {screen:?}"
+        "the wide status is cut: {screen}"
     );
-    assert!(screen.contains("user06"), "{screen:?}");
-    assert!(!screen.contains("user07"), "only what fits: {screen:?}");
+    let names = (0..18)
+        .filter(|i| screen.contains(&format!("user{i:02}")))
+        .count();
+    assert_eq!(names, 7, "only what fits: {screen}");
     session.send_control('c').expect("Ctrl-C");
     session.exp_eof().expect("exits");
 }
@@ -532,11 +559,11 @@ fn a_resized_terminal_is_redrawn_to_fit() {
         .env_remove("LINES")
         .env_remove("COLUMNS");
     let mut session = common::on_a_terminal(command, "xterm");
-    let set_size = |session: &rexpect::session::PtySession, rows: u16| {
+    let set_size = |session: &rexpect::session::PtySession, rows: u16, cols: u16| {
         let master = session.process().get_file_handle().expect("the pty");
         let size = libc::winsize {
             ws_row: rows,
-            ws_col: 80,
+            ws_col: cols,
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
@@ -545,12 +572,233 @@ fn a_resized_terminal_is_redrawn_to_fit() {
         let rc = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
         assert_eq!(rc, 0, "TIOCSWINSZ");
     };
-    set_size(&session, 40);
+    set_size(&session, 40, 80);
     session.exp_string("user17").expect("40 rows: every name");
-    set_size(&session, 12);
+    // Too narrow for two columns.
+    set_size(&session, 12, 50);
     session
         .exp_string("and 10 more")
         .expect("12 rows: as many as fit, and the count of the rest");
     session.send_control('c').expect("Ctrl-C");
     session.exp_eof().expect("exits");
+}
+
+/// Ctrl-C, as a person stops the watcher, and its end.
+fn stop(mut session: rexpect::session::PtySession) {
+    session.send_control('c').expect("Ctrl-C");
+    session.exp_eof().expect("exits");
+}
+
+/// The pty's text as the terminal shows it: read as Latin-1 (one char a
+/// byte), so decoded again as UTF-8, without the escape sequences.
+fn shown(raw: &str) -> String {
+    let bytes: Vec<u8> = raw
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect();
+    let text = String::from_utf8_lossy(&bytes);
+    let mut plain = String::new();
+    let mut rest = text.as_ref();
+    while let Some(at) = rest.find('\u{1b}') {
+        plain.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        // CSI: ESC [ parameters final-byte.
+        let end = after
+            .strip_prefix('[')
+            .and_then(|r| r.find(|c: char| ('@'..='~').contains(&c)).map(|e| e + 2))
+            .unwrap_or(0);
+        rest = &after[end..];
+    }
+    plain.push_str(rest);
+    plain.replace('\r', "")
+}
+
+/// The next whole screen the watcher draws that contains `wanted`, as
+/// shown (each screen starts at the top, `ESC [H`, and ends clearing the
+/// rest, `ESC [J`). Screens come at least every second: the ages move.
+fn next_screen_with(session: &mut rexpect::session::PtySession, wanted: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no screen with {wanted:?} in 30 s"
+        );
+        let drawn = session.exp_string("\u{1b}[J").expect("a screen");
+        let screen = shown(drawn.rsplit("\u{1b}[H").next().unwrap_or_default());
+        if screen.contains(wanted) {
+            return screen;
+        }
+    }
+}
+
+/// The watcher on a pty of `columns` × `lines`, without colours.
+fn on_a_terminal_of(server: &Server, columns: u16, lines: u16) -> rexpect::session::PtySession {
+    let mut command = client(&["_", "--endpoint", &server.endpoint]);
+    command
+        .env("NO_COLOR", "1")
+        .env("LINES", lines.to_string())
+        .env("COLUMNS", columns.to_string());
+    common::on_a_terminal(command, "xterm")
+}
+
+#[test]
+fn a_wide_terminal_shows_a_long_status_whole() {
+    let server = publishing(&[]);
+    let long = "back at desk, reviewing PR #1234 for the storage layer rewrite, then lunch at noon";
+    server.request_text("bob: here");
+    server.request_text(&format!("alice: {long}"));
+    let mut session = on_a_terminal_of(&server, 220, 24);
+    let screen = next_screen_with(&mut session, "alice");
+    let line = screen
+        .lines()
+        .find(|l| l.contains("alice"))
+        .expect("alice's line");
+    assert!(line.contains(long), "cut on 220 columns: {line:?}");
+    assert!(screen.lines().all(|l| l.chars().count() < 220), "{screen}");
+    // Ages line up after the longest status.
+    let ages: Vec<usize> = screen
+        .lines()
+        .filter_map(|l| l.find("just now").map(|at| l[..at].chars().count()))
+        .collect();
+    assert_eq!(ages.len(), 2, "{screen}");
+    assert_eq!(ages[0], ages[1], "{screen}");
+    stop(session);
+}
+
+#[test]
+fn a_wide_terminal_shows_more_names_than_lines_in_columns() {
+    let server = publishing(&[]);
+    for i in 0..60 {
+        server.request_text(&format!("user{i:02}: working on item {i}"));
+    }
+    let mut session = on_a_terminal_of(&server, 220, 24);
+    let screen = next_screen_with(&mut session, "60 names");
+    assert!(!screen.contains("more"), "every name fits: {screen}");
+    for i in 0..60 {
+        assert!(
+            screen.contains(&format!("user{i:02}  working on item {i} ")),
+            "user{i:02}: {screen}"
+        );
+    }
+    let lines: Vec<&str> = screen.lines().collect();
+    assert!(lines.len() <= 24, "{screen}");
+    assert!(lines.iter().all(|l| l.chars().count() < 220), "{screen}");
+    // Columns: the first name line holds three names.
+    assert_eq!(lines[2].matches("user").count(), 3, "{screen}");
+    stop(session);
+}
+
+#[test]
+fn a_change_to_a_name_that_did_not_fit_brings_it_on_screen_and_it_stays() {
+    let server = publishing(&[]);
+    for i in 0..30 {
+        server.request_text(&format!("user{i:02}: status {i}"));
+    }
+    let mut session = on_a_terminal_of(&server, 80, 12);
+    let before = next_screen_with(&mut session, "more");
+    let more = |screen: &str| {
+        screen
+            .lines()
+            .find_map(|l| l.split("… and ").nth(1).map(str::to_owned))
+            .unwrap_or_else(|| panic!("no count of the rest: {screen}"))
+    };
+    let hidden = (0..30)
+        .map(|i| format!("user{i:02}"))
+        .find(|name| !before.contains(name.as_str()))
+        .expect("a name that does not fit");
+    server.request_text(&format!("{hidden}: back at my desk"));
+    let after = next_screen_with(&mut session, "back at my desk");
+    assert!(
+        after.contains(&format!("* {hidden}  back at my desk")),
+        "marked as changed: {after}"
+    );
+    assert_eq!(more(&after), more(&before), "as many rows: {after}");
+    // The mark goes after 10 s; the row stays (a minute).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "still marked after 30 s");
+        let screen = next_screen_with(&mut session, "status board");
+        assert!(
+            screen.contains(&format!("{hidden}  back at my desk")),
+            "{screen}"
+        );
+        if !screen.contains(&format!("* {hidden}")) {
+            break;
+        }
+    }
+    stop(session);
+}
+
+#[test]
+fn an_expired_name_is_shown_as_expired_where_it_was_pushed_or_polled() {
+    for publish in [true, false] {
+        let server = match publish {
+            true => publishing(&["--ttl", "1s"]),
+            false => Server::start(&["--ttl", "1s", "--quiet"]),
+        };
+        let mut command = client(&["_", "--endpoint", &server.endpoint, "--interval", "0.2"]);
+        command.env("NO_COLOR", "1");
+        let mut session = common::on_a_terminal(command, "xterm");
+        next_screen_with(&mut session, "(the board is empty)");
+        server.request_text("erin: on a call");
+        next_screen_with(&mut session, "on a call");
+        let screen = next_screen_with(&mut session, "expired");
+        assert!(
+            screen.contains("- erin  expired"),
+            "publish={publish}: {screen}"
+        );
+        assert!(screen.contains("0 names"), "{screen}");
+        stop(session);
+    }
+}
+
+#[test]
+fn count_with_a_publishing_server_prints_a_board_per_interval_and_returns() {
+    let server = publishing(&[]);
+    server.request_text("alice: here");
+    // JSON: three boards, one per interval, though nothing changes.
+    let started = Instant::now();
+    let (code, stdout, stderr) = run(&[
+        "_",
+        "--endpoint",
+        &server.endpoint,
+        "--json",
+        "--count",
+        "3",
+        "--interval",
+        "0.5",
+    ]);
+    let took = started.elapsed();
+    assert_eq!(code, Some(0), "{stderr}");
+    let docs: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(docs.len(), 3, "{stdout}");
+    assert!(docs.iter().all(|d| d["seq"] == 1), "{stdout}");
+    assert!(
+        took >= Duration::from_millis(1000),
+        "one per interval: {took:?}"
+    );
+
+    // On a terminal: two boards, then it returns by itself.
+    let mut command = client(&[
+        "_",
+        "--endpoint",
+        &server.endpoint,
+        "--count",
+        "2",
+        "--interval",
+        "0.5",
+    ]);
+    command.env("NO_COLOR", "1");
+    let started = Instant::now();
+    let mut session = common::on_a_terminal(command, "xterm");
+    session.exp_string("alice").expect("the board");
+    session.exp_eof().expect("returns after two boards");
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    match session.process().wait().expect("status") {
+        rexpect::process::WaitStatus::Exited(_, code) => assert_eq!(code, 0),
+        other => panic!("unexpected {other:?}"),
+    }
 }

@@ -412,12 +412,24 @@ fn it_serves_the_page_and_says_the_server_is_away_while_it_is() {
         "nothing from elsewhere"
     );
     let mut events = web.events();
-    let mut heartbeat = next_event(&mut events, "hb");
-    while heartbeat["state"] != "stale" {
-        assert_eq!(heartbeat["state"], "connecting");
-        heartbeat = next_event(&mut events, "hb");
+    // Tried and failed: never heard, so nothing to call stale, and no
+    // board to serve as if it were the board.
+    web.stderr.find("nothing listens");
+    for _ in 0..2 {
+        let heartbeat = next_event(&mut events, "hb");
+        assert_eq!(heartbeat["state"], "connecting", "{heartbeat}");
+        assert!(heartbeat["stale_since_ms"].is_null(), "{heartbeat}");
+        assert!(heartbeat["logins"].is_null(), "not known: {heartbeat}");
     }
-    assert!(heartbeat["stale_since_ms"].as_u64().is_some());
+    let board = web.get("/board.json");
+    assert_eq!(board.status, 503, "{}", board.body);
+    assert!(
+        board
+            .body
+            .starts_with("error: no contact with the status server yet"),
+        "{}",
+        board.body
+    );
     let post = web.post("name=erin&status=x", "");
     assert_eq!(post.status, 503, "{}", post.body);
     assert!(
@@ -425,7 +437,42 @@ fn it_serves_the_page_and_says_the_server_is_away_while_it_is() {
         "{}",
         post.body
     );
-    web.stderr.find("nothing listens");
+}
+
+/// The first heartbeat that says whether the server wants logins.
+fn logins_said(web: &Web) -> serde_json::Value {
+    let mut events = web.events();
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    loop {
+        assert!(Instant::now() < deadline, "the gateway never said");
+        let heartbeat = next_event(&mut events, "hb");
+        if !heartbeat["logins"].is_null() {
+            return heartbeat["logins"].clone();
+        }
+    }
+}
+
+#[test]
+fn the_heartbeat_says_whether_posts_want_a_login_before_any_post() {
+    let users = UsersFile::new(&["alice"]);
+    let anonymous = format!("tcp://127.0.0.1:{}", common::free_port());
+    let with_auth = Server::start(&["--auth", users.path(), "--anonymous", &anonymous]);
+    let web = Web::start(
+        &with_auth.endpoint,
+        &["--read-endpoint", &anonymous, "--interval", "0.2"],
+    );
+    assert_eq!(logins_said(&web), true);
+
+    let open = Server::start(&["--publish", "tcp://127.0.0.1:*"]);
+    let web = Web::start(&open.endpoint, &[]);
+    assert_eq!(logins_said(&web), false);
+}
+
+impl Web {
+    /// Once the gateway has the board: the server was heard.
+    fn wait_live(&self) {
+        live_board(&mut self.events());
+    }
 }
 
 #[test]
@@ -444,6 +491,7 @@ fn garbage_and_half_requests_leave_it_serving() {
     );
     let mut huge = web.connect();
     let _ = huge.write_all(long.as_bytes()); // it may hang up before all is sent
+    web.wait_live();
     assert_eq!(web.get("/nowhere").status, 404);
     assert_eq!(web.post("name=frank&status=fine", "").status, 200);
     assert_eq!(web.get("/board.json").status, 200);
@@ -710,6 +758,7 @@ fn only_requests_that_name_a_served_host_are_answered_on_every_path() {
         &server.endpoint,
         &["--allow-host", "Board.Example", "--allow-host", "status"],
     );
+    web.wait_live();
     let port = web.port();
     let form = "name=mallory&status=rebound";
     let request = |method: &str, path: &str, host: &str| {
@@ -825,6 +874,7 @@ fn only_requests_that_name_a_served_host_are_answered_on_every_path() {
 fn every_response_says_nosniff_and_the_page_keeps_its_policy_and_isolates_text() {
     let server = Server::start(&["--publish", "tcp://127.0.0.1:*"]);
     let web = Web::start(&server.endpoint, &[]);
+    web.wait_live();
     let page = web.get("/");
     assert!(
         page.head

@@ -206,6 +206,8 @@ pub struct Follower {
     /// The publisher went silent after it had spoken: the server is out of
     /// touch, before a round of requests can say so.
     publisher_lost: bool,
+    /// The server has answered a request, board or not.
+    answered: bool,
 }
 
 impl Follower {
@@ -223,6 +225,7 @@ impl Follower {
             next_poll: Instant::now(),
             unreported: false,
             publisher_lost: false,
+            answered: false,
         }
     }
 
@@ -241,11 +244,6 @@ impl Follower {
         &self.mirror
     }
 
-    /// The board as it stands, to let departures age out.
-    pub fn mirror_mut(&mut self) -> &mut Mirror {
-        &mut self.mirror
-    }
-
     /// The connection, and whether the server is away.
     pub fn link(&self) -> &Link {
         &self.link
@@ -255,6 +253,12 @@ impl Follower {
     /// publisher, which sends a heartbeat every second, went silent.
     pub fn is_out_of_touch(&self) -> bool {
         self.link.is_away() || self.publisher_lost
+    }
+
+    /// Whether the server has answered at least once (with a board, or a
+    /// refusal of the request).
+    pub fn has_answered(&self) -> bool {
+        self.answered
     }
 
     /// Whether published changes are queued: the next steps bring them at once.
@@ -372,6 +376,7 @@ impl Follower {
         let Some(reply) = self.link.round(request, shutdown)? else {
             return Ok(None);
         };
+        self.answered = true;
         self.publisher_lost = false;
         self.next_poll = Instant::now() + self.interval;
         if let Feed::Live(sub) = &mut self.feed {

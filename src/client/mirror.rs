@@ -29,7 +29,7 @@ pub struct MirrorEntry {
     pub changed: Option<Instant>,
 }
 
-/// A name that left the board, shown for a while.
+/// A name that left the board, shown for [`MARK_FOR`] where it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Departure {
     /// Who.
@@ -38,6 +38,8 @@ pub struct Departure {
     pub why: Removal,
     /// When this watcher saw it.
     pub seen: Instant,
+    /// Its place in board order when it left: a screen shows it there.
+    pub place: usize,
 }
 
 /// What applying a published message did.
@@ -161,6 +163,24 @@ impl Mirror {
                 },
             );
         }
+        if mark {
+            // A name missing from a later board left it in between: a poll
+            // does not say why, the server's TTL and clock do.
+            for (place, (name, old)) in self.entries.iter().enumerate() {
+                if !entries.contains_key(name) {
+                    let why = why_gone(old, header.ttl_ms, header.now_ms);
+                    self.departures.push(Departure {
+                        name: name.clone(),
+                        why,
+                        seen: now,
+                        place,
+                    });
+                }
+            }
+        }
+        // A name back on the board is no longer gone.
+        self.departures
+            .retain(|d| !entries.contains_key(&d.name) && d.seen.elapsed() < MARK_FOR);
         self.entries = entries;
         self.epoch = header.epoch;
         self.seq = header.seq;
@@ -201,11 +221,16 @@ impl Mirror {
                 self.entries.insert(name.to_owned(), entry);
             }
             Event::Removed { name, why } => {
+                let place = self.entries.get_index_of(name);
                 self.entries.shift_remove(name);
+                // Bounded: only the last MARK_FOR's are kept.
+                self.departures
+                    .retain(|d| d.seen.elapsed() < MARK_FOR && d.name != name);
                 self.departures.push(Departure {
                     name: name.to_owned(),
                     why,
                     seen: now,
+                    place: place.unwrap_or(self.entries.len()),
                 });
             }
             Event::Heartbeat => {}
@@ -218,10 +243,11 @@ impl Mirror {
         self.entries.iter().map(|(n, e)| (n.as_str(), e))
     }
 
-    /// Names that left the board within [`MARK_FOR`].
-    pub fn recent_departures(&mut self) -> &[Departure] {
-        self.departures.retain(|d| d.seen.elapsed() < MARK_FOR);
-        &self.departures
+    /// Names that left the board within [`MARK_FOR`], in the order they left.
+    pub fn recent_departures(&self) -> impl Iterator<Item = &Departure> {
+        self.departures
+            .iter()
+            .filter(|d| d.seen.elapsed() < MARK_FOR)
     }
 
     /// Now by the server's clock (ms since the Unix epoch), as of its last word.
@@ -245,6 +271,17 @@ impl Mirror {
             crate::protocol::encode_entry(&mut out, name, &entry.status);
         }
         String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// Why `old` is missing from a board taken at `server_now_ms`: its time ran
+/// out under the server's `ttl_ms`, or its owner cleared it.
+fn why_gone(old: &MirrorEntry, ttl_ms: Option<u64>, server_now_ms: u64) -> Removal {
+    match (ttl_ms, old.set_at_ms) {
+        (Some(ttl), Some(set_at)) if set_at.saturating_add(ttl) <= server_now_ms => {
+            Removal::Expired
+        }
+        _ => Removal::Cleared,
     }
 }
 
@@ -358,12 +395,43 @@ mod tests {
         };
         assert_eq!(mirror.apply(&removed), Applied::Changed);
         assert_eq!(mirror.plain(), "- b: 2\n");
-        let gone = mirror.recent_departures();
+        let gone: Vec<&Departure> = mirror.recent_departures().collect();
         assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].place, 0, "where it was");
         assert_eq!(
             (gone[0].name.as_str(), gone[0].why),
             ("a", Removal::Expired)
         );
+    }
+
+    #[test]
+    fn a_name_missing_from_a_later_board_left_expired_past_the_ttl_else_cleared() {
+        let mut first = snapshot(
+            1,
+            &[("a", ": 1", 1_000), ("b", ": 2", 5_000), ("c", ": 3", 1)],
+        );
+        first.header.ttl_ms = Some(10_000);
+        let mut mirror = Mirror::new(first);
+        let mut later = snapshot(4, &[("c", ": 3", 1)]);
+        later.header.ttl_ms = Some(10_000);
+        // a was set 10 s before the server's now: its time ran out; b's had not.
+        later.header.now_ms = 11_000;
+        mirror.reset(later);
+        let gone: Vec<(&str, Removal, usize)> = mirror
+            .recent_departures()
+            .map(|d| (d.name.as_str(), d.why, d.place))
+            .collect();
+        assert_eq!(
+            gone,
+            [("a", Removal::Expired, 0), ("b", Removal::Cleared, 1)]
+        );
+        // Back on the board: no longer gone.
+        mirror.reset(snapshot(5, &[("c", ": 3", 1), ("a", ": again", 12_000)]));
+        let gone: Vec<&str> = mirror
+            .recent_departures()
+            .map(|d| d.name.as_str())
+            .collect();
+        assert_eq!(gone, ["b"]);
     }
 
     #[test]

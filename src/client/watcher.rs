@@ -13,7 +13,7 @@ use crate::visible::visible;
 use super::follow::{Follower, How, Step};
 use super::link::Link;
 use super::render::{self, Style};
-use super::{Options, RunError};
+use super::{Options, RunError, eprintln_visible};
 
 /// How often a terminal watcher redraws when nothing changes: ages move.
 const REDRAW_EVERY: Duration = Duration::from_secs(1);
@@ -28,6 +28,8 @@ pub(super) fn watch(options: &Options, link: Link, shutdown: &Shutdown) -> Resul
         view: View::choose(options.json),
         last_drawn: Instant::now(),
         resized: Arc::new(AtomicBool::new(false)),
+        next_board: None,
+        said_no_contact: false,
     };
     match watcher.view {
         View::Screen(_) => {
@@ -87,6 +89,10 @@ struct Watcher<'a> {
     last_drawn: Instant,
     /// Raised by SIGWINCH: the terminal changed size, redraw now.
     resized: Arc<AtomicBool>,
+    /// With `--count`: when the next board is due (the first, at once).
+    next_board: Option<Instant>,
+    /// Whether "no contact yet" was said on stderr (scrolled and JSON boards).
+    said_no_contact: bool,
 }
 
 impl Watcher<'_> {
@@ -98,24 +104,70 @@ impl Watcher<'_> {
     /// Shows what a step brought.
     ///
     /// Scrolled and JSON boards: one per change, and one per poll (as the
-    /// original prints). The screen: redrawn once the changes that came
-    /// together are applied, and every second for the ages; while the server
-    /// is away it shows the board it has, marked stale, with its ages moving.
+    /// original prints); with `--count`, one per interval, changed or not.
+    /// The screen: redrawn once the changes that came together are applied,
+    /// and every second for the ages; while the server is away it shows the
+    /// board it has, marked stale, with its ages moving. Until the server is
+    /// first heard, no board is shown as if it were the board.
     fn show(&mut self, step: &Step) -> Result<(), RunError> {
         let screen = matches!(self.view, View::Screen(_));
-        match step {
-            Step::Changed(_) if screen && self.follower.has_pending() => Ok(()),
-            Step::Changed(_) | Step::Board { .. } => self.draw(true),
-            Step::Idle | Step::Away if screen => {
-                let resized = self.resized.swap(false, Ordering::SeqCst);
-                let due = *step == Step::Away || self.last_drawn.elapsed() >= REDRAW_EVERY;
-                match resized || due {
-                    true => self.draw(false),
-                    false => Ok(()),
-                }
-            }
-            Step::Idle | Step::Away => Ok(()),
+        if screen && matches!(step, Step::Changed(_)) && self.follower.has_pending() {
+            return Ok(());
         }
+        let new = matches!(step, Step::Changed(_) | Step::Board { .. });
+        let counted = match self.options.count {
+            Some(_) => self.paced_board_due(),
+            None => new,
+        };
+        if counted {
+            return self.draw(true);
+        }
+        if !screen {
+            self.say_no_contact(step);
+            return Ok(());
+        }
+        let resized = self.resized.swap(false, Ordering::SeqCst);
+        let due = new || *step == Step::Away || self.last_drawn.elapsed() >= REDRAW_EVERY;
+        match resized || due {
+            true => self.draw(false),
+            false => Ok(()),
+        }
+    }
+
+    /// With `--count`: whether a board is due, one per interval from the
+    /// first, whether or not it changed (a live feed brings no step for an
+    /// unchanged board). Only a board in step with the server counts: none
+    /// before it first answers, none while it is away.
+    fn paced_board_due(&mut self) -> bool {
+        let in_step = self.follower.has_answered()
+            && !self.follower.is_out_of_touch()
+            && !self.follower.has_pending();
+        let now = Instant::now();
+        if !in_step || self.next_board.is_some_and(|at| now < at) {
+            return false;
+        }
+        let interval = self.options.interval;
+        // Every interval from the first board, unless a wait threw it off.
+        self.next_board = Some(match self.next_board {
+            Some(at) if now < at + interval => at + interval,
+            _ => now + interval,
+        });
+        true
+    }
+
+    /// Scrolled and JSON boards print only boards the server sent: before
+    /// the first, stderr says once why there is none.
+    fn say_no_contact(&mut self, step: &Step) {
+        if *step != Step::Away || self.said_no_contact || self.follower.mirror().has_board() {
+            return;
+        }
+        self.said_no_contact = true;
+        let link = self.follower.link();
+        eprintln_visible(format_args!(
+            "{}: no contact yet with {}: no board is shown until it answers",
+            link.program(),
+            link.endpoint()
+        ));
     }
 
     /// Shows the board; `new_board` counts it toward `--count` (a terminal is
@@ -123,7 +175,7 @@ impl Watcher<'_> {
     fn draw(&mut self, new_board: bool) -> Result<(), RunError> {
         let title = matches!(self.view, View::Screen(_)).then(|| self.title());
         let out = &mut self.out;
-        let mirror = self.follower.mirror_mut();
+        let mirror = self.follower.mirror();
         let written = match self.view {
             View::Scroll if new_board => render::write_block(out, self.shown, &mirror.plain()),
             View::Json if new_board => render::write_mirror_json(out, mirror),
@@ -150,14 +202,19 @@ impl Watcher<'_> {
         let every = format!("every {} s", options.interval.as_secs_f64());
         let link = self.follower.link();
         let mirror = self.follower.mirror();
+        let painted = |text: String| match self.view {
+            View::Screen(style) => style.paint("1;31", &text),
+            _ => text,
+        };
         let how = match (self.follower.how(), self.follower.is_out_of_touch()) {
+            // Never heard: there is no board to call stale.
+            (_, true) if !mirror.has_board() => {
+                let trying = link.silent_for().as_secs();
+                painted(format!("no contact yet (trying for {trying} s)"))
+            }
             (_, true) => {
                 let away = link.silent_for().as_secs();
-                let stale = format!("stale: no contact for {away} s");
-                match self.view {
-                    View::Screen(style) => style.paint("1;31", &stale),
-                    _ => stale,
-                }
+                painted(format!("stale: no contact for {away} s"))
             }
             _ if !mirror.has_board() => "connecting".to_owned(),
             (How::Live, false) => "live".to_owned(),

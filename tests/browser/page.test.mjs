@@ -201,14 +201,15 @@ test("with logins, a post is the browser's user's: only bob sets bob", { skip },
   });
   const w = await web(s.endpoint, ["--read-endpoint", `tcp://127.0.0.1:${anonymous}`, "--interval", "0.2"]);
   const page = await open(w.url);
-  assert.equal(await page.isVisible('input[name="user"]'), false, "no login fields until one is wanted");
+  // The gateway asked the server: the fields are there before any post.
+  await page.waitForSelector('input[name="user"]', { state: "visible", timeout: BOUND_MS });
   await page.fill('input[name="name"]', "bob");
   await page.fill('input[name="status"]', "no login");
   await page.click('button[type="submit"]');
   await page.waitForSelector("#post-message.error", { timeout: BOUND_MS });
   assert.match(await page.textContent("#post-message"), /^error: the status server wants a login/);
   // The page asks for the login itself: no browser dialog.
-  await page.waitForSelector('input[name="user"]', { state: "visible", timeout: BOUND_MS });
+  assert.equal(await page.isVisible('input[name="user"]'), true);
   await page.fill('input[name="user"]', "bob");
   await page.fill('input[name="password"]', PASSWORD);
   await page.fill('input[name="name"]', "alice");
@@ -285,4 +286,129 @@ test("200 names fit a 1080p screen in columns, without scrolling", { skip }, asy
     await page.screenshot({ path: screenshotPath(`board-200-${colorScheme}.png`) });
     await page.context().close();
   }
+});
+
+test("the login fields show from the start when the server wants logins, and not when it does not", { skip }, async () => {
+  const users = await usersFile(["alice"]);
+  const anonymous = await freePort();
+  const withAuth = await server({ args: ["--auth", users, "--anonymous", `tcp://127.0.0.1:${anonymous}`] });
+  const w = await web(withAuth.endpoint, ["--read-endpoint", `tcp://127.0.0.1:${anonymous}`, "--interval", "0.2"]);
+  const page = await open(w.url);
+  await page.waitForSelector('input[name="user"]', { state: "visible", timeout: BOUND_MS });
+  assert.equal(await page.isVisible('input[name="password"]'), true);
+  assert.equal(await page.textContent("#post-message"), "", "no post was made");
+  await page.screenshot({ path: screenshotPath("login-fields.png") });
+  await page.context().close();
+
+  // An open server: no fields, even for a browser that kept a user from
+  // before; and its post goes without a login, and is taken.
+  const open_ = await server();
+  const w2 = await web(open_.endpoint);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  await context.addInitScript(() => localStorage.setItem("status-board-user", "alice"));
+  const page2 = await context.newPage();
+  await page2.goto(w2.url);
+  await page2.waitForSelector(LIVE, { timeout: BOUND_MS });
+  await page2.waitForSelector("#login", { state: "hidden", timeout: BOUND_MS });
+  await page2.fill('input[name="name"]', "alice");
+  await page2.fill('input[name="status"]', "no login needed");
+  await page2.click('button[type="submit"]');
+  await shows(page2, "alice", "no login needed");
+  await context.close();
+});
+
+test("before the server is first heard the page says so, not that the board is empty", { skip }, async () => {
+  const port = await freePort();
+  const w = await web(`tcp://127.0.0.1:${port}`, ["--timeout", "300", "--retries", "1"]);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const page = await context.newPage();
+  await page.goto(w.url);
+  await page.waitForFunction(() => document.getElementById("reach").textContent === "no contact with the server yet",
+    null, { timeout: BOUND_MS });
+  const said = () => page.evaluate(() => getComputedStyle(document.getElementById("board"), "::after").content);
+  assert.equal(await said(), '"No contact with the server yet: the board is not known."');
+  assert.equal(await page.textContent("#count"), "", "no count of names not known");
+  await page.screenshot({ path: screenshotPath("no-contact.png") });
+  await server({ port });
+  await page.waitForSelector(LIVE, { timeout: BOUND_MS });
+  await page.waitForFunction(() => document.getElementById("count").textContent === "0 names", null, { timeout: BOUND_MS });
+  assert.equal(await said(), '"Nobody has posted a status yet."');
+  await context.close();
+});
+
+test("a name that expires on a polled board shows as expired", { skip }, async () => {
+  const s = await server({ publish: null, args: ["--ttl", "1s"] });
+  const w = await web(s.endpoint, ["--interval", "0.2"]);
+  const page = await open(w.url);
+  await set(s, "erin", "on a call");
+  await shows(page, "erin", "on a call");
+  await page.waitForSelector('.row.left[data-name="erin"]', { timeout: BOUND_MS });
+  assert.equal(await page.textContent('.row.left[data-name="erin"] .status'), "expired");
+  await page.context().close();
+});
+
+/** How the board is laid out now: type size, columns, and `name`'s status. */
+async function layoutOf(page, name) {
+  // Two frames: the layout has run.
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  return page.evaluate((name) => {
+    const board = document.getElementById("board");
+    const rows = [...document.querySelectorAll(".row")];
+    const status = rows.find((r) => r.dataset.name === name).querySelector(".status");
+    const lineHeight = parseFloat(getComputedStyle(status).lineHeight);
+    const top = board.getBoundingClientRect().top;
+    const clipped = (el) => el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1;
+    return {
+      fontPx: parseFloat(getComputedStyle(board).fontSize),
+      columns: new Set(rows.map((r) => Math.round(r.getBoundingClientRect().left))).size,
+      lines: Math.round(status.getBoundingClientRect().height / lineHeight),
+      whole: !clipped(status),
+      cut: rows.filter((r) => clipped(r.querySelector(".status"))).length,
+      usedHeight: Math.max(...rows.map((r) => r.getBoundingClientRect().bottom - top)) / board.clientHeight,
+      scrolls: board.scrollWidth > board.clientWidth + 1 || board.scrollHeight > board.clientHeight + 1,
+    };
+  }, name);
+}
+
+/**
+ * The layout with p2's status short, then with `long` (each once the page
+ * shows it), and a screenshot of the second.
+ */
+async function shortThenLong(page, s, long, screenshot) {
+  await set(s, "p2", "short 2");
+  await shows(page, "p2", "short 2");
+  const short = await layoutOf(page, "p2");
+  await set(s, "p2", long);
+  await shows(page, "p2", long);
+  const wrapped = await layoutOf(page, "p2");
+  console.log(screenshot, JSON.stringify({ short, wrapped }));
+  await page.screenshot({ path: screenshotPath(screenshot) });
+  return { short, wrapped };
+}
+
+test("a long status wraps to a second line while the type stays large (1920x1080)", { skip }, async () => {
+  const LONG = "back at desk, reviewing PR #1234 for storage."; // 45 characters
+  assert.equal(LONG.length, 45);
+  const s = await server();
+  for (let i = 0; i < 5; i++) await set(s, `p${i}`, `short ${i}`);
+  const w = await web(s.endpoint);
+  const page = await open(w.url, { viewport: { width: 1920, height: 1080 } });
+  await shows(page, "p4", "short 4");
+  const five = await shortThenLong(page, s, LONG, "wrap-5-names.png");
+  // Before: one line at 64 px beside 120 px, the screen half empty.
+  assert.equal(five.wrapped.lines, 2, JSON.stringify(five));
+  assert.ok(five.wrapped.whole, JSON.stringify(five));
+  assert.ok(five.wrapped.fontPx >= 0.75 * five.short.fontPx, JSON.stringify(five));
+  assert.ok(five.wrapped.usedHeight >= 0.75, JSON.stringify(five));
+  assert.equal(five.wrapped.scrolls, false);
+
+  for (let i = 5; i < 40; i++) await set(s, `user-${i}`, "in the office");
+  await shows(page, "user-39", "in the office");
+  const forty = await shortThenLong(page, s, LONG, "wrap-40-names.png");
+  // Before: the same type, the long status cut on one line.
+  assert.equal(forty.wrapped.lines, 2, JSON.stringify(forty));
+  assert.ok(forty.wrapped.fontPx >= 0.9 * forty.short.fontPx, JSON.stringify(forty));
+  assert.ok(forty.wrapped.cut <= 4, "nine in ten whole");
+  assert.equal(forty.wrapped.scrolls, false);
+  await page.context().close();
 });

@@ -36,6 +36,8 @@ pub enum Reach {
 struct Shared {
     mirror: Mirror,
     reach: Reach,
+    /// Whether the server wants a login for posts; `None` until known.
+    logins: Option<bool>,
 }
 
 /// The board as the gateway last heard it, and the viewers' event stream.
@@ -50,6 +52,7 @@ impl Default for Gateway {
             shared: Mutex::new(Shared {
                 mirror: Mirror::empty(),
                 reach: Reach::Connecting,
+                logins: None,
             }),
             events: broadcast::channel(BACKLOG).0,
         }
@@ -125,6 +128,18 @@ impl Gateway {
         self.send(&shared, heartbeat_event(&shared));
     }
 
+    /// What is known of whether the server wants a login for posts: the
+    /// page shows its login fields from the start when it does. `None`
+    /// (no answer) changes nothing.
+    pub fn logins(&self, wanted: Option<bool>) {
+        let mut shared = self.lock();
+        if wanted.is_none() || shared.logins == wanted {
+            return;
+        }
+        shared.logins = wanted;
+        self.send(&shared, heartbeat_event(&shared));
+    }
+
     /// The heartbeat every viewer gets every second: the server's clock for
     /// ages, and whether the server answers.
     pub fn heartbeat(&self) {
@@ -132,12 +147,17 @@ impl Gateway {
         self.send(&shared, heartbeat_event(&shared));
     }
 
-    /// The board as `status_client _ --json` prints it.
-    pub fn board_json(&self) -> Vec<u8> {
+    /// The board as `status_client _ --json` prints it; `None` before the
+    /// server was first heard, as that prints no board then either.
+    pub fn board_json(&self) -> Option<Vec<u8>> {
+        let shared = self.lock();
+        if !shared.mirror.has_board() {
+            return None;
+        }
         let mut out = Vec::new();
         // Writing to a Vec cannot fail.
-        let _ = write_mirror_json(&mut out, &self.lock().mirror);
-        out
+        let _ = write_mirror_json(&mut out, &shared.mirror);
+        Some(out)
     }
 
     /// Sent under the lock, so that events keep the order of the board's changes.
@@ -160,11 +180,17 @@ fn board_event(shared: &Shared) -> Vec<u8> {
             })
         })
         .collect();
+    // Names that left lately, and why: a poll's board does not say.
+    let departed: Vec<Value> = mirror
+        .recent_departures()
+        .map(|gone| json!({ "name": gone.name, "why": gone.why.as_str() }))
+        .collect();
     let data = json!({
         "epoch": mirror.epoch,
         "seq": mirror.seq,
         "original": mirror.has_board() && mirror.is_original(),
         "entries": entries,
+        "departed": departed,
     });
     sse("board", &data)
 }
@@ -187,6 +213,7 @@ fn heartbeat_event(shared: &Shared) -> Vec<u8> {
         "state": state,
         "feed": feed,
         "stale_since_ms": since,
+        "logins": shared.logins,
     });
     sse("hb", &data)
 }
@@ -257,7 +284,7 @@ mod tests {
         };
         gateway.change(&gone, &follower);
         assert!(next(&mut events).contains(r#""why":"expired""#));
-        let json = String::from_utf8(gateway.board_json()).unwrap();
+        let json = String::from_utf8(gateway.board_json().expect("a board")).unwrap();
         assert!(
             json.starts_with(r#"{"seq":3,"entries":[{"name":"bob""#),
             "{json}"
@@ -279,6 +306,44 @@ mod tests {
         let event = next(&mut events);
         assert!(event.starts_with("event: board\n"), "{event}");
         assert!(event.contains(r#""seq":7"#));
+    }
+
+    #[test]
+    fn whether_logins_are_wanted_is_told_once_known_and_an_unknown_board_is_not_served() {
+        let gateway = Gateway::default();
+        assert!(
+            gateway.board_json().is_none(),
+            "no board before the server is heard"
+        );
+        let (first, mut events) = gateway.subscribe();
+        assert!(String::from_utf8_lossy(&first).contains(r#""logins":null"#));
+        gateway.logins(None);
+        gateway.logins(Some(true));
+        gateway.logins(Some(true));
+        assert!(next(&mut events).contains(r#""logins":true"#));
+        assert!(events.try_recv().is_err(), "told once");
+    }
+
+    #[test]
+    fn a_board_says_which_names_left_and_why() {
+        let gateway = Gateway::default();
+        let mut follower = mirror(1, &[("a", ": 1"), ("b", ": 2")]);
+        follower.apply(
+            &Change {
+                seq: 2,
+                at_ms: 900,
+                name: "a".into(),
+                what: What::Removed(Removal::Expired),
+            }
+            .notice("e1"),
+        );
+        gateway.board(&follower);
+        let (first, _) = gateway.subscribe();
+        let first = String::from_utf8(first.to_vec()).unwrap();
+        assert!(
+            first.contains(r#""departed":[{"name":"a","why":"expired"}]"#),
+            "{first}"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Extension, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::{broadcast, oneshot};
@@ -68,7 +68,7 @@ impl Http {
     pub(super) fn start(
         address: SocketAddr,
         gateway: Arc<Gateway>,
-        poster: Poster,
+        poster: Arc<Poster>,
         hosts: Hosts,
         connections: usize,
     ) -> Result<(Http, SocketAddr), WebError> {
@@ -78,10 +78,7 @@ impl Http {
             .enable_all()
             .build()
             .map_err(WebError::Runtime)?;
-        let shared = Shared {
-            gateway,
-            poster: Arc::new(poster),
-        };
+        let shared = Shared { gateway, poster };
         let (stop, stopped) = oneshot::channel();
         let listen_error = |source| WebError::Listen { address, source };
         let (listener, listening) = {
@@ -156,12 +153,24 @@ async fn page() -> Response {
 }
 
 async fn board_json(State(shared): State<Shared>) -> Response {
+    let Some(board) = shared.gateway.board_json() else {
+        // An empty board would say nobody posted: say what is true.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            "error: no contact with the status server yet: the board is not known\n",
+        )
+            .into_response();
+    };
     (
         [
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        shared.gateway.board_json(),
+        board,
     )
         .into_response()
 }

@@ -16,7 +16,7 @@ use base64::Engine;
 
 use status_board::client::Login;
 use status_board::client::request::{Client, ClientError};
-use status_board::protocol::{self, ERROR_PREFIX, Field, Limits, POLL_NAME};
+use status_board::protocol::{self, ERROR_PREFIX, Field, Limits, POLL_NAME, POLL_REQUEST};
 use status_board::shutdown::Shutdown;
 use tokio::sync::Semaphore;
 
@@ -51,6 +51,21 @@ impl Poster {
             timeout,
             shutdown,
             turns: Semaphore::new(POSTS_AT_ONCE),
+        }
+    }
+
+    /// Whether the server wants a login for posts, asked with a request
+    /// that has none (`_:`, which any server answers): a server with
+    /// `--auth` refuses it in the handshake, where the security mechanisms
+    /// differ, before any password is looked at; an open one answers with
+    /// the board. `None` if it does not answer.
+    pub(super) fn logins_wanted(&self) -> Option<bool> {
+        let mut client =
+            Client::in_context(self.context.clone(), &self.endpoint, self.timeout, 1, None);
+        match client.request(POLL_REQUEST.as_bytes(), &self.shutdown) {
+            Ok(_) => Some(false),
+            Err(ClientError::LoginWanted { .. }) => Some(true),
+            Err(_) => None,
         }
     }
 
@@ -181,12 +196,27 @@ async fn post(
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "the gateway is stopping");
     };
     let sending = Arc::clone(&poster);
+    let logged_in = login.is_some();
     let sent = tokio::task::spawn_blocking(move || sending.send(&request, login)).await;
     drop(turn);
+    if let Ok(sent) = &sent {
+        shared.gateway.logins(logins_shown_by(logged_in, sent));
+    }
     match sent {
         Ok(Ok(reply)) => server_answer(&reply),
         Ok(Err(e)) => client_error(&e),
         Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "the post was lost"),
+    }
+}
+
+/// What a post's outcome says of whether the server wants logins: the
+/// handshake took the login given, or none; or it wanted one, or none.
+fn logins_shown_by(logged_in: bool, sent: &Result<Vec<u8>, ClientError>) -> Option<bool> {
+    match sent {
+        Ok(_) => Some(logged_in),
+        Err(ClientError::LoginWanted { .. } | ClientError::LoginRefused { .. }) => Some(true),
+        Err(ClientError::LoginUnwanted { .. }) => Some(false),
+        Err(_) => None,
     }
 }
 

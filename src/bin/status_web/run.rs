@@ -7,6 +7,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use status_board::client::RunError;
@@ -24,6 +26,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// How long the gateway waits after a failure of its watcher before it starts again.
 const RESTART_AFTER: Duration = Duration::from_secs(1);
+
+/// How long before the server is asked again whether it wants logins, when it did not answer.
+const ASK_LOGINS_AGAIN: Duration = Duration::from_secs(5);
 
 /// What `status_web` was asked to do.
 #[derive(Debug, Clone)]
@@ -70,11 +75,15 @@ pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), WebError> {
     // status board's, when the hard limit allows more.
     let open_files = status_board::sys::raise_open_file_limit();
     let gateway = Arc::new(Gateway::default());
-    let poster = post::Poster::new(&options.endpoint, options.timeout, shutdown.clone());
+    let poster = Arc::new(post::Poster::new(
+        &options.endpoint,
+        options.timeout,
+        shutdown.clone(),
+    ));
     let (http, address) = http::Http::start(
         options.listen,
         Arc::clone(&gateway),
-        poster,
+        Arc::clone(&poster),
         options.hosts.clone(),
         connections::cap(open_files.as_ref()),
     )?;
@@ -93,7 +102,11 @@ pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), WebError> {
              statuses cross the network in clear; put an HTTPS reverse proxy in front of it"
         );
     }
-    let watched = watch(options, read_from, &gateway, shutdown);
+    let (new_run, asked) = mpsc::channel();
+    let asker = ask_logins(asked, poster, Arc::clone(&gateway))?;
+    let watched = watch(options, read_from, &gateway, &new_run, shutdown);
+    drop(new_run);
+    let _ = asker.join();
     drop(http);
     println!("status_web: stopped");
     watched
@@ -105,6 +118,7 @@ fn watch(
     options: &Options,
     endpoint: &str,
     gateway: &Gateway,
+    new_run: &Sender<()>,
     shutdown: &Shutdown,
 ) -> Result<(), WebError> {
     loop {
@@ -113,7 +127,7 @@ fn watch(
         let client = Client::new(endpoint, options.timeout, options.retries, None);
         let link = Link::new(client, "status_web", endpoint, options.timeout);
         let mut follower = Follower::new(link, options.interval);
-        match follow(&mut follower, gateway, shutdown) {
+        match follow(&mut follower, gateway, new_run, shutdown) {
             Ok(()) => return Ok(()),
             Err(RunError::Client(
                 e @ (ClientError::LoginWanted { .. }
@@ -137,21 +151,71 @@ fn watch(
     }
 }
 
-fn follow(follower: &mut Follower, gateway: &Gateway, shutdown: &Shutdown) -> Result<(), RunError> {
+fn follow(
+    follower: &mut Follower,
+    gateway: &Gateway,
+    new_run: &Sender<()>,
+    shutdown: &Shutdown,
+) -> Result<(), RunError> {
+    // The server run whose logins were asked about: its --auth cannot
+    // change without a restart, which is a new run.
+    let mut asked_of: Option<String> = None;
     while let Some(step) = follower.next(shutdown)? {
+        let mirror = follower.mirror();
+        if mirror.has_board() && asked_of.as_deref() != Some(mirror.epoch.as_str()) {
+            asked_of = Some(mirror.epoch.clone());
+            let _ = new_run.send(());
+        }
         match step {
             Step::Changed(change) => gateway.change(&change, follower.mirror()),
             Step::Board { changed: true } => gateway.board(follower.mirror()),
             Step::Board { changed: false } | Step::Idle | Step::Away => {}
         }
         let reach = match (follower.is_out_of_touch(), follower.mirror().has_board()) {
-            (true, _) => Reach::Stale {
+            // Never heard: no board to call stale.
+            (_, false) => Reach::Connecting,
+            (true, true) => Reach::Stale {
                 since_ms: follower.link().last_contact_ms(),
             },
             (false, true) => Reach::Live(follower.how()),
-            (false, false) => Reach::Connecting,
         };
         gateway.reach(reach);
     }
     Ok(())
+}
+
+/// Asks the server, on a thread of its own, whether it wants logins for
+/// posts, each time `new_run` says a server run began (and again while it
+/// does not answer), and tells the gateway: the page shows its login fields
+/// from the start when it does. A request that carries no login is the
+/// question: the posts' endpoint is what matters, which may not be the one
+/// the board is read from (`--read-endpoint`), and the server's answer
+/// follows it through restarts with and without `--auth`. The thread ends
+/// when `new_run`'s sender is dropped.
+fn ask_logins(
+    new_run: Receiver<()>,
+    poster: Arc<post::Poster>,
+    gateway: Arc<Gateway>,
+) -> Result<JoinHandle<()>, WebError> {
+    let body = move || {
+        let mut unanswered = false;
+        loop {
+            let woken = match unanswered {
+                true => new_run.recv_timeout(ASK_LOGINS_AGAIN),
+                false => new_run.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            if woken == Err(RecvTimeoutError::Disconnected) {
+                return;
+            }
+            // Several runs told at once need one answer.
+            while new_run.try_recv().is_ok() {}
+            let wanted = poster.logins_wanted();
+            unanswered = wanted.is_none();
+            gateway.logins(wanted);
+        }
+    };
+    thread::Builder::new()
+        .name("logins".into())
+        .spawn(body)
+        .map_err(WebError::Runtime)
 }
