@@ -382,15 +382,70 @@ fn the_password_file_is_used_only_when_its_owner_alone_can_read_it() {
 
 // ---- logins on a terminal, and servers that change under a client ----
 
+/// How long a login may take on a busy machine: an argon2 check, made by
+/// the server's checkers at a lower priority, in tests run side by side
+/// (and beside whatever else the machine runs). A bound, not a measure.
+const LOGIN_BOUND: Duration = Duration::from_secs(30);
+
 /// The client on a pseudo-terminal of kind `term`, with no password from
 /// the environment; unless `args` say, each try waits 10 s, longer than a
-/// login check takes on a busy machine (argon2, in tests run side by side).
+/// login check usually takes even on a busy machine. Each wait for output
+/// is bounded by [`LOGIN_BOUND`].
 fn on_a_terminal(args: &[&str], term: &str) -> rexpect::session::PtySession {
     let mut command = client(args);
     if !args.contains(&"--timeout") {
         command.args(["--timeout", "10000"]);
     }
-    common::on_a_terminal(command, term)
+    command.env("TERM", term);
+    let bound = u64::try_from(LOGIN_BOUND.as_millis()).expect("fits");
+    rexpect::session::spawn_command(command, Some(bound)).expect("spawn on a pty")
+}
+
+/// Lines of a child's stream, each awaited up to [`LOGIN_BOUND`]: in these
+/// tests every restart of the server costs a login check.
+struct Said(std::sync::mpsc::Receiver<String>);
+
+impl Said {
+    fn from(stream: impl std::io::Read + Send + 'static) -> Said {
+        use std::io::BufRead;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stream)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Said(rx)
+    }
+
+    /// The first line from now on that contains `part`.
+    fn find(&self, part: &str) -> String {
+        let deadline = Instant::now() + LOGIN_BOUND;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) if line.contains(part) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no line with {part:?} within {LOGIN_BOUND:?}: {e}"),
+            }
+        }
+    }
+}
+
+/// Spawns `command` killed on drop, its stdout and stderr read as [`Said`].
+fn spawn_said(command: &mut Command) -> (Running, Said, Said) {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let out = Said::from(child.stdout.take().expect("piped stdout"));
+    let err = Said::from(child.stderr.take().expect("piped stderr"));
+    (Running(child), out, err)
 }
 
 /// Both ways rustyline reads: raw mode (`xterm`) and plain cooked reads (`dumb`).
@@ -522,7 +577,17 @@ fn a_watcher_at_a_login_endpoint_is_told_where_to_watch_instead() {
 /// The wait of each try of a client that rides through restarts: longer
 /// than a login check on a busy machine (argon2), which every try makes
 /// anew. A restart is seen at once (connection refused), not by this.
-const TRY_MS: &str = "1500";
+const TRY_MS: &str = "4000";
+
+/// A child process killed on drop: a test that fails leaves nothing running.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// Starts the server on `port` with logins from `users` or none.
 fn server_on(port: &str, users: Option<&UsersFile>) -> Server {
@@ -598,13 +663,13 @@ fn a_pipe_and_a_watcher_ride_through_the_server_turning_logins_off_and_on() {
     let users = UsersFile::new(&["alice", "wall:ro"]);
     let port = common::free_port().to_string();
     let first = server_on(&port, Some(&users));
-    let (mut pipe, pipe_out, pipe_err) = common::spawn_piped(
+    let (mut pipe, pipe_out, pipe_err) = spawn_said(
         client(&["alice", &port, "--timeout", TRY_MS])
             .env("STATUS_BOARD_PASSWORD", PASSWORD)
             .stdin(std::process::Stdio::piped()),
     );
-    let mut stdin = pipe.stdin.take().expect("piped stdin");
-    let (mut watcher, watch_out, watch_err) = common::spawn_piped(
+    let mut stdin = pipe.0.stdin.take().expect("piped stdin");
+    let (mut watcher, watch_out, watch_err) = spawn_said(
         client(&[
             "_",
             &port,
@@ -619,7 +684,7 @@ fn a_pipe_and_a_watcher_ride_through_the_server_turning_logins_off_and_on() {
         .env("STATUS_BOARD_PASSWORD", PASSWORD),
     );
     stdin.write_all(b"one\n").expect("write");
-    pipe_out.until("- alice: one");
+    pipe_out.find("- alice: one");
     watch_out.find("\"one\"");
 
     drop(first);
@@ -634,18 +699,18 @@ fn a_pipe_and_a_watcher_ride_through_the_server_turning_logins_off_and_on() {
 
     drop(open);
     let again = server_on(&port, Some(&users));
-    pipe_out.until("- alice: two");
+    pipe_out.find("- alice: two");
     pipe_err.find("answers again");
     watch_out.find("\"two\"");
     drop(stdin);
-    let status = common::wait_timeout(&mut pipe, EXIT_TIMEOUT).expect("the pipe ends");
+    let status = common::wait_timeout(&mut pipe.0, EXIT_TIMEOUT).expect("the pipe ends");
     assert_eq!(status.code(), Some(0));
     assert_eq!(
         again.request_text_as("alice", PASSWORD, "_:"),
         "- alice: two\n"
     );
-    common::send_signal(&watcher, libc::SIGINT);
-    let status = common::wait_timeout(&mut watcher, EXIT_TIMEOUT).expect("the watcher stops");
+    common::send_signal(&watcher.0, libc::SIGINT);
+    let status = common::wait_timeout(&mut watcher.0, EXIT_TIMEOUT).expect("the watcher stops");
     assert_eq!(status.code(), Some(0));
 }
 

@@ -1246,6 +1246,16 @@ fn a_blank_line_at_the_prompt_shows_the_board_and_posts_nothing() {
     assert_eq!(server.request_text("_:"), "- bob: in a meeting\n");
 }
 
+/// A child process killed on drop: a test that fails leaves nothing running.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Lines of the server's log that are updates of `name`, counted until `wanted`.
 fn wait_for_updates(server: &Server, name: &str, wanted: usize) {
     let mut seen = 0;
@@ -1270,9 +1280,10 @@ fn a_typers_status_is_refreshed_before_the_ttl_runs_out() {
     session
         .exp_string("refreshed every 1s so that it does not expire; Ctrl-D to stop")
         .expect("said once, at the first post");
-    let (mut pipe, _pipe_out, pipe_err) =
+    let (pipe, _pipe_out, pipe_err) =
         common::spawn_piped(client(&["ci", "--endpoint", &server.endpoint]).stdin(Stdio::piped()));
-    let mut stdin = pipe.stdin.take().expect("piped stdin");
+    let mut pipe = Running(pipe);
+    let mut stdin = pipe.0.stdin.take().expect("piped stdin");
     stdin.write_all(b"building\n").expect("write");
     pipe_err.find("refreshed every 1s");
     // Seven refreshes, a second apart: more than twice the TTL, idle.
@@ -1304,6 +1315,6 @@ fn a_typers_status_is_refreshed_before_the_ttl_runs_out() {
     let expired: Vec<&String> = log.iter().filter(|l| l.contains("expired")).collect();
     assert!(expired.is_empty(), "nothing else expired: {expired:?}");
     drop(stdin);
-    let status = wait_timeout(&mut pipe, EXIT_TIMEOUT).expect("the feed ends with its input");
+    let status = wait_timeout(&mut pipe.0, EXIT_TIMEOUT).expect("the feed ends with its input");
     assert_eq!(status.code(), Some(0));
 }
