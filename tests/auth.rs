@@ -235,16 +235,22 @@ fn handshake(monitor: &zmq::Socket) -> zmq::SocketEvent {
     }
 }
 
-#[test]
-fn the_publisher_wants_the_same_login() {
-    let users = UsersFile::new(&["alice"]);
-    let server = auth_server(&users, &["--publish", "tcp://127.0.0.1:*"]);
+/// A server with `--auth` (alice) and a publisher, and the publisher's endpoint.
+fn with_publisher(users: &UsersFile) -> (Server, String) {
+    let server = auth_server(users, &["--publish", "tcp://127.0.0.1:*"]);
     let snapshot = server.request_text_as("alice", PASSWORD, "_:@board");
     let publisher = snapshot
         .lines()
         .find_map(|line| line.strip_prefix("publish "))
         .expect("the snapshot names the publisher")
         .to_owned();
+    (server, publisher)
+}
+
+#[test]
+fn the_publisher_wants_the_same_login() {
+    let users = UsersFile::new(&["alice"]);
+    let (_server, publisher) = with_publisher(&users);
     let context = zmq::Context::new();
     let (with_login, monitor) = subscribe(&context, &publisher, true);
     assert_eq!(handshake(&monitor), zmq::SocketEvent::HANDSHAKE_SUCCEEDED);
@@ -372,4 +378,434 @@ fn the_password_file_is_used_only_when_its_owner_alone_can_read_it() {
         stderr.contains("mode 0644") && stderr.contains("chmod 600"),
         "{stderr}"
     );
+}
+
+// ---- logins on a terminal, and servers that change under a client ----
+
+/// How long a login may take on a busy machine: an argon2 check, made by
+/// the server's checkers at a lower priority, in tests run side by side
+/// (and beside whatever else the machine runs). A bound, not a measure.
+const LOGIN_BOUND: Duration = Duration::from_secs(30);
+
+/// The client on a pseudo-terminal of kind `term`, with no password from
+/// the environment; unless `args` say, each try waits 10 s, longer than a
+/// login check usually takes even on a busy machine. Each wait for output
+/// is bounded by [`LOGIN_BOUND`].
+fn on_a_terminal(args: &[&str], term: &str) -> rexpect::session::PtySession {
+    let mut command = client(args);
+    if !args.contains(&"--timeout") {
+        command.args(["--timeout", "10000"]);
+    }
+    command.env("TERM", term);
+    let bound = u64::try_from(LOGIN_BOUND.as_millis()).expect("fits");
+    rexpect::session::spawn_command(command, Some(bound)).expect("spawn on a pty")
+}
+
+/// Lines of a child's stream, each awaited up to [`LOGIN_BOUND`]: in these
+/// tests every restart of the server costs a login check.
+struct Said(std::sync::mpsc::Receiver<String>);
+
+impl Said {
+    fn from(stream: impl std::io::Read + Send + 'static) -> Said {
+        use std::io::BufRead;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stream)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Said(rx)
+    }
+
+    /// The first line from now on that contains `part`.
+    fn find(&self, part: &str) -> String {
+        let deadline = Instant::now() + LOGIN_BOUND;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) if line.contains(part) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no line with {part:?} within {LOGIN_BOUND:?}: {e}"),
+            }
+        }
+    }
+}
+
+/// Spawns `command` killed on drop, its stdout and stderr read as [`Said`].
+fn spawn_said(command: &mut Command) -> (Running, Said, Said) {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let out = Said::from(child.stdout.take().expect("piped stdout"));
+    let err = Said::from(child.stderr.take().expect("piped stderr"));
+    (Running(child), out, err)
+}
+
+/// Both ways rustyline reads: raw mode (`xterm`) and plain cooked reads (`dumb`).
+const TERMS: [&str; 2] = ["xterm", "dumb"];
+
+/// Waits for the end of the session; its exit code.
+fn exit_code(mut session: rexpect::session::PtySession) -> (i32, String) {
+    let rest = session.exp_eof().expect("exits");
+    match session.process().wait().expect("status") {
+        rexpect::process::WaitStatus::Exited(_, code) => (code, rest),
+        other => panic!("unexpected {other:?}: {rest}"),
+    }
+}
+
+#[test]
+fn on_a_terminal_the_name_logs_in_and_the_typed_status_is_posted_after_the_password() {
+    for term in TERMS {
+        let users = UsersFile::new(&["alice"]);
+        let server = auth_server(&users, &[]);
+        let mut session = on_a_terminal(&["alice", "--endpoint", &server.endpoint], term);
+        session.exp_string("alice: ").expect("the prompt");
+        session.send_line("in a meeting").expect("type");
+        session
+            .exp_string("wants a login: log in as 'alice'")
+            .expect("told why");
+        session
+            .exp_string(&format!("Password for 'alice' at {}: ", server.endpoint))
+            .expect("asked");
+        session.send_line("wrong").expect("a wrong password");
+        session
+            .exp_string("refused the login of 'alice' (wrong user or password)")
+            .expect("refused, said");
+        session
+            .exp_string("Password for 'alice'")
+            .expect("asked again");
+        session.send_line(PASSWORD).expect("the password");
+        let shown = session
+            .exp_string("- alice: in a meeting")
+            .expect("the typed status, posted");
+        assert!(!shown.contains(PASSWORD), "TERM={term}: echoed: {shown}");
+        session.exp_string("alice: ").expect("the prompt again");
+        session.send_line("back").expect("type again");
+        session
+            .exp_string("- alice: back")
+            .expect("posted with the same login, not asked again");
+        session.send_control('d').expect("Ctrl-D");
+        let (code, rest) = exit_code(session);
+        assert_eq!(code, 0, "TERM={term}: {rest}");
+        assert_eq!(
+            server.request_text_as("alice", PASSWORD, "_:"),
+            "- alice: back\n"
+        );
+    }
+}
+
+#[test]
+fn set_on_a_terminal_asks_for_the_password_and_posts() {
+    let users = UsersFile::new(&["alice"]);
+    let server = auth_server(&users, &[]);
+    let mut session = on_a_terminal(
+        &[
+            "alice",
+            "--endpoint",
+            &server.endpoint,
+            "--set",
+            "in a meeting",
+        ],
+        "xterm",
+    );
+    session.exp_string("Password for 'alice'").expect("asked");
+    session.send_line(PASSWORD).expect("the password");
+    session.exp_string("- alice: in a meeting").expect("posted");
+    let (code, rest) = exit_code(session);
+    assert_eq!(code, 0, "{rest}");
+}
+
+#[test]
+fn ctrl_c_at_the_password_prompt_says_interrupted_and_exits_130() {
+    let users = UsersFile::new(&["alice"]);
+    let server = auth_server(&users, &[]);
+    for (args, typed) in [
+        (vec!["alice", "--set", "x"], None),
+        (vec!["alice"], Some("x")),
+        (vec!["_", "--user", "alice", "--count", "1"], None),
+    ] {
+        let mut all = args.clone();
+        all.extend(["--endpoint", &server.endpoint]);
+        let mut session = on_a_terminal(&all, "xterm");
+        if let Some(typed) = typed {
+            session.exp_string("alice: ").expect("the prompt");
+            session.send_line(typed).expect("type");
+        }
+        session.exp_string("Password for 'alice'").expect("asked");
+        session.send_control('c').expect("Ctrl-C");
+        let (code, rest) = exit_code(session);
+        assert_eq!(code, 130, "{args:?}: {rest}");
+        assert!(
+            rest.contains("status_client: interrupted"),
+            "{args:?}: {rest}"
+        );
+        assert!(!rest.contains("no password"), "{args:?}: {rest}");
+    }
+    assert_eq!(server.request_text_as("alice", PASSWORD, "_:"), "");
+}
+
+#[test]
+fn a_watcher_at_a_login_endpoint_is_told_where_to_watch_instead() {
+    let users = UsersFile::new(&["alice"]);
+    let server = auth_server(&users, &["--anonymous", "tcp://127.0.0.1:*"]);
+    let (code, _, stderr) = run_as(None, &server.endpoint, &["_", "--count", "1"]);
+    assert_eq!(code, Some(EXIT_LOGIN), "{stderr}");
+    for part in [
+        "wants a login",
+        "--anonymous",
+        "read-only without login on",
+        "--user",
+    ] {
+        assert!(stderr.contains(part), "{part}: {stderr}");
+    }
+    // Where the server says it, the advice works.
+    let line = server.stderr.find("read-only without login on: ");
+    assert!(line.contains("tcp://127.0.0.1:*"), "{line}");
+    let anonymous =
+        common::endpoint_from_waiting_line(&server.stdout.next("the anonymous endpoint"));
+    let (code, _, stderr) = run_as(None, &anonymous, &["_", "--count", "1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// The wait of each try of a client that rides through restarts: longer
+/// than a login check on a busy machine (argon2), which every try makes
+/// anew. A restart is seen at once (connection refused), not by this.
+const TRY_MS: &str = "4000";
+
+/// A child process killed on drop: a test that fails leaves nothing running.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the server on `port` with logins from `users` or none.
+fn server_on(port: &str, users: Option<&UsersFile>) -> Server {
+    let mut args = vec![port, "--quiet", "--in-memory"];
+    if let Some(users) = users {
+        args.extend(["--auth", users.path()]);
+    }
+    Server::start_raw(&args)
+}
+
+#[test]
+fn an_interactive_typer_rides_through_the_server_turning_logins_off_and_on() {
+    let users = UsersFile::new(&["bob"]);
+    let port = common::free_port().to_string();
+    let first = server_on(&port, Some(&users));
+    let mut session = on_a_terminal(
+        &["bob", &port, "--timeout", TRY_MS, "--retries", "1"],
+        "xterm",
+    );
+    session.exp_string("bob: ").expect("the prompt");
+    session.send_line("first").expect("type");
+    session.exp_string("Password for 'bob'").expect("asked");
+    session.send_line(PASSWORD).expect("the password");
+    session.exp_string("- bob: first").expect("posted");
+
+    // Restarted without --auth: the login no longer fits; the status is kept.
+    drop(first);
+    let open = server_on(&port, None);
+    session
+        .send_line("second")
+        .expect("type while logins are off");
+    session
+        .exp_string("does not take this login now (has it restarted without --auth?)")
+        .expect("said what happened");
+    let said = session
+        .exp_string("kept and sent once the server takes your login again")
+        .expect("and that it is kept");
+    assert!(!said.contains("Password"), "{said}");
+    assert_eq!(
+        open.request_text("_:"),
+        "",
+        "nothing went to the open server"
+    );
+
+    // With --auth again: the courier's login works, and the status goes.
+    drop(open);
+    let again = server_on(&port, Some(&users));
+    let until_sent = session
+        .exp_string("sent \"bob: second\"")
+        .expect("sent once a login works");
+    assert_eq!(
+        until_sent.matches("does not take this login").count(),
+        0,
+        "said once: {until_sent}"
+    );
+    session
+        .exp_string("- bob: second")
+        .expect("the board with it");
+    assert_eq!(
+        again.request_text_as("bob", PASSWORD, "_:"),
+        "- bob: second\n"
+    );
+    session.send_line("third").expect("type once more");
+    session.exp_string("- bob: third").expect("posted at once");
+    session.send_control('d').expect("Ctrl-D");
+    let (code, rest) = exit_code(session);
+    assert_eq!(code, 0, "{rest}");
+}
+
+#[test]
+fn a_pipe_and_a_watcher_ride_through_the_server_turning_logins_off_and_on() {
+    use std::io::Write;
+    let users = UsersFile::new(&["alice", "wall:ro"]);
+    let port = common::free_port().to_string();
+    let first = server_on(&port, Some(&users));
+    let (mut pipe, pipe_out, pipe_err) = spawn_said(
+        client(&["alice", &port, "--timeout", TRY_MS])
+            .env("STATUS_BOARD_PASSWORD", PASSWORD)
+            .stdin(std::process::Stdio::piped()),
+    );
+    let mut stdin = pipe.0.stdin.take().expect("piped stdin");
+    let (mut watcher, watch_out, watch_err) = spawn_said(
+        client(&[
+            "_",
+            &port,
+            "--user",
+            "wall",
+            "--json",
+            "--interval",
+            "0.05",
+            "--timeout",
+            TRY_MS,
+        ])
+        .env("STATUS_BOARD_PASSWORD", PASSWORD),
+    );
+    stdin.write_all(b"one\n").expect("write");
+    pipe_out.find("- alice: one");
+    watch_out.find("\"one\"");
+
+    drop(first);
+    let open = server_on(&port, None);
+    stdin
+        .write_all(b"two\n")
+        .expect("write while logins are off");
+    let said = pipe_err.find("does not take this login now");
+    assert!(said.contains("still trying"), "{said}");
+    watch_err.find("does not take this login now");
+    assert_eq!(open.request_text("_:"), "");
+
+    drop(open);
+    let again = server_on(&port, Some(&users));
+    pipe_out.find("- alice: two");
+    pipe_err.find("answers again");
+    watch_out.find("\"two\"");
+    drop(stdin);
+    let status = common::wait_timeout(&mut pipe.0, EXIT_TIMEOUT).expect("the pipe ends");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        again.request_text_as("alice", PASSWORD, "_:"),
+        "- alice: two\n"
+    );
+    common::send_signal(&watcher.0, libc::SIGINT);
+    let status = common::wait_timeout(&mut watcher.0, EXIT_TIMEOUT).expect("the watcher stops");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_publisher_that_wants_a_login_is_told_apart_too() {
+    let users = UsersFile::new(&["alice"]);
+    let (_server, publisher) = with_publisher(&users);
+    let started = Instant::now();
+    let (code, _, stderr) = run_as(
+        Some(PASSWORD),
+        &publisher,
+        &["alice", "--set", "x", "--timeout", "30000"],
+    );
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("is a status server's publisher"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_status_kept_while_the_server_was_away_is_sent_once_logged_in() {
+    let users = UsersFile::new(&["bob"]);
+    let port = common::free_port().to_string();
+    let first = server_on(&port, None);
+    let mut session = on_a_terminal(
+        &["bob", &port, "--timeout", TRY_MS, "--retries", "1"],
+        "xterm",
+    );
+    session.exp_string("bob: ").expect("the prompt");
+    session.send_line("first").expect("type");
+    session
+        .exp_string("- bob: first")
+        .expect("posted, no login wanted");
+
+    drop(first);
+    session
+        .send_line("second")
+        .expect("type while the server is away");
+    session
+        .exp_string("kept and sent when the server is back")
+        .expect("kept");
+    // Back with --auth: the courier cannot type a password; it says how.
+    let again = server_on(&port, Some(&users));
+    session
+        .exp_string("wants a login now (has it restarted with --auth?)")
+        .expect("said what happened");
+    session
+        .exp_string("press Enter to log in")
+        .expect("and what to do");
+    session.send_line("").expect("Enter");
+    session.exp_string("Password for 'bob'").expect("asked");
+    session.send_line(PASSWORD).expect("the password");
+    session
+        .exp_string("sent \"bob: second\"")
+        .expect("the kept status, sent with the login");
+    assert_eq!(
+        again.request_text_as("bob", PASSWORD, "_:"),
+        "- bob: second\n"
+    );
+    session.send_control('d').expect("Ctrl-D");
+    let (code, rest) = exit_code(session);
+    assert_eq!(code, 0, "{rest}");
+}
+
+#[test]
+fn three_wrong_passwords_at_the_prompt_keep_the_typed_status_for_another_go() {
+    let users = UsersFile::new(&["alice"]);
+    let server = auth_server(&users, &[]);
+    let mut session = on_a_terminal(&["alice", "--endpoint", &server.endpoint], "xterm");
+    session.exp_string("alice: ").expect("the prompt");
+    session.send_line("kept").expect("type");
+    for _ in 0..3 {
+        session.exp_string("Password for 'alice'").expect("asked");
+        session.send_line("wrong").expect("a wrong password");
+    }
+    session
+        .exp_string("your status is kept: press Enter to log in")
+        .expect("not dropped");
+    session.send_line("").expect("Enter");
+    session
+        .exp_string("Password for 'alice'")
+        .expect("asked again");
+    session.send_line(PASSWORD).expect("the password");
+    session.exp_string("sent \"alice: kept\"").expect("sent");
+    assert_eq!(
+        server.request_text_as("alice", PASSWORD, "_:"),
+        "- alice: kept\n"
+    );
+    session.send_control('d').expect("Ctrl-D");
+    let (code, rest) = exit_code(session);
+    assert_eq!(code, 0, "{rest}");
 }

@@ -989,3 +989,332 @@ fn a_reply_that_is_not_utf8_shows_replacement_characters() {
     let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
     assert_eq!(doc["entries"][0]["status"], "caf\u{fffd} \u{fffd}");
 }
+
+// ---- feeds that never die, and no silent surprises ----
+
+/// Runs the client to its end with `stdin` as raw bytes: exit code, stdout, stderr.
+fn run_bytes(args: &[&str], stdin: &[u8]) -> (Option<i32>, String, String) {
+    use std::io::Write;
+    let mut child = client(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the client");
+    let mut input = child.stdin.take().expect("piped stdin");
+    let bytes = stdin.to_vec();
+    std::thread::spawn(move || {
+        let _ = input.write_all(&bytes);
+    });
+    let out = common::Lines::from(child.stdout.take().expect("stdout"));
+    let err = common::Lines::from(child.stderr.take().expect("stderr"));
+    let status = wait_timeout(&mut child, EXIT_TIMEOUT).expect("the client finishes");
+    let join = |lines: Vec<String>| lines.iter().map(|l| format!("{l}\n")).collect();
+    (status.code(), join(out.rest()), join(err.rest()))
+}
+
+#[test]
+fn a_piped_line_that_is_not_utf8_is_refused_by_number_and_the_feed_goes_on() {
+    let server = Server::start(&[]);
+    let input = b"ok\ncaf\xe9\nlast\n";
+    let (code, stdout, stderr) = run_bytes(&["alice", "--endpoint", &server.endpoint], input);
+    assert_eq!(code, Some(1), "a refused line: {stderr}");
+    let said: Vec<&str> = stderr.lines().collect();
+    assert!(
+        said[0].contains("line 2 refused") && said[0].contains("not UTF-8"),
+        "{stderr}"
+    );
+    assert!(said[1].contains("refused 1 of 3 lines"), "{stderr}");
+    assert!(
+        stdout.contains("- alice: ok") && stdout.contains("- alice: last"),
+        "{stdout}"
+    );
+    assert_eq!(
+        server.request_text("_:"),
+        "- alice: last\n",
+        "the line after it was posted"
+    );
+
+    // --sanitize converts it, lossy, and posts it.
+    let (code, stdout, stderr) = run_bytes(
+        &[
+            "bob",
+            "--endpoint",
+            &server.endpoint,
+            "--sanitize",
+            "--json",
+        ],
+        input,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let statuses: Vec<String> = stdout
+        .lines()
+        .map(|line| {
+            let doc: serde_json::Value = serde_json::from_str(line).expect("JSON");
+            let bob = doc["entries"]
+                .as_array()
+                .and_then(|e| e.iter().find(|e| e["name"] == "bob"))
+                .expect("bob on the board");
+            bob["status"].as_str().expect("a status").to_owned()
+        })
+        .collect();
+    assert_eq!(statuses, ["ok", "caf\u{fffd}", "last"]);
+}
+
+#[test]
+fn sanitize_applies_to_set_too() {
+    let server = Server::start(&[]);
+    let set = [
+        "bob",
+        "--endpoint",
+        &server.endpoint,
+        "--set",
+        "a\tb \u{1b}[1mbold",
+    ];
+    let (code, _, stderr) = run(&set, "");
+    assert_eq!(code, Some(2), "refused without --sanitize: {stderr}");
+    assert!(stderr.contains("control character"), "{stderr}");
+    let mut sanitized = set.to_vec();
+    sanitized.push("--sanitize");
+    let (code, stdout, stderr) = run(&sanitized, "");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "- bob: a b bold\n");
+}
+
+#[test]
+fn an_empty_status_is_refused_with_a_hint_and_allow_empty_posts_it() {
+    let server = Server::start(&[]);
+    server.request_text("bob: here");
+    for text in ["", "   ", "\t"] {
+        let (code, _, stderr) = run(
+            &[
+                "bob",
+                "--endpoint",
+                &server.endpoint,
+                "--set",
+                text,
+                "--sanitize",
+            ],
+            "",
+        );
+        assert_eq!(code, Some(2), "{text:?}: {stderr}");
+        assert!(
+            stderr.contains("empty")
+                && stderr.contains("--clear")
+                && stderr.contains("--allow-empty"),
+            "{text:?}: {stderr}"
+        );
+    }
+    assert_eq!(
+        server.request_text("_:"),
+        "- bob: here\n",
+        "nothing was posted"
+    );
+    // A blank piped line is a refused line: said by number, the rest posted.
+    let (code, _, stderr) = run(&["ci", "--endpoint", &server.endpoint], "one\n  \ntwo\n");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("line 2 refused") && stderr.contains("--allow-empty"),
+        "{stderr}"
+    );
+    assert_eq!(server.request_text("_:"), "- bob: here\n- ci: two\n");
+    // --allow-empty posts it: legal on the wire, as the original has it.
+    let (code, stdout, stderr) = run(
+        &[
+            "bob",
+            "--endpoint",
+            &server.endpoint,
+            "--set",
+            "",
+            "--allow-empty",
+        ],
+        "",
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "- bob: \n- ci: two\n");
+    let (code, _, stderr) = run(
+        &["ci", "--endpoint", &server.endpoint, "--allow-empty"],
+        "\n",
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(server.request_text("_:"), "- bob: \n- ci: \n");
+}
+
+#[test]
+fn a_host_that_does_not_resolve_is_said_by_both_programs() {
+    for args in [
+        vec![
+            "bob",
+            "--endpoint",
+            "tcp://nonexistent.invalid:2345",
+            "--set",
+            "x",
+        ],
+        vec!["bob", "2345", "nonexistent.invalid", "--set", "x"],
+        vec![
+            "_",
+            "--endpoint",
+            "tcp://127.0.0.2;nonexistent.invalid:2345",
+        ],
+    ] {
+        let started = Instant::now();
+        let (code, _, stderr) = run(&args, "");
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("the host name 'nonexistent.invalid' does not resolve"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("nothing listens"), "{stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{args:?}: at once"
+        );
+    }
+    let mut command = client(&["bob", "--set", "x"]);
+    command.env("STATUS_BOARD_ENDPOINT", "tcp://nonexistent.invalid:2345");
+    let (code, _, stderr) = common::run_command(&mut command, "");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("does not resolve"), "{stderr}");
+
+    let port = common::free_port().to_string();
+    let bind = format!("tcp://nosuchhost.invalid:{port}");
+    for args in [
+        vec!["--in-memory", "--bind", bind.as_str()],
+        vec!["--in-memory", port.as_str(), "nosuchhost.invalid"],
+        vec![
+            "--in-memory",
+            "--bind",
+            "tcp://127.0.0.1:*",
+            "--publish",
+            bind.as_str(),
+        ],
+    ] {
+        let (code, _, stderr) = common::run_command(
+            std::process::Command::new(env!("CARGO_BIN_EXE_status_server")).args(&args),
+            "",
+        );
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("cannot bind {bind}"))
+                && stderr.contains("the host name 'nosuchhost.invalid' does not resolve"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("No such device"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_client_at_the_publisher_port_is_told_where_the_requests_go_at_once() {
+    let server = Server::start(&["--publish", "tcp://127.0.0.1:*"]);
+    let publisher = common::snapshot(&server.endpoint).header.publish[0].clone();
+    for args in [
+        vec!["bob", "--set", "x"],
+        vec!["bob"],
+        vec!["_", "--count", "1"],
+    ] {
+        let mut all = args.clone();
+        // A long timeout: the answer must come from the handshake, not from silence.
+        all.extend(["--endpoint", publisher.as_str(), "--timeout", "30000"]);
+        let started = Instant::now();
+        let (code, _, stderr) = run(&all, "piped line\n");
+        let took = started.elapsed();
+        assert_eq!(code, Some(3), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{publisher} is a status server's publisher"))
+                && stderr.contains("the requests go to the server's main endpoint")
+                && stderr.contains("Waiting for clients on"),
+            "{args:?}: {stderr}"
+        );
+        assert!(took < Duration::from_secs(2), "{args:?}: took {took:?}");
+    }
+    assert_eq!(server.request_text("_:"), "", "nothing was posted");
+}
+
+#[test]
+fn a_blank_line_at_the_prompt_shows_the_board_and_posts_nothing() {
+    let server = Server::start(&[]);
+    server.request_text("bob: in a meeting");
+    let mut session = on_a_terminal("bob", &server, "xterm");
+    session.exp_string("bob: ").expect("prompt");
+    session.send_line("   ").expect("spaces and Enter");
+    session
+        .exp_string("- bob: in a meeting")
+        .expect("the board, unchanged");
+    session.exp_string("bob: ").expect("prompt again");
+    session.send_control('d').expect("Ctrl-D");
+    assert_leaves_cleanly(session, "xterm");
+    assert_eq!(server.request_text("_:"), "- bob: in a meeting\n");
+}
+
+/// A child process killed on drop: a test that fails leaves nothing running.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Lines of the server's log that are updates of `name`, counted until `wanted`.
+fn wait_for_updates(server: &Server, name: &str, wanted: usize) {
+    let mut seen = 0;
+    while seen < wanted {
+        let line = server
+            .stdout
+            .next(&format!("update {} of {name}", seen + 1));
+        if line.starts_with(&format!("received name: '{name}'")) {
+            seen += 1;
+        }
+    }
+}
+
+#[test]
+fn a_typers_status_is_refreshed_before_the_ttl_runs_out() {
+    use std::io::Write;
+    // Not --quiet: each update, a refresh too, is a line of the server's log.
+    let server = Server::start(&["--ttl", "3s"]);
+    let mut session = on_a_terminal("bob", &server, "xterm");
+    session.exp_string("bob: ").expect("prompt");
+    session.send_line("here").expect("type");
+    session
+        .exp_string("refreshed every 1s so that it does not expire; Ctrl-D to stop")
+        .expect("said once, at the first post");
+    let (pipe, _pipe_out, pipe_err) =
+        common::spawn_piped(client(&["ci", "--endpoint", &server.endpoint]).stdin(Stdio::piped()));
+    let mut pipe = Running(pipe);
+    let mut stdin = pipe.0.stdin.take().expect("piped stdin");
+    stdin.write_all(b"building\n").expect("write");
+    pipe_err.find("refreshed every 1s");
+    // Seven refreshes, a second apart: more than twice the TTL, idle.
+    wait_for_updates(&server, "bob", 8);
+    let board = server.request_text("_:");
+    assert!(
+        board.contains("- bob: here") && board.contains("- ci: building"),
+        "{board}"
+    );
+
+    // Changed elsewhere: left alone, not refreshed back, and said.
+    server.request_text("bob: taken over");
+    session
+        .exp_string("your status was changed elsewhere")
+        .expect("said at the next look");
+    let expired = server.stderr.find("expired name");
+    assert!(expired.contains("'bob'"), "{expired}");
+    let board = server.request_text("_:");
+    assert!(!board.contains("bob"), "{board}");
+    assert!(
+        board.contains("- ci: building"),
+        "the feed's is still refreshed: {board}"
+    );
+
+    session.send_control('d').expect("Ctrl-D");
+    assert_leaves_cleanly(session, "xterm");
+    // Stopped while the feed is still open: nothing of it may have expired.
+    let (_, _, log) = server.stop_with_output(libc::SIGTERM);
+    let expired: Vec<&String> = log.iter().filter(|l| l.contains("expired")).collect();
+    assert!(expired.is_empty(), "nothing else expired: {expired:?}");
+    drop(stdin);
+    let status = wait_timeout(&mut pipe.0, EXIT_TIMEOUT).expect("the feed ends with its input");
+    assert_eq!(status.code(), Some(0));
+}

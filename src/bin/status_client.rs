@@ -29,8 +29,17 @@ use status_board::visible::visible;
 ///                  status_client _ --interval 0.5
 ///
 /// Every request waits --timeout ms for a reply and is sent again on a fresh
-/// connection up to --retries times in all; a watcher keeps trying until the
-/// server is back.
+/// connection up to --retries times in all; a watcher, a pipe and the prompt
+/// keep trying until the server is back, also when it comes back with logins
+/// turned on or off (the status typed meanwhile is kept, and sent then).
+///
+/// An empty or blank status (--set "", a blank piped line) is refused: --clear
+/// removes a status, --allow-empty posts an empty one. At the prompt an empty
+/// line shows the board again and posts nothing.
+///
+/// On a server with --ttl, the status you typed (interactive, or a pipe that
+/// stays open) is posted again every third of the TTL so that it does not
+/// expire while you are there; changed or cleared elsewhere, it is left alone.
 ///
 /// What a server sends is shown with its control characters as escapes
 /// (\x1b, \r, \u{9b}), so that no status can set the window title, write
@@ -39,25 +48,33 @@ use status_board::visible::visible;
 ///
 /// Exit codes:
 ///   0    done: one-shot posted or cleared, end of input, --count reached, Ctrl-D,
-///        or Ctrl-C in interactive or watch mode
-///   1    the server refused an update (an `error: ...` reply; piped: any line), cannot --clear
-///        (the original server), or sent a reply that is not a board
-///   2    usage: bad arguments, a name or text the protocol cannot carry,
-///        an invalid endpoint, unreadable input
-///   3    no reply from the server after every try
-///   4    the server refused the login, or wants one that was not given
-///   130  Ctrl-C or SIGTERM before a one-shot or piped update was answered
+///        or Ctrl-C at the status prompt or in watch mode
+///   1    the server refused an update (an `error: ...` reply), a piped line was
+///        refused (by the server, or not UTF-8, empty, longer than 1 MiB), cannot
+///        --clear (the original server), or sent a reply that is not a board
+///   2    usage: bad arguments, a name or text the protocol cannot carry, an
+///        empty status, an invalid endpoint, a host name that does not resolve,
+///        unreadable input
+///   3    no reply from the server after every try, nothing listens, or the
+///        endpoint is not a status server's (not ZeroMQ, or its publisher)
+///   4    the server refused the login, or wants one that was not given (or
+///        takes none); a watcher at an endpoint that wants a login
+///   130  Ctrl-C or SIGTERM before a one-shot or piped update was answered,
+///        or at a password prompt
 ///
 /// Defaults from the environment, for people and scripts who set them once
 /// (arguments win): STATUS_BOARD_NAME (the NAME; else `_`, a watcher) and
 /// STATUS_BOARD_ENDPOINT (the server, when neither PORT/HOST nor --endpoint
-/// is given). In interactive mode an empty line shows the board again
-/// without posting anything; --clear removes your entry.
+/// is given).
 ///
 /// Logins (a server with --auth): --user USER, or STATUS_BOARD_USER, or the
 /// NAME once a password is given; the password from STATUS_BOARD_PASSWORD,
-/// else ~/.config/status-board/password (mode 0600), else a prompt. A watcher
-/// with no user reads anonymously (a server's --anonymous endpoint).
+/// else ~/.config/status-board/password (mode 0600), else a prompt. On a
+/// terminal (interactive, --set, --clear) the NAME logs in when the server
+/// turns out to want a login: the password is asked for, with no echo, and
+/// what you typed is sent then; a refused password is asked again (3 tries).
+/// A watcher with no user reads anonymously: at a server's --anonymous
+/// endpoint (it names it at start), or give --user for a read-only user.
 #[derive(Debug, Parser)]
 #[command(name = "status_client", version, verbatim_doc_comment)]
 struct Args {
@@ -94,10 +111,16 @@ struct Args {
     #[arg(long)]
     json: bool,
 
-    /// Piped mode: clean each line before posting it (strip colour and other
-    /// control sequences, tabs to spaces, cut to what the server takes)
+    /// Clean each status before posting it (piped lines, --set, typed lines):
+    /// colour and other control sequences dropped, tabs to spaces, bytes that
+    /// are not UTF-8 as U+FFFD, cut to what the server takes
     #[arg(long)]
     sanitize: bool,
+
+    /// Post an empty or blank status (--set "", a blank piped line) instead
+    /// of refusing it; --clear is how a status is removed
+    #[arg(long)]
+    allow_empty: bool,
 
     /// Print nothing on success (one-shot and piped modes)
     #[arg(short, long)]
@@ -151,21 +174,29 @@ impl Args {
                  as in status_client alice {name} --set ...?"
             ));
         }
+        // A host name is resolved here, for every way of giving it: one that
+        // does not resolve is said now (libzmq would retry it in silence).
+        let unresolved = |e: protocol::ResolveError| status_board::error_chain(&e);
         let (endpoint, greeting) = match (self.endpoint, self.port, self.host) {
             (Some(endpoint), _, _) => {
                 let greeting = format!("Connecting to '{endpoint}'.");
-                (endpoint, greeting)
+                (
+                    protocol::resolve_endpoint(&endpoint).map_err(unresolved)?,
+                    greeting,
+                )
             }
             (None, None, None) if env("STATUS_BOARD_ENDPOINT").is_some() => {
                 let endpoint = env("STATUS_BOARD_ENDPOINT").unwrap_or_default();
                 let greeting = format!("Connecting to '{endpoint}'.");
-                (endpoint, greeting)
+                (
+                    protocol::resolve_endpoint(&endpoint).map_err(unresolved)?,
+                    greeting,
+                )
             }
             (None, port, host) => {
                 let port = port.unwrap_or(2345);
                 let host = host.unwrap_or_else(|| "127.0.0.1".to_owned());
-                let endpoint = protocol::resolve_tcp_endpoint(&host, port)
-                    .map_err(|e| format!("cannot resolve the host '{host}': {e}"))?;
+                let endpoint = protocol::resolve_tcp_endpoint(&host, port).map_err(unresolved)?;
                 let greeting = format!("Connecting to port '{port}' of host '{host}'.");
                 (endpoint, greeting)
             }
@@ -189,6 +220,7 @@ impl Args {
             user: self.user,
             server_key: self.server_key,
             sanitize: self.sanitize,
+            allow_empty: self.allow_empty,
         })
     }
 }

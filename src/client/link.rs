@@ -1,6 +1,13 @@
 //! A connection for long-running feeds (a watcher, a pipe, the web gateway)
 //! that rides out the server's absence: it says once when the server stops
 //! answering and once when it is back, and knows since when it is away.
+//!
+//! Once the server has answered, whatever a restart can turn it into is
+//! ridden out the same way: a server that now wants a login, or takes none,
+//! or refuses ours (restarted with or without `--auth`, or with other
+//! users), or a port that does not speak ZeroMQ for a while. Before the
+//! first answer these are mistakes in how the client was started, said and
+//! ended at once.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +27,10 @@ pub struct Link {
     timeout: Duration,
     /// Since when the server has not answered, while it does not.
     outage: Option<Instant>,
+    /// What the outage was last said to be: each new reason is said once.
+    said: Option<Away>,
+    /// Whether the server has ever answered.
+    answered: bool,
     /// When the server last answered or published, on our monotonic clock
     /// and by the wall clock (ms since the Unix epoch).
     last_contact: (Instant, u64),
@@ -34,6 +45,8 @@ impl Link {
             endpoint: endpoint.to_owned(),
             timeout,
             outage: None,
+            said: None,
+            answered: false,
             last_contact: (Instant::now(), now_ms()),
         }
     }
@@ -49,42 +62,63 @@ impl Link {
     }
 
     /// One round of tries of `request`: the reply, or `None` if the server is
-    /// away (said once, on stderr, when an outage begins; and its end).
+    /// away (said on stderr when an outage begins or changes its reason; and
+    /// its end).
     pub fn round(
         &mut self,
         request: &str,
         shutdown: &Shutdown,
     ) -> Result<Option<Vec<u8>>, ClientError> {
-        match self.client.request(request.as_bytes(), shutdown) {
-            Ok(reply) => {
-                if self.outage.take().is_some() {
-                    eprintln_visible(format_args!(
-                        "{}: {} answers again",
-                        self.program, self.endpoint
-                    ));
+        match self.request(request, shutdown) {
+            Ok(reply) => Ok(Some(reply)),
+            Err(err) => match self.away(&err) {
+                Some(away) => {
+                    if self.said != Some(away) {
+                        eprintln_visible(format_args!(
+                            "{}: {} (still trying; Ctrl-C to stop)",
+                            self.program,
+                            away.says(&err)
+                        ));
+                    }
+                    self.went_away(away);
+                    // Said at once by the system: wait before the next try.
+                    // Silence has waited its tries already.
+                    let at_once = !matches!(err, ClientError::NoReply { .. });
+                    if at_once && !shutdown.sleep(self.timeout) {
+                        return Err(ClientError::Interrupted);
+                    }
+                    Ok(None)
                 }
-                self.heard();
-                Ok(Some(reply))
-            }
-            Err(err @ (ClientError::NoReply { .. } | ClientError::NothingListens { .. })) => {
-                if self.outage.is_none() {
-                    eprintln_visible(format_args!(
-                        "{}: {err} (still trying; Ctrl-C to stop)",
-                        self.program
-                    ));
-                    self.outage = Some(Instant::now());
-                }
-                // A refusal is said at once by the system: wait before the
-                // next try. Silence has waited its tries already.
-                if matches!(err, ClientError::NothingListens { .. })
-                    && !shutdown.sleep(self.timeout)
-                {
-                    return Err(ClientError::Interrupted);
-                }
-                Ok(None)
-            }
-            Err(e) => Err(e),
+                None => Err(err),
+            },
         }
+    }
+
+    /// One request with its tries, kept track of: the reply, or why none came.
+    pub fn request(&mut self, request: &str, shutdown: &Shutdown) -> Result<Vec<u8>, ClientError> {
+        let reply = self.client.request(request.as_bytes(), shutdown)?;
+        if self.outage.take().is_some() {
+            eprintln_visible(format_args!(
+                "{}: {} answers again",
+                self.program, self.endpoint
+            ));
+        }
+        self.said = None;
+        self.answered = true;
+        self.heard();
+        Ok(reply)
+    }
+
+    /// Whether `err` means the server is away for now (see the module's
+    /// comment), and how; `None` if it ends the feed.
+    pub fn away(&self, err: &ClientError) -> Option<Away> {
+        Away::of(err, self.answered)
+    }
+
+    /// Notes that the server is away for `away`'s reason, as said by the caller.
+    pub fn went_away(&mut self, away: Away) {
+        self.said = Some(away);
+        self.outage.get_or_insert_with(Instant::now);
     }
 
     /// Something came from the server: a reply or a published message.
@@ -105,5 +139,50 @@ impl Link {
     /// When the server was last heard, by the wall clock (ms since the Unix epoch).
     pub fn last_contact_ms(&self) -> u64 {
         self.last_contact.1
+    }
+}
+
+/// Why a server that answered before does not now, as said to the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Away {
+    /// No reply, or nothing listens: stopped, or restarting.
+    Silent,
+    /// It wants a login, and we have none: restarted with `--auth`.
+    LoginWanted,
+    /// It takes no login, and we give one: restarted without `--auth`.
+    LoginUnwanted,
+    /// It refuses our login: restarted with other users.
+    LoginRefused,
+    /// Something that does not speak ZeroMQ has the port for now.
+    NotZeroMq,
+}
+
+impl Away {
+    /// What `err` means for a feed, if the server is only away for now;
+    /// `answered` says whether it has answered before.
+    pub fn of(err: &ClientError, answered: bool) -> Option<Away> {
+        match err {
+            ClientError::NoReply { .. } | ClientError::NothingListens { .. } => Some(Away::Silent),
+            _ if !answered => None,
+            ClientError::LoginWanted { .. } => Some(Away::LoginWanted),
+            ClientError::LoginUnwanted { .. } => Some(Away::LoginUnwanted),
+            ClientError::LoginRefused { .. } => Some(Away::LoginRefused),
+            ClientError::NotZeroMq { .. } => Some(Away::NotZeroMq),
+            _ => None,
+        }
+    }
+
+    /// What to say about it, once: what happened, and what it may mean.
+    pub fn says(self, err: &ClientError) -> String {
+        let endpoint = err.endpoint().unwrap_or_default();
+        match self {
+            Away::Silent | Away::NotZeroMq | Away::LoginRefused => err.to_string(),
+            Away::LoginWanted => {
+                format!("{endpoint} wants a login now (has it restarted with --auth?)")
+            }
+            Away::LoginUnwanted => format!(
+                "{endpoint} does not take this login now (has it restarted without --auth?)"
+            ),
+        }
     }
 }

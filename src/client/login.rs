@@ -130,19 +130,33 @@ pub fn resolve(
     let password = match (password_env, file.filter(|_| file_exists)) {
         (Some(password), _) => password,
         (None, Some(file)) => read_password_file(&file)?,
-        (None, None) => rpassword::prompt_password(format!(
-            "Password for {} at {}: ",
-            visible(&user),
-            visible(endpoint)
-        ))
-        .map_err(|e| {
-            RunError::Usage(format!(
-                "no password for '{user}': set {PASSWORD_ENV}, write it to \
-                     ~/.config/status-board/password (mode 0600), or run on a terminal ({e})"
-            ))
-        })?,
+        (None, None) => ask_password(&user, endpoint)?,
     };
     Ok(Some(Login::Plain { user, password }))
+}
+
+/// The password of `user` at `endpoint`, typed at a prompt on the terminal
+/// with no echo. Ctrl-C there is [`RunError::Interrupted`], as everywhere.
+pub fn ask_password(user: &str, endpoint: &str) -> Result<String, RunError> {
+    let prompt = format!(
+        "Password for '{}' at {}: ",
+        visible(user),
+        visible(endpoint)
+    );
+    // rpassword reads the terminal with its signals off, restores it, and
+    // raises SIGINT itself after Ctrl-C: the shutdown flag is up too.
+    rpassword::prompt_password(prompt).map_err(|e| match e.kind() {
+        std::io::ErrorKind::Interrupted => RunError::Interrupted,
+        std::io::ErrorKind::UnexpectedEof => RunError::Usage(format!(
+            "no password for '{}' (end of input at the prompt)",
+            visible(user)
+        )),
+        _ => RunError::Usage(format!(
+            "no password for '{}': set {PASSWORD_ENV}, write it to \
+             ~/.config/status-board/password (mode 0600), or run on a terminal ({e})",
+            visible(user)
+        )),
+    })
 }
 
 /// `status_client --curve-keygen`: a new key pair in `~/.config/status-board/curve.key`.

@@ -7,7 +7,10 @@
 //! - `request`: one request, one reply, never an endless wait (Lazy Pirate).
 //! - `login`: who to log in as on a server with `--auth`, and the password.
 //! - `modes`: one-shot, clear, piped and interactive: one update at a time.
-//! - `link`: a connection that rides out the server's absence, for long-running feeds.
+//! - `link`: a connection that rides out the server's absence (and its
+//!   restarts with or without logins), for long-running feeds.
+//! - `courier`: interactive mode's delivery of a status typed while the server was away.
+//! - `refresh`: a typer's status kept from expiring on a server with `--ttl`.
 //! - `follow`: keeping a copy of the board in step: pushed changes or polls
 //!   (also `status_web`'s).
 //! - `watcher`: the watch mode: the board on a terminal, or as the original prints it.
@@ -25,6 +28,8 @@ pub mod link;
 mod login;
 pub mod mirror;
 mod modes;
+mod probe;
+mod refresh;
 pub mod render;
 pub mod request;
 mod watcher;
@@ -40,6 +45,8 @@ use crate::shutdown::Shutdown;
 use crate::visible::visible;
 
 pub use login::{Login, PASSWORD_ENV, SERVER_KEY_ENV, USER_ENV, curve_keygen};
+
+use refresh::{Own, Refresher};
 pub use request::{ClientError, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};
 
 use link::Link;
@@ -88,8 +95,11 @@ pub struct Options {
     pub user: Option<String>,
     /// The server's CURVE public key (`--server-key`): log in by key.
     pub server_key: Option<String>,
-    /// Piped mode: clean each line before posting it (`--sanitize`).
+    /// Clean each status before posting it (`--sanitize`): piped lines,
+    /// `--set`, typed lines.
     pub sanitize: bool,
+    /// Post an empty or blank status (`--allow-empty`) instead of refusing it.
+    pub allow_empty: bool,
 }
 
 /// The four ways the client runs, chosen from the name, `--set` and stdin.
@@ -114,7 +124,7 @@ pub enum RunError {
     #[error("{0}")]
     Usage(String),
     /// Piped mode: the server refused some lines (each said as it came).
-    #[error("the server refused {refused} of {lines} lines")]
+    #[error("refused {refused} of {lines} lines")]
     LinesRefused {
         /// How many.
         refused: u64,
@@ -152,6 +162,19 @@ pub enum RunError {
     /// The line editor could not use the terminal.
     #[error("cannot use the terminal")]
     Terminal(#[source] ReadlineError),
+    /// Ctrl-C at a prompt that is not the status prompt (the password's).
+    #[error("interrupted")]
+    Interrupted,
+    /// A watcher with no login at an endpoint that wants one.
+    #[error(
+        "{endpoint} wants a login, and a watcher has none: watch the server's read-only \
+         endpoint instead (its --anonymous one, which it names at start: \"read-only without \
+         login on: ...\"; or ask its operator), or log in as a read-only user with --user"
+    )]
+    WatchWantsLogin {
+        /// The endpoint asked.
+        endpoint: String,
+    },
 }
 
 impl RunError {
@@ -163,14 +186,16 @@ impl RunError {
             RunError::Client(
                 ClientError::NoReply { .. }
                 | ClientError::NothingListens { .. }
-                | ClientError::NotZeroMq { .. },
+                | ClientError::NotZeroMq { .. }
+                | ClientError::Publisher { .. },
             ) => EXIT_UNREACHABLE,
-            RunError::Client(ClientError::Interrupted) => EXIT_INTERRUPTED,
+            RunError::Client(ClientError::Interrupted) | RunError::Interrupted => EXIT_INTERRUPTED,
             RunError::Client(
                 ClientError::LoginRefused { .. }
                 | ClientError::LoginWanted { .. }
                 | ClientError::LoginUnwanted { .. },
-            ) => EXIT_LOGIN,
+            )
+            | RunError::WatchWantsLogin { .. } => EXIT_LOGIN,
             RunError::Refused { .. }
             | RunError::LinesRefused { .. }
             | RunError::Unsupported(_)
@@ -211,12 +236,38 @@ impl Options {
         }
         match &self.set {
             Some(text) => {
-                protocol::check_line(text, Field::Status)
+                let text = self.prepared(text);
+                protocol::check_line(&text, Field::Status)
                     .map_err(|e| RunError::Usage(format!("cannot --set that text: {e}")))?;
-                Ok(Mode::OneShot(text.clone()))
+                self.check_not_blank(&text)
+                    .map_err(|why| RunError::Usage(format!("cannot --set that text: {why}")))?;
+                Ok(Mode::OneShot(text))
             }
             None if io::stdin().is_terminal() => Ok(Mode::Interactive),
             None => Ok(Mode::Piped),
+        }
+    }
+}
+
+/// What the client says of an empty status it does not post.
+const EMPTY_REFUSED: &str =
+    "the status is empty: --clear removes yours, and --allow-empty posts an empty one";
+
+impl Options {
+    /// A status as it is posted: cleaned with `--sanitize`.
+    fn prepared(&self, text: &str) -> String {
+        match self.sanitize {
+            true => modes::sanitize(text, modes::room_for_status(&self.name)),
+            false => text.to_owned(),
+        }
+    }
+
+    /// Refuses an empty or blank status unless `--allow-empty`: legal on the
+    /// wire (the original posts it), but far more often a slip than meant.
+    fn check_not_blank(&self, text: &str) -> Result<(), &'static str> {
+        match text.trim().is_empty() && !self.allow_empty {
+            true => Err(EMPTY_REFUSED),
+            false => Ok(()),
         }
     }
 }
@@ -238,6 +289,10 @@ pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), RunError> {
         shutdown,
         out: io::stdout().lock(),
         shown: 0,
+        at_terminal: io::stdin().is_terminal(),
+        relogged: false,
+        own: Own::default(),
+        refresher: None,
     };
     let result = match mode {
         Mode::OneShot(text) => session.one_shot(&text),
@@ -246,7 +301,12 @@ pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), RunError> {
         Mode::Interactive => session.interactive(),
         Mode::Watch => {
             drop(session.out);
-            watcher::watch(options, session.link, shutdown)
+            watcher::watch(options, session.link, shutdown).map_err(|err| match err {
+                RunError::Client(ClientError::LoginWanted { endpoint }) => {
+                    RunError::WatchWantsLogin { endpoint }
+                }
+                other => other,
+            })
         }
     };
     match result {
@@ -283,16 +343,88 @@ struct Session<'a> {
     shutdown: &'a Shutdown,
     out: StdoutLock<'static>,
     shown: u64,
+    /// Whether stdin is a terminal: a person is there to type a password.
+    at_terminal: bool,
+    /// A password was typed since the courier and refresher were started:
+    /// they log in as before, and are started again.
+    relogged: bool,
+    /// The status this client posted, kept fresh on a server with a TTL.
+    own: Own,
+    /// Started at the first status posted (interactive and piped).
+    refresher: Option<Refresher>,
 }
+
+/// Passwords refused in a row at the prompt before the client gives up (as sudo).
+const PASSWORD_TRIES: u32 = 3;
 
 impl Session<'_> {
     /// Sends one request; an `error:` reply becomes [`RunError::Refused`].
     fn ask(&mut self, request: &str) -> Result<String, RunError> {
-        let reply = self
-            .link
-            .client
-            .request(request.as_bytes(), self.shutdown)?;
+        let reply = self.link.request(request, self.shutdown)?;
         self.board_or_refusal(request, &reply)
+    }
+
+    /// Like [`Session::ask`], but on a terminal a server that wants a login
+    /// we did not give, or refuses ours, is said and the password asked for
+    /// (as `--user`, `STATUS_BOARD_USER` or the NAME), and the request sent
+    /// again: what was typed is never dropped for want of a login. Three
+    /// refusals in a row end it.
+    fn ask_at_terminal(&mut self, request: &str) -> Result<String, RunError> {
+        let mut refused = 0;
+        loop {
+            let err = match self.ask(request) {
+                Err(RunError::Client(
+                    err @ (ClientError::LoginWanted { .. } | ClientError::LoginRefused { .. }),
+                )) if self.can_ask_password() => err,
+                other => return other,
+            };
+            let user = match self.link.client.login() {
+                Some(Login::Plain { user, .. }) => user.clone(),
+                _ => self
+                    .options
+                    .user
+                    .clone()
+                    .unwrap_or_else(|| self.options.name.clone()),
+            };
+            match &err {
+                ClientError::LoginRefused { .. } => {
+                    refused += 1;
+                    if refused >= PASSWORD_TRIES {
+                        return Err(err.into());
+                    }
+                    eprintln_visible(format_args!("status_client: {err}"));
+                }
+                _ => eprintln_visible(format_args!(
+                    "status_client: {} wants a login: log in as '{user}' (--user for another)",
+                    self.options.endpoint
+                )),
+            }
+            let password = login::ask_password(&user, &self.options.endpoint)?;
+            self.link
+                .client
+                .set_login(Some(Login::Plain { user, password }));
+            self.relogged = true;
+        }
+    }
+
+    /// Whether a password typed now could help: a person at a terminal, and
+    /// no login by key (which a password cannot replace).
+    fn can_ask_password(&self) -> bool {
+        self.at_terminal && !matches!(self.link.client.login(), Some(Login::Curve { .. }))
+    }
+
+    /// Starts keeping the status just posted fresh, if not yet: `say` is
+    /// where the refresher speaks, `to_stop` how the user stops it.
+    fn keep_fresh(&mut self, say: impl FnOnce() -> courier::Say, to_stop: &'static str) {
+        if self.refresher.is_none() {
+            self.refresher = Some(Refresher::start(
+                self.link.client.sibling(),
+                &self.options.name,
+                self.own.clone(),
+                say(),
+                to_stop,
+            ));
+        }
     }
 
     /// Like [`Session::ask`], but a server that stops answering is said once

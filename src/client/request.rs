@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::shutdown::Shutdown;
 
 use super::login::Login;
+use super::probe::{self, Greeting};
 
 /// Default wait for one reply, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 2500;
@@ -57,6 +58,16 @@ pub enum ClientError {
         "{endpoint} does not speak ZeroMQ (the handshake failed); is that the status_server's port?"
     )]
     NotZeroMq {
+        /// The endpoint asked.
+        endpoint: String,
+    },
+    /// The endpoint is a status server's publisher: it speaks ZeroMQ, but
+    /// only to subscribers.
+    #[error(
+        "{endpoint} is a status server's publisher (it only sends changes); the requests go to \
+         the server's main endpoint, which it prints first: Waiting for clients on ..."
+    )]
+    Publisher {
         /// The endpoint asked.
         endpoint: String,
     },
@@ -103,6 +114,23 @@ pub enum ClientError {
     },
 }
 
+impl ClientError {
+    /// The endpoint the error is about, if it is about one.
+    pub fn endpoint(&self) -> Option<&str> {
+        match self {
+            ClientError::Connect { endpoint, .. }
+            | ClientError::NoReply { endpoint, .. }
+            | ClientError::NothingListens { endpoint }
+            | ClientError::NotZeroMq { endpoint }
+            | ClientError::Publisher { endpoint }
+            | ClientError::LoginRefused { endpoint, .. }
+            | ClientError::LoginWanted { endpoint }
+            | ClientError::LoginUnwanted { endpoint } => Some(endpoint),
+            ClientError::Interrupted | ClientError::Socket { .. } => None,
+        }
+    }
+}
+
 fn socket_error(action: &'static str) -> impl FnOnce(zmq::Error) -> ClientError {
     move |source| ClientError::Socket { action, source }
 }
@@ -126,14 +154,23 @@ struct Connection {
     connected: bool,
     /// Handshakes that failed with no detail so far (see [`NO_DETAIL_TRIES`]).
     failed_handshakes: u32,
+    /// What the peer's greeting said, looked at after the first handshake
+    /// that failed with no detail.
+    greeting: Greeting,
+    /// Whether the handshake of the current TCP connection has ended, well
+    /// or with a reason said: a disconnection before that is the peer
+    /// refusing our kind of socket, which libzmq does not report.
+    handshake_ended: bool,
 }
 
 /// Handshakes that fail with no detail before the peer is taken for one that
-/// does not speak ZeroMQ. A status server whose security differs from ours
-/// often ends a handshake that way too (it closes before we have read its
-/// greeting: EPIPE), but libzmq reconnects, and about every other try says
-/// "mechanism mismatch" (measured: 0.6 of tries fail with no detail, so 15
-/// in a row is one in 2 000; at [`RECONNECT_MS`] that is 0.4 s).
+/// does not speak ZeroMQ, when its greeting could not be read (see
+/// `probe`). A status server whose security differs from ours often ends a
+/// handshake that way too (it closes before we have read its greeting:
+/// EPIPE), but libzmq reconnects, and about every other try says "mechanism
+/// mismatch" (measured: 0.6 of tries fail with no detail, so 15 in a row is
+/// one in 2 000 on an idle machine, more under load; at [`RECONNECT_MS`]
+/// that is 0.4 s). Where the greeting can be read, it decides instead.
 const NO_DETAIL_TRIES: u32 = 15;
 
 /// How soon libzmq connects again after a failed handshake (its default is
@@ -143,6 +180,8 @@ const RECONNECT_MS: i32 = 25;
 /// The events that tell what became of the connection.
 const WATCHED: i32 = zmq_sys::ZMQ_EVENT_CONNECTED as i32
     | zmq_sys::ZMQ_EVENT_CONNECT_RETRIED as i32
+    | zmq_sys::ZMQ_EVENT_DISCONNECTED as i32
+    | zmq_sys::ZMQ_EVENT_HANDSHAKE_SUCCEEDED as i32
     | zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL as i32
     | zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL as i32
     | zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_AUTH as i32;
@@ -196,6 +235,22 @@ impl Client {
             Some(login) => login.apply(socket),
             None => Ok(()),
         }
+    }
+
+    /// How long each try waits for its reply.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The login this client gives, if any.
+    pub fn login(&self) -> Option<&Login> {
+        self.login.as_ref()
+    }
+
+    /// Gives `login` from the next connection on (the one open is closed).
+    pub fn set_login(&mut self, login: Option<Login>) {
+        self.login = login;
+        self.connection = None;
     }
 
     /// Sends `request` and returns the reply frame, retrying on silence.
@@ -271,6 +326,8 @@ impl Client {
             monitor,
             connected: false,
             failed_handshakes: 0,
+            greeting: Greeting::Unknown,
+            handshake_ended: false,
         })
     }
 
@@ -328,11 +385,32 @@ impl Client {
             .get(2..6)
             .map_or(0, |v| u32::from_ne_bytes([v[0], v[1], v[2], v[3]]));
         let endpoint = self.endpoint.clone();
+        if matches!(
+            event,
+            zmq_sys::ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                | zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                | zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                | zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+        ) {
+            connection.handshake_ended = true;
+        }
         match (event, &self.login) {
             (zmq_sys::ZMQ_EVENT_CONNECTED, _) => {
                 connection.connected = true;
+                connection.handshake_ended = false;
                 None
             }
+            (zmq_sys::ZMQ_EVENT_HANDSHAKE_SUCCEEDED, _) => None,
+            // Closed in the handshake with no reason said: libzmq drops a
+            // peer whose kind of socket does not go with ours (and does not
+            // connect again). A server's publisher is the one such peer a
+            // user meets; anything else is left to the timeout.
+            (zmq_sys::ZMQ_EVENT_DISCONNECTED, _) if !connection.handshake_ended => {
+                connection.handshake_ended = true;
+                probe::is_publisher(&self.context, &self.endpoint, self.login.as_ref())
+                    .then_some(ClientError::Publisher { endpoint })
+            }
+            (zmq_sys::ZMQ_EVENT_DISCONNECTED, _) => None,
             // Retried before it ever connected: the connection was refused.
             (zmq_sys::ZMQ_EVENT_CONNECT_RETRIED, _) if !connection.connected => {
                 Some(ClientError::NothingListens { endpoint })
@@ -360,10 +438,40 @@ impl Client {
             }
             (zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, _) => {
                 connection.failed_handshakes += 1;
-                (connection.failed_handshakes >= NO_DETAIL_TRIES)
-                    .then_some(ClientError::NotZeroMq { endpoint })
+                let first = connection.failed_handshakes == 1;
+                let greeting = match first {
+                    true => probe::greeting(&self.endpoint),
+                    false => connection.greeting.clone(),
+                };
+                let connection = self.connection.as_mut()?;
+                connection.greeting = greeting.clone();
+                self.what_closed(greeting, first)
             }
             _ => Some(ClientError::NotZeroMq { endpoint }),
+        }
+    }
+
+    /// What a handshake that failed with no detail means, from the peer's
+    /// `greeting` (looked at just now if `first`).
+    fn what_closed(&self, greeting: Greeting, first: bool) -> Option<ClientError> {
+        let endpoint = self.endpoint.clone();
+        let ours = probe::mechanism(self.login.as_ref());
+        let failed = self.connection.as_ref().map_or(0, |c| c.failed_handshakes);
+        match greeting {
+            // Both ends speak ZeroMQ, with different security.
+            Greeting::Mechanism(theirs) if theirs != ours => Some(match self.login {
+                None => ClientError::LoginWanted { endpoint },
+                Some(_) => ClientError::LoginUnwanted { endpoint },
+            }),
+            // Our security: a publisher that wants a login closes on us once
+            // it has read what kind of socket we are; else a passing failure
+            // (a restart), left to the tries.
+            Greeting::Mechanism(_) => (first
+                && probe::is_publisher(&self.context, &self.endpoint, self.login.as_ref()))
+            .then_some(ClientError::Publisher { endpoint }),
+            Greeting::NotZeroMq => Some(ClientError::NotZeroMq { endpoint }),
+            Greeting::Unknown if failed < NO_DETAIL_TRIES => None,
+            Greeting::Unknown => Some(ClientError::NotZeroMq { endpoint }),
         }
     }
 }

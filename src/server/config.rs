@@ -66,7 +66,8 @@ impl Listen {
     pub fn endpoints(&self) -> Vec<String> {
         match self {
             // A host name is resolved (libzmq would take it for an interface);
-            // one that does not resolve is left for the bind to report.
+            // one that does not resolve is left for the bind to report
+            // (`bind_all`, which says so).
             Listen::PortHost { port, host } => vec![
                 protocol::resolve_tcp_endpoint(host, *port)
                     .unwrap_or_else(|_| protocol::tcp_endpoint(host, *port)),
@@ -338,9 +339,22 @@ pub(super) fn bind_all(
         socket
             .set_ipv6(protocol::is_ipv6_endpoint(endpoint))
             .map_err(socket_error("set IPV6"))?;
-        socket.bind(endpoint).map_err(|source| ServerError::Bind {
-            endpoint: endpoint.clone(),
-            source,
+        socket.bind(endpoint).map_err(|source| {
+            // libzmq binds addresses and interface names: a host name that
+            // resolves to nothing reaches it as a missing interface.
+            let unresolved = (source == zmq::Error::ENODEV)
+                .then(|| protocol::unresolved_bind_host(endpoint))
+                .flatten();
+            match unresolved {
+                Some(source) => ServerError::Unresolved {
+                    endpoint: endpoint.clone(),
+                    source,
+                },
+                None => ServerError::Bind {
+                    endpoint: endpoint.clone(),
+                    source,
+                },
+            }
         })?;
         let last = socket
             .get_last_endpoint()

@@ -54,6 +54,14 @@ pub enum ServerError {
         /// What libzmq said.
         source: zmq::Error,
     },
+    /// An endpoint's host is a name that resolves to no address.
+    #[error("cannot bind {endpoint}")]
+    Unresolved {
+        /// The endpoint as given.
+        endpoint: String,
+        /// The name and what the resolver said.
+        source: crate::protocol::ResolveError,
+    },
     /// The state file could not be opened, read or kept.
     #[error(transparent)]
     Storage(#[from] StorageError),

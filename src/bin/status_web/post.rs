@@ -256,6 +256,7 @@ fn client_error(e: &ClientError) -> Response {
         | ClientError::NothingListens { .. }
         | ClientError::Interrupted => (StatusCode::SERVICE_UNAVAILABLE, why),
         ClientError::NotZeroMq { .. }
+        | ClientError::Publisher { .. }
         | ClientError::Connect { .. }
         | ClientError::Socket { .. } => (StatusCode::BAD_GATEWAY, why),
     };
