@@ -20,6 +20,6 @@ for target in $(cargo +nightly fuzz list); do
     echo "fuzz smoke: $target failed; its input is in fuzz/artifacts/$target/ (docs/FUZZING.md)"
     exit 1
   fi
-  echo "fuzz smoke: $target: $(grep -E '^#[0-9]+ +DONE' "$log" | tail -n 1)"
+  echo "fuzz smoke: $target: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 | tr '\t' ' ')"
 done
 echo "fuzz smoke: every target ran ${seconds} s; $(( $(date +%s) - start )) s in all"
