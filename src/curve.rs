@@ -155,18 +155,23 @@ impl KeyPair {
                 mode,
             },
         })?;
-        let malformed = |why: String| CurveError::Malformed {
+        KeyPair::parse(&text).map_err(|why| CurveError::Malformed {
             path: path.to_owned(),
             why,
-        };
-        let key = |name: &str| -> Result<[u8; 32], CurveError> {
+        })
+    }
+
+    /// A key pair from the text of its file, or what is wrong with it. No
+    /// libzmq with CURVE needed: only its Z85 decoder.
+    pub(crate) fn parse(text: &str) -> Result<KeyPair, String> {
+        let key = |name: &str| -> Result<[u8; 32], String> {
             let value = text
                 .lines()
                 .filter_map(|line| line.trim().split_once('='))
                 .find(|(k, _)| k.trim() == name)
                 .map(|(_, v)| v.trim().trim_matches('"'))
-                .ok_or_else(|| malformed(format!("no {name} line")))?;
-            decode_key(value).map_err(|why| malformed(format!("{name}: {why}")))
+                .ok_or_else(|| format!("no {name} line"))?;
+            decode_key(value).map_err(|why| format!("{name}: {why}"))
         };
         Ok(KeyPair {
             public: key("public-key")?,
@@ -181,16 +186,31 @@ impl KeyPair {
 }
 
 /// A 32-byte key from its 40 Z85 characters.
+///
+/// Decoded here, not by libzmq: the zmq crate's `z85_decode` leaks the copy
+/// of its input on every call, ignores libzmq's refusal of a group past
+/// 2^32 (and answers zeros), and not every libzmq refuses a character
+/// outside the alphabet. Each key thus has one text, the one encoding gives.
 pub fn decode_key(z85: &str) -> Result<[u8; 32], String> {
     if z85.len() != 40 {
         return Err(format!("a key is 40 Z85 characters, not {}", z85.len()));
     }
-    // Checked here: not every libzmq's decoder refuses a character outside it.
     if let Some(bad) = z85.chars().find(|c| !Z85_ALPHABET.contains(*c)) {
         return Err(format!("{bad:?} is not a Z85 character"));
     }
-    let bytes = zmq::z85_decode(z85).map_err(|_| "not Z85".to_owned())?;
-    bytes.try_into().map_err(|_| "not 32 bytes".to_owned())
+    let mut key = [0; 32];
+    // Each 5 characters, base 85 with the most significant first, are 4 bytes.
+    for (group, bytes) in z85.as_bytes().chunks_exact(5).zip(key.chunks_exact_mut(4)) {
+        let value = group.iter().fold(0u64, |value, &c| {
+            // Every character is in the alphabet, checked above.
+            let digit = Z85_ALPHABET.bytes().position(|a| a == c).unwrap_or(0);
+            value * 85 + digit as u64
+        });
+        let value = u32::try_from(value)
+            .map_err(|_| format!("{:?} is past 2^32, not Z85", String::from_utf8_lossy(group)))?;
+        bytes.copy_from_slice(&value.to_be_bytes());
+    }
+    Ok(key)
 }
 
 /// The 85 characters of Z85 (ZeroMQ RFC 32).
@@ -214,6 +234,32 @@ mod tests {
         assert_eq!(decode_key(&encode(&key)), Ok(key));
         assert!(decode_key("short").is_err());
         assert!(decode_key(&"~".repeat(40)).is_err());
+    }
+
+    #[test]
+    fn keys_decode_as_libzmq_encodes_them_and_a_group_past_2_32_is_refused() {
+        // ZeroMQ RFC 32's example.
+        let hello = [0x86, 0x4f, 0xd2, 0x6f, 0xb5, 0x59, 0xf7, 0x5b];
+        let mut key = [0; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = hello[i % 8];
+        }
+        assert_eq!(encode(&key), "HelloWorld".repeat(4));
+        assert_eq!(decode_key(&"HelloWorld".repeat(4)), Ok(key));
+        for fill in [0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff] {
+            let mut key = [fill; 32];
+            key[31] ^= 0x5a;
+            assert_eq!(decode_key(&encode(&key)), Ok(key));
+        }
+        // 85^5 - 1 does not fit 4 bytes. libzmq refuses it, but the zmq crate
+        // ignored the refusal and answered zeros for that group and the rest.
+        let past = format!("{}{}", "#".repeat(5), "0".repeat(35));
+        let err = decode_key(&past).expect_err("past 2^32");
+        assert!(err.contains("past 2^32"), "{err}");
+        assert_eq!(
+            decode_key(&format!("%nSc0{}", "0".repeat(35))).map(|k| k[..4].to_vec()),
+            Ok(vec![0xff; 4])
+        );
     }
 
     #[test]

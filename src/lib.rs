@@ -37,6 +37,8 @@
 //! - `secret_file`: reading a file of secrets only when no one else can.
 //! - [`sys`]: the C library calls beyond std (open-file limit, allocator).
 //! - [`visible`]: text from elsewhere made safe to print on a terminal.
+//! - `fuzz_api`: in a fuzzing build only, what the fuzz targets in `fuzz/`
+//!   reach beyond the public API (`docs/FUZZING.md`).
 //!
 //! `status_web`, the board in a browser, lives in `src/bin/status_web/`: its
 //! HTTP side (axum on tokio) stays out of this crate, so the server and the
@@ -55,6 +57,12 @@ pub mod shutdown;
 pub mod storage;
 pub mod sys;
 pub mod visible;
+
+// The crate-private parsers of bytes from outside, for the fuzz targets in
+// `fuzz/` (cargo fuzz builds with `--cfg fuzzing`); not part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzz_api;
 
 mod board;
 mod clock;

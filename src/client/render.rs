@@ -100,8 +100,9 @@ pub fn write_mirror_json(out: &mut impl Write, mirror: &Mirror) -> io::Result<()
                 "status": display_status(&entry.status),
             });
             if let (Some(at), Some(age)) = (entry.set_at_ms, mirror.age(entry)) {
-                let set_at = UNIX_EPOCH + Duration::from_millis(at);
-                value["set_at"] = humantime::format_rfc3339_millis(set_at).to_string().into();
+                if let Some(set_at) = rfc3339_millis(at) {
+                    value["set_at"] = set_at.into();
+                }
                 value["age_s"] = age.as_secs().into();
             }
             value
@@ -112,6 +113,17 @@ pub fn write_mirror_json(out: &mut impl Write, mirror: &Mirror) -> io::Result<()
         false => serde_json::json!({ "seq": mirror.seq, "entries": entries }),
     };
     write_json_line(out, &document)
+}
+
+/// A server's time (ms since the Unix epoch) in RFC 3339, or `None` past the
+/// year 9999, which RFC 3339 cannot write: humantime's `Display` then fails,
+/// and `to_string` would panic on a time any server may send.
+fn rfc3339_millis(at_ms: u64) -> Option<String> {
+    use std::fmt::Write as _;
+    let at = UNIX_EPOCH.checked_add(Duration::from_millis(at_ms))?;
+    let mut text = String::new();
+    write!(text, "{}", humantime::format_rfc3339_millis(at)).ok()?;
+    Some(text)
 }
 
 /// An age as a person reads it: `just now`, `42 s ago`, `3 min ago`, `5 h ago`, `2 days ago`.
@@ -813,6 +825,40 @@ mod tests {
         );
         let lines = drawn(&board(&[]), 80, 24);
         assert!(lines[2].contains("(the board is empty)"), "{lines:#?}");
+    }
+
+    #[test]
+    fn a_time_past_the_year_9999_is_left_out_of_json_not_a_panic() {
+        use crate::protocol::{Snapshot, SnapshotHeader};
+        // Found by fuzz/fuzz_targets/render.rs: humantime writes no year
+        // past 9999, and `to_string` panicked on its error.
+        let entry = |name: &str, set_at_ms| Entry {
+            name: name.into(),
+            status: ": x".into(),
+            set_at_ms: Some(set_at_ms),
+        };
+        let mirror = Mirror::new(Snapshot {
+            header: SnapshotHeader {
+                epoch: "e1".into(),
+                seq: 1,
+                now_ms: 1_700_000_000_000,
+                ..SnapshotHeader::default()
+            },
+            entries: vec![
+                entry("far", 253_402_300_800_000),
+                entry("last", 253_402_300_799_999),
+                entry("max", u64::MAX),
+            ],
+        });
+        let mut out = Vec::new();
+        write_mirror_json(&mut out, &mirror).unwrap();
+        let document: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let entries = document["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 3);
+        assert!(entries[0].get("set_at").is_none(), "{document}");
+        assert!(entries[2].get("set_at").is_none(), "{document}");
+        assert_eq!(entries[1]["set_at"], "9999-12-31T23:59:59.999Z");
+        assert!(entries.iter().all(|e| e["age_s"].is_u64()), "{document}");
     }
 
     #[test]

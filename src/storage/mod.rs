@@ -39,6 +39,12 @@ pub use record::{MAGIC, encode_set};
 
 pub use record::DecodeError;
 
+// For the fuzz targets' facade (`crate::fuzz_api`), in a fuzzing build only.
+#[cfg(fuzzing)]
+pub(crate) use record::{RecordKind, decode, encode_remove, resync};
+#[cfg(fuzzing)]
+pub(crate) use replay::{Replayed, replay};
+
 /// Default log size before compaction is considered, in bytes.
 pub const DEFAULT_COMPACT_AT: u64 = 4 << 20;
 

@@ -45,7 +45,7 @@ pub enum DecodeError {
 
 /// A record read back from the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Record<'a> {
+pub(crate) struct Record<'a> {
     /// Set or remove.
     pub kind: RecordKind,
     /// The name set or removed.
@@ -59,7 +59,7 @@ pub(super) struct Record<'a> {
 
 /// What a record does to the board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum RecordKind {
+pub(crate) enum RecordKind {
     /// Sets a status.
     Set,
     /// Removes a name (`--clear`, or expiry).
@@ -77,7 +77,7 @@ pub fn encode_set(
 }
 
 /// Appends one remove record to `out`: `name` goes if set no later than `set_by_ms`.
-pub(super) fn encode_remove(
+pub(crate) fn encode_remove(
     out: &mut Vec<u8>,
     name: &str,
     set_by_ms: u64,
@@ -136,7 +136,7 @@ fn le_u64(b: &[u8]) -> u64 {
 }
 
 /// Reads the record at the start of `data`; returns it and its size in bytes.
-pub(super) fn decode(data: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
+pub(crate) fn decode(data: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
     if data.len() < RECORD_HEADER {
         return Err(DecodeError::Truncated);
     }
@@ -194,7 +194,7 @@ pub(super) fn decode(data: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
 ///
 /// Names and statuses hold no control characters, and every record header
 /// does (its length's high byte is 0), so a record cannot hide in a status.
-pub(super) fn resync(data: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn resync(data: &[u8], from: usize) -> Option<usize> {
     (from..data.len()).find(|&offset| decode(&data[offset..]).is_ok())
 }
 

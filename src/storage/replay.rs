@@ -11,7 +11,7 @@ use super::{OpenReport, StorageError};
 
 /// How replay left the file.
 #[derive(Debug)]
-pub(super) enum Replayed {
+pub(crate) enum Replayed {
     /// No file, or an empty one: write the header.
     Fresh,
     /// Every byte was good; this many.
@@ -42,7 +42,7 @@ fn reserve_for(data: &[u8], board: &mut Board) {
 }
 
 /// Applies every record in `data` to `board`, deciding what the bad bytes are.
-pub(super) fn replay(
+pub(crate) fn replay(
     path: &Path,
     data: &[u8],
     repair: bool,

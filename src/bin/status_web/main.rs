@@ -5,7 +5,8 @@
 //! - `gateway`: the board as the gateway knows it, and the events viewers get.
 //! - `http`: axum on tokio on a thread of its own: the routes, the page
 //!   (`page.html`), the event stream.
-//! - `post`: a status posted from the web, with the browser's login.
+//! - `post`: a status posted from the web, with the browser's login; `form`:
+//!   what it says, checked as text (no axum: `fuzz/` includes it by path).
 //! - `accept`, `connections`, `hosts`: what a peer on the network may do:
 //!   connections accepted under a cap with timeouts, and the names served.
 //!
@@ -14,6 +15,7 @@
 
 mod accept;
 mod connections;
+mod form;
 mod gateway;
 mod hosts;
 mod http;

@@ -12,14 +12,14 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 
 use status_board::client::Login;
 use status_board::client::request::{Client, ClientError};
-use status_board::protocol::{self, ERROR_PREFIX, Field, Limits, POLL_NAME, POLL_REQUEST};
+use status_board::protocol::{self, ERROR_PREFIX, POLL_REQUEST};
 use status_board::shutdown::Shutdown;
 use tokio::sync::Semaphore;
 
+use crate::form::{PostForm, update_request};
 use crate::http::Shared;
 
 /// Tries per post: a post waits at most this many timeouts, then says the server is away.
@@ -80,14 +80,6 @@ impl Poster {
         );
         client.request(request.as_bytes(), &self.shutdown)
     }
-}
-
-/// The form: `name=alice&status=in+a+meeting`; the name may be left out
-/// when the browser logs in (it is then the user's).
-#[derive(Debug, serde::Deserialize)]
-pub(super) struct PostForm {
-    name: Option<String>,
-    status: Option<String>,
 }
 
 /// An answer to a post: a status code and one line, or the board.
@@ -163,33 +155,13 @@ async fn post(
         Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
     let user = match &login {
-        Some(Login::Plain { user, .. }) => Some(user.clone()),
+        Some(Login::Plain { user, .. }) => Some(user.as_str()),
         _ => None,
     };
-    let name = form.name.filter(|n| !n.trim().is_empty()).or(user);
-    let Some(name) = name else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "give a name (name=NAME), or log in",
-        );
+    let request = match update_request(form, user) {
+        Ok(request) => request,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
-    let Some(text) = form.status else {
-        return refuse(StatusCode::BAD_REQUEST, "give a status (status=TEXT)");
-    };
-    let name = name.trim().to_owned();
-    if name == POLL_NAME {
-        return refuse(StatusCode::BAD_REQUEST, "the name '_' only reads the board");
-    }
-    if let Err(e) = protocol::check_name(&name, &Limits::UNLIMITED) {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            format_args!("the name {name:?}: {e}"),
-        );
-    }
-    if let Err(e) = protocol::check_line(&text, Field::Status) {
-        return refuse(StatusCode::BAD_REQUEST, format_args!("the status: {e}"));
-    }
-    let request = protocol::format_update(&name, &text);
     let poster = shared.poster;
     // Never closed: an error cannot come.
     let Ok(turn) = poster.turns.acquire().await else {
@@ -265,27 +237,10 @@ fn client_error(e: &ClientError) -> Response {
 
 /// `Authorization: Basic …` as a PLAIN login; none without the header.
 fn basic_login(headers: &HeaderMap) -> Result<Option<Login>, &'static str> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let bad = "the Authorization header is not HTTP Basic (user:password in base64)";
-    let value = value.to_str().map_err(|_| bad)?;
-    let (scheme, encoded) = value.trim().split_once(' ').ok_or(bad)?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(bad);
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| bad)?;
-    let decoded = String::from_utf8(decoded).map_err(|_| bad)?;
-    let (user, password) = decoded.split_once(':').ok_or(bad)?;
-    if user.is_empty() {
-        return Err("the login has no user name");
-    }
-    Ok(Some(Login::Plain {
-        user: user.to_owned(),
-        password: password.to_owned(),
-    }))
+    headers
+        .get(header::AUTHORIZATION)
+        .map(|value| crate::form::basic_login(value.as_bytes()))
+        .transpose()
 }
 
 /// A post a page of another site makes the browser send (with the
