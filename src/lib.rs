@@ -51,6 +51,7 @@
 pub mod cli;
 pub mod client;
 pub mod curve;
+pub mod endpoint;
 pub mod protocol;
 pub mod server;
 pub mod shutdown;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use status_board::client::{self, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, Options, eprintln_visible};
-use status_board::protocol::{self, POLL_NAME};
+use status_board::protocol::POLL_NAME;
 use status_board::shutdown::{Hangup, Shutdown};
 use status_board::visible::visible;
 
@@ -176,12 +176,12 @@ impl Args {
         }
         // A host name is resolved here, for every way of giving it: one that
         // does not resolve is said now (libzmq would retry it in silence).
-        let unresolved = |e: protocol::ResolveError| status_board::error_chain(&e);
+        let unresolved = |e: status_board::endpoint::ResolveError| status_board::error_chain(&e);
         let (endpoint, greeting) = match (self.endpoint, self.port, self.host) {
             (Some(endpoint), _, _) => {
                 let greeting = format!("Connecting to '{endpoint}'.");
                 (
-                    protocol::resolve_endpoint(&endpoint).map_err(unresolved)?,
+                    status_board::endpoint::resolve_endpoint(&endpoint).map_err(unresolved)?,
                     greeting,
                 )
             }
@@ -189,14 +189,15 @@ impl Args {
                 let endpoint = env("STATUS_BOARD_ENDPOINT").unwrap_or_default();
                 let greeting = format!("Connecting to '{endpoint}'.");
                 (
-                    protocol::resolve_endpoint(&endpoint).map_err(unresolved)?,
+                    status_board::endpoint::resolve_endpoint(&endpoint).map_err(unresolved)?,
                     greeting,
                 )
             }
             (None, port, host) => {
                 let port = port.unwrap_or(2345);
                 let host = host.unwrap_or_else(|| "127.0.0.1".to_owned());
-                let endpoint = protocol::resolve_tcp_endpoint(&host, port).map_err(unresolved)?;
+                let endpoint = status_board::endpoint::resolve_tcp_endpoint(&host, port)
+                    .map_err(unresolved)?;
                 let greeting = format!("Connecting to port '{port}' of host '{host}'.");
                 (endpoint, greeting)
             }

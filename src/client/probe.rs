@@ -15,8 +15,6 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use crate::protocol;
-
 use super::login::Login;
 
 /// How long a look waits: on a network a peer answers in a round trip or two.
@@ -59,7 +57,7 @@ pub(super) fn greeting(endpoint: &str) -> Greeting {
             exchange(&mut stream, deadline)
         })
     } else {
-        let Some((host, port)) = protocol::tcp_host_port(endpoint) else {
+        let Some((host, port)) = crate::endpoint::tcp_host_port(endpoint) else {
             return Greeting::Unknown;
         };
         let Ok(ip) = host.parse::<std::net::IpAddr>() else {

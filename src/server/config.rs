@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::board::names;
-use crate::protocol::{self, Limits};
+use crate::protocol::Limits;
 use crate::shutdown::Shutdown;
 use crate::storage::{self, StorageOptions};
 use crate::store::Store;
@@ -69,8 +69,8 @@ impl Listen {
             // one that does not resolve is left for the bind to report
             // (`bind_all`, which says so).
             Listen::PortHost { port, host } => vec![
-                protocol::resolve_tcp_endpoint(host, *port)
-                    .unwrap_or_else(|_| protocol::tcp_endpoint(host, *port)),
+                crate::endpoint::resolve_tcp_endpoint(host, *port)
+                    .unwrap_or_else(|_| crate::endpoint::tcp_endpoint(host, *port)),
             ],
             Listen::Endpoints(endpoints) => endpoints.clone(),
         }
@@ -337,13 +337,13 @@ pub(super) fn bind_all(
     for endpoint in endpoints {
         // Only where asked for: with IPv6 on, libzmq reports IPv4 binds as `[::ffff:…]`.
         socket
-            .set_ipv6(protocol::is_ipv6_endpoint(endpoint))
+            .set_ipv6(crate::endpoint::is_ipv6_endpoint(endpoint))
             .map_err(socket_error("set IPV6"))?;
         socket.bind(endpoint).map_err(|source| {
             // libzmq binds addresses and interface names: a host name that
             // resolves to nothing reaches it as a missing interface.
             let unresolved = (source == zmq::Error::ENODEV)
-                .then(|| protocol::unresolved_bind_host(endpoint))
+                .then(|| crate::endpoint::unresolved_bind_host(endpoint))
                 .flatten();
             match unresolved {
                 Some(source) => ServerError::Unresolved {

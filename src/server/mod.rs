@@ -60,7 +60,7 @@ pub enum ServerError {
         /// The endpoint as given.
         endpoint: String,
         /// The name and what the resolver said.
-        source: crate::protocol::ResolveError,
+        source: crate::endpoint::ResolveError,
     },
     /// The state file could not be opened, read or kept.
     #[error(transparent)]

@@ -227,7 +227,7 @@ pub fn endpoint_from_waiting_line(line: &str) -> String {
             .strip_prefix(" on host '")
             .and_then(|h| h.strip_suffix("'."))
             .expect("quoted host");
-        return status_board::protocol::tcp_endpoint(host, port.parse().expect("numeric port"));
+        return status_board::endpoint::tcp_endpoint(host, port.parse().expect("numeric port"));
     }
     line.strip_prefix("Waiting for clients on '")
         .and_then(|l| l.strip_suffix("'."))
