@@ -127,7 +127,7 @@ fn anonymous_endpoints_read_and_refuse_every_write() {
     for write in ["alice: anonymous", "mallory: hi", "_:@clear alice"] {
         assert_eq!(
             common::request_text(&anonymous, write),
-            "error: anonymous clients may only read",
+            "error: forbidden: anonymous clients may only read",
             "{write}"
         );
     }

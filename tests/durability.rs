@@ -515,7 +515,7 @@ fn one_name_is_one_name_wherever_the_server_counts_names() {
     server.request_text("a: 1");
     assert_eq!(
         server.request_text("b: 2"),
-        "error: board is full (1 name); existing names can still update"
+        "error: full: board is full (1 name); existing names can still update"
     );
     let (status, _, log) = server.stop_with_output(libc::SIGTERM);
     assert_eq!(status.code(), Some(0));

@@ -291,7 +291,7 @@ fn the_original_client_reads_an_anonymous_endpoint_and_cannot_write(reference: &
     );
     let wrote = python_client(reference, "mallory", port, "hacked\n");
     assert!(
-        wrote.contains("error: anonymous clients may only read"),
+        wrote.contains("error: forbidden: anonymous clients may only read"),
         "{wrote:?}"
     );
     assert_eq!(

@@ -131,7 +131,7 @@ fn a_full_board_refuses_new_names_and_takes_updates() {
     server.request_text("b: 2");
     let reply = server.request_text("c: 3");
     assert!(
-        reply.starts_with("error: board is full (2 names)"),
+        reply.starts_with("error: full: board is full (2 names)"),
         "{reply:?}"
     );
     assert_eq!(server.request_text("a: 9"), "- a: 9\n- b: 2\n");
@@ -167,7 +167,7 @@ fn slightly_too_large_gets_an_error_reply() {
     let request = format!("bob: {}", "x".repeat(5000));
     let reply = server.request_text(&request);
     assert!(
-        reply.starts_with("error: request is 5005 bytes, the limit is 4096"),
+        reply.starts_with("error: too-long: request is 5005 bytes, the limit is 4096"),
         "{reply:?}"
     );
 }
@@ -273,7 +273,7 @@ fn concurrent_new_names_never_overfill_the_board() {
         .collect();
     let refused = replies
         .iter()
-        .filter(|(_, r)| r.starts_with("error: board is full"))
+        .filter(|(_, r)| r.starts_with("error: full: board is full"))
         .count();
     assert_eq!((accepted.len(), refused), (5, 15), "{replies:?}");
     let board = server.request_text("_:");

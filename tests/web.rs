@@ -315,8 +315,8 @@ fn a_post_sets_the_status_and_bad_ones_get_the_reason_and_a_4xx() {
     refused(
         "name=dave&status=far+too+long+for+forty+bytes+of+request",
         "",
-        400,
-        "the limit is 40",
+        413,
+        "error: too-long: request is",
     );
     refused(
         "name=dave&status=x",
@@ -362,7 +362,10 @@ fn with_logins_a_posts_basic_credentials_are_the_users_login() {
 
     let forged = web.post("name=alice&status=forged", &as_bob);
     assert_eq!(forged.status, 403, "{}", forged.body);
-    assert_eq!(forged.body, "error: user 'bob' may not set 'alice'\n");
+    assert_eq!(
+        forged.body,
+        "error: forbidden: user 'bob' may not set 'alice'\n"
+    );
 
     let own = web.post("status=logged+in", &as_bob);
     assert_eq!(own.status, 200, "{}", own.body);

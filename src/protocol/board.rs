@@ -13,9 +13,60 @@ pub fn encode_entry(out: &mut Vec<u8>, name: &str, status: &str) {
     out.push(b'\n');
 }
 
-/// Builds the one-frame error reply for a rejected request.
-pub fn format_error(err: &impl fmt::Display) -> String {
-    format!("{ERROR_PREFIX}{err}")
+/// What kind of refusal an error reply is: a stable word right after
+/// `error: `, for programs (the web gateway's HTTP codes, scripts); the text
+/// after it is for people. To the original client it is plain text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not a request this server takes: malformed, or a name that breaks a rule.
+    Invalid,
+    /// Over a size limit: the request or the name.
+    TooLong,
+    /// The board holds as many names as it may; a new one waits.
+    Full,
+    /// Not the caller's to change: rights, or an anonymous endpoint.
+    Forbidden,
+    /// The server cannot store updates now (a full disk, no quorum); later may work.
+    Unavailable,
+}
+
+impl Refusal {
+    const WORDS: [(Refusal, &'static str); 5] = [
+        (Refusal::Invalid, "invalid"),
+        (Refusal::TooLong, "too-long"),
+        (Refusal::Full, "full"),
+        (Refusal::Forbidden, "forbidden"),
+        (Refusal::Unavailable, "unavailable"),
+    ];
+
+    /// The word on the wire.
+    pub fn word(self) -> &'static str {
+        Refusal::WORDS
+            .iter()
+            .find_map(|&(refusal, word)| (refusal == self).then_some(word))
+            .unwrap_or("invalid")
+    }
+
+    /// The refusal an error text starts with (`forbidden: user 'bob' …`), and
+    /// the rest; `None` for a server that sends no word (the original, or an
+    /// older version of ours).
+    pub fn parse(text: &str) -> (Option<Refusal>, &str) {
+        let found = text.split_once(": ").and_then(|(word, rest)| {
+            Refusal::WORDS
+                .iter()
+                .find_map(|&(refusal, w)| (w == word).then_some((refusal, rest)))
+        });
+        match found {
+            Some((refusal, rest)) => (Some(refusal), rest),
+            None => (None, text),
+        }
+    }
+}
+
+/// Builds the one-frame error reply for a rejected request:
+/// `error: WORD: what was wrong and what is expected`.
+pub fn format_error(refusal: Refusal, err: &impl fmt::Display) -> String {
+    format!("{ERROR_PREFIX}{}: {err}", refusal.word())
 }
 
 /// One line of a board as a client sees it.

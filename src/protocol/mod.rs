@@ -17,7 +17,7 @@ mod tests;
 
 use std::fmt;
 
-pub use board::{Entry, encode_entry, format_error, parse_board};
+pub use board::{Entry, Refusal, encode_entry, format_error, parse_board};
 pub use name::{check_line, check_name, check_stored_name, does_not_show};
 pub use notice::{Event, Notice, Removal, encode_notice, parse_notice};
 pub use request::{Request, format_clear, format_since, format_update, parse_request};
@@ -167,6 +167,16 @@ pub enum ProtocolError {
         /// The line, for the message.
         text: String,
     },
+}
+
+impl ProtocolError {
+    /// The kind of refusal this error makes of a request.
+    pub fn refusal(&self) -> Refusal {
+        match self {
+            ProtocolError::TooLarge { .. } | ProtocolError::NameTooLong { .. } => Refusal::TooLong,
+            _ => Refusal::Invalid,
+        }
+    }
 }
 
 /// Which part of a request a [`ProtocolError::ControlChar`] was found in.

@@ -282,9 +282,37 @@ fn name_limit_counts_bytes() {
 
 #[test]
 fn error_replies_start_with_the_prefix_and_say_what_is_expected() {
-    let text = format_error(&ProtocolError::NoColon);
-    assert!(text.starts_with("error: "));
+    let text = format_error(ProtocolError::NoColon.refusal(), &ProtocolError::NoColon);
+    assert!(text.starts_with("error: invalid: "), "{text}");
     assert!(text.contains("NAME: STATUS"), "{text}");
+}
+
+#[test]
+fn a_refusal_word_comes_first_and_reads_back() {
+    let too_long = ProtocolError::TooLarge { size: 9, limit: 8 };
+    let text = format_error(too_long.refusal(), &too_long);
+    assert_eq!(text, format!("error: too-long: {too_long}"));
+    let after_prefix = text.strip_prefix(ERROR_PREFIX).expect("the prefix");
+    assert_eq!(
+        Refusal::parse(after_prefix),
+        (Some(Refusal::TooLong), too_long.to_string().as_str())
+    );
+    for refusal in [
+        Refusal::Invalid,
+        Refusal::TooLong,
+        Refusal::Full,
+        Refusal::Forbidden,
+        Refusal::Unavailable,
+    ] {
+        let text = format!("{}: why", refusal.word());
+        assert_eq!(Refusal::parse(&text), (Some(refusal), "why"));
+    }
+    // The original server, or an older one of ours: no word, the text whole.
+    assert_eq!(
+        Refusal::parse("user 'bob' may not set 'alice'"),
+        (None, "user 'bob' may not set 'alice'")
+    );
+    assert_eq!(Refusal::parse("name: thing"), (None, "name: thing"));
 }
 
 #[test]
@@ -303,7 +331,7 @@ fn every_error_message_is_one_line() {
         },
     ];
     for err in errors {
-        let text = format_error(&err);
+        let text = format_error(err.refusal(), &err);
         assert!(!text.contains('\n'), "{text:?}");
     }
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::board::{BoardError, names};
-use crate::protocol::{self, ProtocolError, Request};
+use crate::protocol::{self, ProtocolError, Refusal, Request};
 use crate::shutdown::Shutdown;
 use crate::storage::StorageError;
 use crate::store::{Committed, Store, UpdateError};
@@ -754,10 +754,23 @@ enum Rejected {
     Unstored,
 }
 
+impl Rejected {
+    /// The word the error reply starts with, for programs.
+    fn refusal(&self) -> Refusal {
+        match self {
+            Rejected::Protocol(err) => err.refusal(),
+            Rejected::Board(BoardError::Full { .. }) => Refusal::Full,
+            Rejected::Forbidden(_) => Refusal::Forbidden,
+            Rejected::Unstored => Refusal::Unavailable,
+        }
+    }
+}
+
 /// Answers one request with an error, and logs it.
 fn reject(socket: &zmq::Socket, envelope: Vec<zmq::Message>, err: &Rejected) {
     log_err!("rejected request: {err}");
-    send_reply(socket, envelope, protocol::format_error(err).as_bytes());
+    let reply = protocol::format_error(err.refusal(), err);
+    send_reply(socket, envelope, reply.as_bytes());
 }
 
 /// Sends a reply behind its envelope; a failure concerns one client only and is logged.

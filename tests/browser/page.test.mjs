@@ -188,7 +188,7 @@ test("the form posts, and shows a refused post's error", { skip }, async () => {
   await page.fill('input[name="status"]', "a status far too long for a server that takes 40 bytes");
   await page.click('button[type="submit"]');
   await page.waitForSelector("#post-message.error", { timeout: BOUND_MS });
-  assert.match(await page.textContent("#post-message"), /^error: request is \d+ bytes, the limit is 40/);
+  assert.match(await page.textContent("#post-message"), /^error: too-long: request is \d+ bytes, the limit is 40/);
   await shows(page, "jack", "from the browser");
   await page.context().close();
 });
@@ -217,7 +217,7 @@ test("with logins, a post is the browser's user's: only bob sets bob", { skip },
   await page.click('button[type="submit"]');
   await page.waitForFunction(() => document.getElementById("post-message").textContent.includes("may not"),
     null, { timeout: BOUND_MS });
-  assert.equal(await page.textContent("#post-message"), "error: user 'bob' may not set 'alice'");
+  assert.equal(await page.textContent("#post-message"), "error: forbidden: user 'bob' may not set 'alice'");
   await page.fill('input[name="name"]', "");
   await page.fill('input[name="status"]', "logged in as bob");
   await page.click('button[type="submit"]');

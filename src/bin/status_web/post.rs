@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use status_board::client::Login;
 use status_board::client::request::{Client, ClientError};
-use status_board::protocol::{self, ERROR_PREFIX, POLL_REQUEST};
+use status_board::protocol::{self, ERROR_PREFIX, POLL_REQUEST, Refusal};
 use status_board::shutdown::Shutdown;
 use tokio::sync::Semaphore;
 
@@ -200,12 +200,14 @@ fn server_answer(reply: &[u8]) -> Response {
     let Some(message) = text.strip_prefix(ERROR_PREFIX) else {
         return answer(StatusCode::OK, text.to_owned());
     };
-    // The refusals of rights (docs/PROTOCOL.md): who you are may not do that.
-    let forbidden = message.starts_with("anonymous clients may only read")
-        || (message.starts_with("user '") && message.contains("' may not "));
-    let code = match forbidden {
-        true => StatusCode::FORBIDDEN,
-        false => StatusCode::BAD_REQUEST,
+    // The refusal's word (docs/PROTOCOL.md), never its English.
+    let code = match Refusal::parse(message).0 {
+        Some(Refusal::Forbidden) => StatusCode::FORBIDDEN,
+        Some(Refusal::TooLong) => StatusCode::PAYLOAD_TOO_LARGE,
+        Some(Refusal::Full) => StatusCode::CONFLICT,
+        Some(Refusal::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+        // An older server, or the original, sends no word.
+        Some(Refusal::Invalid) | None => StatusCode::BAD_REQUEST,
     };
     answer(code, format!("{text}\n"))
 }
