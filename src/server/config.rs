@@ -228,29 +228,7 @@ impl Access {
             .set_zap_domain(domain)
             .map_err(socket_error("set ZAP_DOMAIN"))?;
         // Without a ZAP handler, a connection is refused rather than let in.
-        set_zap_enforce_domain(socket).map_err(socket_error("set ZAP_ENFORCE_DOMAIN"))
-    }
-}
-
-/// ZMQ_ZAP_ENFORCE_DOMAIN, which rust-zmq does not wrap (it is a draft in zmq.h,
-/// and a plain option in libzmq since 4.3).
-fn set_zap_enforce_domain(socket: &mut zmq::Socket) -> Result<(), zmq::Error> {
-    const ZMQ_ZAP_ENFORCE_DOMAIN: std::ffi::c_int = 93;
-    let on: std::ffi::c_int = 1;
-    // SAFETY: a live socket, and a pointer to an int with its size, as
-    // zmq_setsockopt(3) takes them for this option.
-    let rc = unsafe {
-        zmq_sys::zmq_setsockopt(
-            socket.as_mut_ptr(),
-            ZMQ_ZAP_ENFORCE_DOMAIN,
-            (&raw const on).cast(),
-            std::mem::size_of::<std::ffi::c_int>(),
-        )
-    };
-    match rc {
-        0 => Ok(()),
-        // SAFETY: reads the calling thread's errno as libzmq set it.
-        _ => Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() })),
+        crate::sys::set_zap_enforce_domain(socket).map_err(socket_error("set ZAP_ENFORCE_DOMAIN"))
     }
 }
 

@@ -122,7 +122,7 @@ fn watch(monitors: &[zmq::Socket], mut tracker: Tracker, limit: Option<u64>, sto
         for monitor in monitors {
             while let Ok(frames) = monitor.recv_multipart(zmq::DONTWAIT) {
                 match Event::parse(&frames) {
-                    Some(Event::Accepted(fd)) => tracker.accepted(fd, peer_of(fd)),
+                    Some(Event::Accepted(fd)) => tracker.accepted(fd, crate::sys::peer_address(fd)),
                     Some(Event::Disconnected(fd)) => tracker.disconnected(fd),
                     Some(Event::AcceptFailed(libc::EMFILE | libc::ENFILE)) => {
                         tracker.accept_failed(now);
@@ -132,44 +132,11 @@ fn watch(monitors: &[zmq::Socket], mut tracker: Tracker, limit: Option<u64>, sto
             }
         }
         for fd in tracker.over_cap(now) {
-            // SAFETY: shutdown(2) takes a descriptor number and flags; on a
-            // number that is no socket (any more) it fails and changes nothing.
-            unsafe {
-                libc::shutdown(fd, libc::SHUT_RDWR);
-            }
+            crate::sys::shut_down_socket(fd);
         }
         if tracker.has_news() && last_said.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
             log_err!("{}", tracker.take_news(limit));
             last_said = Some(Instant::now());
-        }
-    }
-}
-
-/// The peer address of a connected socket.
-fn peer_of(fd: RawFd) -> Option<IpAddr> {
-    // SAFETY: getpeername(2) writes at most `len` bytes into the storage,
-    // which lives here and is zeroed; the family then says which struct it is.
-    unsafe {
-        let mut storage: libc::sockaddr_storage = std::mem::zeroed();
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        if libc::getpeername(fd, (&raw mut storage).cast(), &mut len) != 0 {
-            return None;
-        }
-        match i32::from(storage.ss_family) {
-            libc::AF_INET => {
-                let v4 = &*(&raw const storage).cast::<libc::sockaddr_in>();
-                Some(IpAddr::from(u32::from_be(v4.sin_addr.s_addr).to_be_bytes()))
-            }
-            libc::AF_INET6 => {
-                let v6 = &*(&raw const storage).cast::<libc::sockaddr_in6>();
-                let address = std::net::Ipv6Addr::from(v6.sin6_addr.s6_addr);
-                Some(
-                    address
-                        .to_ipv4_mapped()
-                        .map_or(IpAddr::V6(address), IpAddr::V4),
-                )
-            }
-            _ => None,
         }
     }
 }

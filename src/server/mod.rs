@@ -5,7 +5,6 @@
 //! - `publisher`: every change pushed to watchers (`--publish`).
 //! - `auth`: logins (`--auth`): the users file, the ZAP handler, rights.
 //! - `connections`: keeps client connections below the open-file limit.
-//! - `reply`: the board sent as a reply without a copy.
 //! - this file: the serve loop, which stores each batch of updates with one
 //!   write before answering it, expires old statuses and publishes changes.
 
@@ -14,7 +13,6 @@ mod config;
 mod connections;
 pub(crate) mod log;
 mod publisher;
-mod reply;
 mod side_thread;
 
 use crate::server::log::log_err;
@@ -264,7 +262,7 @@ impl Server {
     /// durable. At shutdown, what is in hand is finished and answered.
     fn serve_loop(&mut self, shutdown: &Shutdown) -> Result<(), ServerError> {
         // The socket lives in `self` for the whole loop.
-        let raw_socket = reply::RawSocket::of(&mut self.socket);
+        let raw_socket = crate::sys::RawSocket::of(&mut self.socket);
         if self.publisher.is_some() {
             self.store.record_changes();
         }
@@ -341,7 +339,7 @@ fn new_epoch() -> String {
 struct Serving<'a> {
     socket: &'a zmq::Socket,
     /// The same socket, for boards sent without a copy.
-    raw_socket: reply::RawSocket,
+    raw_socket: crate::sys::RawSocket,
     store: &'a mut Store,
     config: &'a Config,
     /// This run's identifier, in every snapshot and published change.
@@ -663,7 +661,7 @@ impl Serving<'_> {
     /// Sends the board behind `envelope`, without copying it.
     fn send_board(&self, envelope: Vec<zmq::Message>) {
         let sent = send_envelope(self.socket, envelope).and_then(|to_send| match to_send {
-            true => reply::send_shared(self.raw_socket, self.store.shared_reply()),
+            true => crate::sys::send_shared(self.raw_socket, self.store.shared_reply()),
             false => Ok(()),
         });
         if let Err(err) = sent {
