@@ -291,10 +291,26 @@ fn a_client_at_the_flooding_address_gets_in_by_its_retries() {
     let server = Server::start(&["--auth", users.to_str().expect("UTF-8"), "--quiet"]);
     let flood = Flood::start(server.port(), Duration::from_secs(3), HangUp::Stay);
     let endpoint = format!("tcp://127.0.0.2:0;127.0.0.1:{}", server.port());
-    let (code, stdout, stderr) = common::run_command(
-        common::client(&["bob", "--endpoint", &endpoint, "--set", "made it"])
-            .env("STATUS_BOARD_PASSWORD", PASSWORD),
+    // Tries long enough for the dear checks queued ahead of it on a busy
+    // machine (16 of them, two at a time).
+    let output = common::run_with_input(
+        common::client(&[
+            "bob",
+            "--endpoint",
+            &endpoint,
+            "--timeout",
+            "10000",
+            "--set",
+            "made it",
+        ])
+        .env("STATUS_BOARD_PASSWORD", PASSWORD),
         "",
+        Duration::from_secs(40),
+    );
+    let (code, stdout, stderr) = (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
     );
     let sent = flood.finish();
     assert_eq!(code, Some(0), "{stdout}{stderr}");
