@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use status_board::cli::EXIT_INTERRUPTED;
 use status_board::client::{self, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, Options, eprintln_visible};
 use status_board::protocol::{self, POLL_NAME};
 use status_board::shutdown::{Hangup, Shutdown};
@@ -258,7 +259,7 @@ fn main() -> ExitCode {
             return ExitCode::from(client::EXIT_USAGE);
         }
     };
-    let shutdown = match Shutdown::on_signals(Hangup::Stops) {
+    let shutdown = match Shutdown::on_signals(Hangup::Stops, EXIT_INTERRUPTED) {
         Ok(shutdown) => shutdown,
         Err(e) => {
             eprintln_visible(format_args!(

@@ -40,6 +40,7 @@ use std::time::Duration;
 
 use rustyline::error::ReadlineError;
 
+use crate::cli::EXIT_INTERRUPTED;
 use crate::protocol::{self, ERROR_PREFIX, Field, Limits, POLL_NAME, ProtocolError};
 use crate::shutdown::Shutdown;
 use crate::visible::visible;
@@ -60,8 +61,6 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_UNREACHABLE: u8 = 3;
 /// Exit code when the server refused the login, or wants one we did not give.
 pub const EXIT_LOGIN: u8 = 4;
-/// Exit code when Ctrl-C or SIGTERM stopped an update before it was acknowledged.
-pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// What the user asked for on the command line.
 #[derive(Debug, Clone)]

@@ -5,11 +5,12 @@ use std::io::{self, BufRead};
 use rustyline::error::ReadlineError;
 
 use crate::protocol::{self, DEFAULT_MAX_REQUEST, ExtendedReply, POLL_REQUEST, ProtocolError};
+use crate::shutdown::Leave;
 
 use super::courier::{self, Courier, Parcel, Say};
 use super::link::Away;
 use super::mirror::Mirror;
-use super::{ClientError, EXIT_INTERRUPTED, RunError, Session, eprintln_visible};
+use super::{ClientError, RunError, Session, eprintln_visible};
 
 /// Most bytes of one piped line kept: a stream with no newline must not
 /// fill the memory. A longer line is refused (cut, with `--sanitize`).
@@ -35,7 +36,7 @@ impl Session<'_> {
         let mut number = 0;
         // Nothing is owed while waiting for the next line: Ctrl-C ends it there.
         while let Some(line) = shutdown
-            .exit_if_signalled_during(EXIT_INTERRUPTED.into(), || read_line(&mut input, MAX_LINE))
+            .exit_if_signalled_during(Leave::Interrupted, || read_line(&mut input, MAX_LINE))
             .map_err(RunError::Stdin)?
         {
             number += 1;
@@ -134,7 +135,7 @@ impl Session<'_> {
             // A dumb terminal reads in cooked mode, where Ctrl-C is a signal, not a key.
             let read = self
                 .shutdown
-                .exit_if_signalled_during(0, || editor.readline(&prompt));
+                .exit_if_signalled_during(Leave::Done, || editor.readline(&prompt));
             let line = match read {
                 Ok(line) => line,
                 // Ctrl-D and Ctrl-C at the prompt are how a person leaves.

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use run::{DEFAULT_LISTEN, Options, WebError};
+use status_board::cli::EXIT_INTERRUPTED;
 use status_board::client::{self, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};
 use status_board::shutdown::{Hangup, Shutdown};
 
@@ -132,7 +133,7 @@ fn try_main() -> Result<(), (String, u8)> {
         retries: args.retries,
         hosts,
     };
-    let shutdown = Shutdown::on_signals(Hangup::Stops).map_err(|e| {
+    let shutdown = Shutdown::on_signals(Hangup::Stops, EXIT_INTERRUPTED).map_err(|e| {
         usage(format!(
             "cannot handle Ctrl-C: {}",
             status_board::error_chain(&e)
