@@ -29,8 +29,15 @@ use std::time::Duration;
 use clap::Parser;
 use run::{DEFAULT_LISTEN, Options, WebError};
 use status_board::cli::EXIT_INTERRUPTED;
-use status_board::client::{self, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};
+use status_board::client::follow::FollowError;
+use status_board::client::{DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, RequestError};
 use status_board::shutdown::{Hangup, Shutdown};
+
+/// Exit code for bad arguments, an endpoint that cannot be, or an address
+/// it cannot listen on.
+const EXIT_USAGE: u8 = 2;
+/// Exit code when the server refuses the gateway's (anonymous) read.
+const EXIT_LOGIN: u8 = 4;
 
 /// Serves the status board to browsers: a wall-screen page that follows
 /// every change, the board as JSON, and a form to post a status.
@@ -110,7 +117,7 @@ fn main() -> ExitCode {
 /// Serves until Ctrl-C or SIGTERM; an error is reported once, by `main`.
 fn try_main() -> Result<(), (String, u8)> {
     let args = Args::parse();
-    let usage = |message: String| (message, client::EXIT_USAGE);
+    let usage = |message: String| (message, EXIT_USAGE);
     if let Some(what) = args.generate {
         return status_board::cli::generate(<Args as clap::CommandFactory>::command(), what)
             .map_err(usage);
@@ -139,11 +146,18 @@ fn try_main() -> Result<(), (String, u8)> {
             status_board::error_chain(&e)
         ))
     })?;
-    run::run(&options, &shutdown).map_err(|err| {
-        let code = match &err {
-            WebError::Watch(run) => run.exit_code(),
-            WebError::Listen { .. } | WebError::Runtime(_) => client::EXIT_USAGE,
-        };
-        (status_board::error_chain(&err), code)
-    })
+    run::run(&options, &shutdown).map_err(|err| (status_board::error_chain(&err), exit_code(&err)))
+}
+
+/// The exit code for `err`, as `docs/WEB.md` lists them.
+fn exit_code(err: &WebError) -> u8 {
+    match err {
+        WebError::Watch(FollowError::Request(
+            RequestError::LoginWanted { .. }
+            | RequestError::LoginRefused { .. }
+            | RequestError::LoginUnwanted { .. },
+        )) => EXIT_LOGIN,
+        // The watcher stops for nothing else but an endpoint libzmq refuses.
+        WebError::Watch(_) | WebError::Listen { .. } | WebError::Runtime(_) => EXIT_USAGE,
+    }
 }

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use status_board::client::Login;
-use status_board::client::request::{Client, ClientError};
+use status_board::client::request::{Client, RequestError};
 use status_board::protocol::{self, ERROR_PREFIX, POLL_REQUEST};
 use status_board::shutdown::Shutdown;
 use tokio::sync::Semaphore;
@@ -64,13 +64,13 @@ impl Poster {
             Client::in_context(self.context.clone(), &self.endpoint, self.timeout, 1, None);
         match client.request(POLL_REQUEST.as_bytes(), &self.shutdown) {
             Ok(_) => Some(false),
-            Err(ClientError::LoginWanted { .. }) => Some(true),
+            Err(RequestError::LoginWanted { .. }) => Some(true),
             Err(_) => None,
         }
     }
 
     /// Blocks until the server answers `request`, or every try is out.
-    fn send(&self, request: &str, login: Option<Login>) -> Result<Vec<u8>, ClientError> {
+    fn send(&self, request: &str, login: Option<Login>) -> Result<Vec<u8>, RequestError> {
         let mut client = Client::in_context(
             self.context.clone(),
             &self.endpoint,
@@ -183,11 +183,11 @@ async fn post(
 
 /// What a post's outcome says of whether the server wants logins: the
 /// handshake took the login given, or none; or it wanted one, or none.
-fn logins_shown_by(logged_in: bool, sent: &Result<Vec<u8>, ClientError>) -> Option<bool> {
+fn logins_shown_by(logged_in: bool, sent: &Result<Vec<u8>, RequestError>) -> Option<bool> {
     match sent {
         Ok(_) => Some(logged_in),
-        Err(ClientError::LoginWanted { .. } | ClientError::LoginRefused { .. }) => Some(true),
-        Err(ClientError::LoginUnwanted { .. }) => Some(false),
+        Err(RequestError::LoginWanted { .. } | RequestError::LoginRefused { .. }) => Some(true),
+        Err(RequestError::LoginUnwanted { .. }) => Some(false),
         Err(_) => None,
     }
 }
@@ -211,26 +211,26 @@ fn server_answer(reply: &[u8]) -> Response {
 }
 
 /// Why a post got no answer from the server, with the code that says so.
-fn client_error(e: &ClientError) -> Response {
+fn client_error(e: &RequestError) -> Response {
     let why = status_board::error_chain(e);
     let (code, why) = match e {
         // The client's own wording names its options; the web's is a form.
-        ClientError::LoginWanted { .. } => (
+        RequestError::LoginWanted { .. } => (
             StatusCode::UNAUTHORIZED,
             "the status server wants a login: your user name and password".to_owned(),
         ),
-        ClientError::LoginRefused { .. } => (StatusCode::UNAUTHORIZED, why),
-        ClientError::LoginUnwanted { .. } => (
+        RequestError::LoginRefused { .. } => (StatusCode::UNAUTHORIZED, why),
+        RequestError::LoginUnwanted { .. } => (
             StatusCode::BAD_REQUEST,
             "the status server takes no login: post without one".to_owned(),
         ),
-        ClientError::NoReply { .. }
-        | ClientError::NothingListens { .. }
-        | ClientError::Interrupted => (StatusCode::SERVICE_UNAVAILABLE, why),
-        ClientError::NotZeroMq { .. }
-        | ClientError::Publisher { .. }
-        | ClientError::Connect { .. }
-        | ClientError::Socket { .. } => (StatusCode::BAD_GATEWAY, why),
+        RequestError::NoReply { .. }
+        | RequestError::NothingListens { .. }
+        | RequestError::Interrupted => (StatusCode::SERVICE_UNAVAILABLE, why),
+        RequestError::NotZeroMq { .. }
+        | RequestError::Publisher { .. }
+        | RequestError::Connect { .. }
+        | RequestError::Socket { .. } => (StatusCode::BAD_GATEWAY, why),
     };
     refuse(code, why)
 }

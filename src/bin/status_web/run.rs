@@ -11,10 +11,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use status_board::client::RunError;
-use status_board::client::follow::{Follower, Step};
+use status_board::client::follow::{FollowError, Follower, Step};
 use status_board::client::link::Link;
-use status_board::client::request::{Client, ClientError};
+use status_board::client::request::{Client, RequestError};
 use status_board::shutdown::Shutdown;
 
 use crate::gateway::{Gateway, Reach};
@@ -64,9 +63,10 @@ pub enum WebError {
     /// The HTTP side could not start.
     #[error("cannot start the HTTP server")]
     Runtime(#[source] std::io::Error),
-    /// Watching the board failed in a way a retry cannot mend (a login).
+    /// Watching the board failed in a way a retry cannot mend (a login, an
+    /// endpoint libzmq cannot connect to).
     #[error(transparent)]
-    Watch(#[from] RunError),
+    Watch(#[from] FollowError),
 }
 
 /// Serves the board over HTTP until `shutdown` is triggered.
@@ -129,12 +129,12 @@ fn watch(
         let mut follower = Follower::new(link, options.interval);
         match follow(&mut follower, gateway, new_run, shutdown) {
             Ok(()) => return Ok(()),
-            Err(RunError::Client(
-                e @ (ClientError::LoginWanted { .. }
-                | ClientError::LoginRefused { .. }
-                | ClientError::LoginUnwanted { .. }
-                | ClientError::Connect { .. }),
-            )) => return Err(RunError::Client(e).into()),
+            Err(FollowError::Request(
+                e @ (RequestError::LoginWanted { .. }
+                | RequestError::LoginRefused { .. }
+                | RequestError::LoginUnwanted { .. }
+                | RequestError::Connect { .. }),
+            )) => return Err(FollowError::Request(e).into()),
             Err(e) => {
                 eprintln!(
                     "status_web: watching the board failed: {}; starting again",
@@ -156,7 +156,7 @@ fn follow(
     gateway: &Gateway,
     new_run: &Sender<()>,
     shutdown: &Shutdown,
-) -> Result<(), RunError> {
+) -> Result<(), FollowError> {
     // The server run whose logins were asked about: its --auth cannot
     // change without a restart, which is a new run.
     let mut asked_of: Option<String> = None;
