@@ -1,20 +1,28 @@
 //! `status_web`: the status board in a browser.
 //!
+//! Each module uses only those listed before it, never one that uses it back:
+//!
+//! - `error`: [`error::Refusal`], a request refused with its HTTP code, and
+//!   [`error::WebError`], why the gateway stopped (its exit code is `main`'s).
+//! - `connections`, `hosts`: what a peer on the network may do: connections
+//!   under a cap, and the names served.
+//! - `gateway`: the board as the gateway knows it, and the events viewers get.
+//! - `form`: what a post says, checked as text (no axum: `fuzz/` includes
+//!   it by path); `post`: a status posted from the web, with the browser's login.
+//! - `app`: the one router: the routes, the page (`page.html`), the event
+//!   stream, the Host check and `nosniff`; [`app::AppState`], what they share.
+//! - `accept`: connections accepted with timeouts, each served by the router.
+//! - `http`: the router on tokio, on a thread of its own.
 //! - `run`: the gateway's main thread, a watcher of the server (the client's
 //!   `Follower`), and the HTTP side started beside it.
-//! - `gateway`: the board as the gateway knows it, and the events viewers get.
-//! - `http`: axum on tokio on a thread of its own: the routes, the page
-//!   (`page.html`), the event stream.
-//! - `post`: a status posted from the web, with the browser's login; `form`:
-//!   what it says, checked as text (no axum: `fuzz/` includes it by path).
-//! - `accept`, `connections`, `hosts`: what a peer on the network may do:
-//!   connections accepted under a cap with timeouts, and the names served.
 //!
 //! These live here, not in the library, so that only this program links an
 //! async runtime.
 
 mod accept;
+mod app;
 mod connections;
+mod error;
 mod form;
 mod gateway;
 mod hosts;
@@ -27,7 +35,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use run::{DEFAULT_LISTEN, Options, WebError};
+use error::WebError;
+use run::{DEFAULT_LISTEN, Options};
 use status_board::cli::EXIT_INTERRUPTED;
 use status_board::client::follow::FollowError;
 use status_board::client::{DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, RequestError};

@@ -16,9 +16,12 @@ use status_board::client::link::Link;
 use status_board::client::request::{Client, RequestError};
 use status_board::shutdown::Shutdown;
 
+use crate::app::AppState;
+use crate::error::WebError;
 use crate::gateway::{Gateway, Reach};
 use crate::hosts::Hosts;
-use crate::{connections, http, post};
+use crate::post::Poster;
+use crate::{connections, http};
 
 /// The default address the gateway listens on.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -49,44 +52,24 @@ pub struct Options {
     pub hosts: Hosts,
 }
 
-/// Why the gateway stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum WebError {
-    /// The HTTP address could not be bound.
-    #[error("cannot listen on {address}")]
-    Listen {
-        /// Where.
-        address: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The HTTP side could not start.
-    #[error("cannot start the HTTP server")]
-    Runtime(#[source] std::io::Error),
-    /// Watching the board failed in a way a retry cannot mend (a login, an
-    /// endpoint libzmq cannot connect to).
-    #[error(transparent)]
-    Watch(#[from] FollowError),
-}
-
 /// Serves the board over HTTP until `shutdown` is triggered.
 pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), WebError> {
     // Each viewer is a descriptor: the usual soft limit of 1 024 is not a
     // status board's, when the hard limit allows more.
     let open_files = status_board::sys::raise_open_file_limit();
     let gateway = Arc::new(Gateway::default());
-    let poster = Arc::new(post::Poster::new(
+    let poster = Arc::new(Poster::new(
         &options.endpoint,
         options.timeout,
         shutdown.clone(),
     ));
-    let (http, address) = http::Http::start(
-        options.listen,
-        Arc::clone(&gateway),
-        Arc::clone(&poster),
-        options.hosts.clone(),
-        connections::cap(open_files.as_ref()),
-    )?;
+    let state = AppState {
+        gateway: Arc::clone(&gateway),
+        poster: Arc::clone(&poster),
+        hosts: Arc::new(options.hosts.clone()),
+    };
+    let (http, address) =
+        http::Http::start(options.listen, state, connections::cap(open_files.as_ref()))?;
     let read_from = options
         .read_endpoint
         .as_deref()
@@ -194,7 +177,7 @@ fn follow(
 /// when `new_run`'s sender is dropped.
 fn ask_logins(
     new_run: Receiver<()>,
-    poster: Arc<post::Poster>,
+    poster: Arc<Poster>,
     gateway: Arc<Gateway>,
 ) -> Result<JoinHandle<()>, WebError> {
     let body = move || {
