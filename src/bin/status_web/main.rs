@@ -39,7 +39,8 @@ use error::WebError;
 use run::{DEFAULT_LISTEN, Options};
 use status_board::cli::EXIT_INTERRUPTED;
 use status_board::client::follow::FollowError;
-use status_board::client::{DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, RequestError};
+use status_board::client::{DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, RequestError, eprintln_visible};
+use status_board::protocol;
 use status_board::shutdown::{Hangup, Shutdown};
 
 /// Exit code for bad arguments, an endpoint that cannot be, or an address
@@ -116,11 +117,19 @@ struct Args {
 fn main() -> ExitCode {
     match try_main() {
         Ok(()) => ExitCode::SUCCESS,
+        // It may quote an endpoint from the environment, or the server.
         Err((message, code)) => {
-            eprintln!("status_web: {message}");
+            eprintln_visible(format_args!("status_web: {message}"));
             ExitCode::from(code)
         }
     }
+}
+
+/// An endpoint with its host name resolved, as `status_client` does: a
+/// name that does not resolve is said now, where libzmq would retry it in
+/// silence.
+fn resolved(endpoint: &str) -> Result<String, String> {
+    protocol::resolve_endpoint(endpoint).map_err(|e| status_board::error_chain(&e))
 }
 
 /// Serves until Ctrl-C or SIGTERM; an error is reported once, by `main`.
@@ -139,10 +148,17 @@ fn try_main() -> Result<(), (String, u8)> {
                 .filter(|e| !e.is_empty())
         })
         .unwrap_or_else(|| "tcp://127.0.0.1:2345".to_owned());
+    let endpoint = resolved(&endpoint).map_err(usage)?;
+    let read_endpoint = args
+        .read_endpoint
+        .as_deref()
+        .map(resolved)
+        .transpose()
+        .map_err(usage)?;
     let hosts = hosts::Hosts::new(&args.allow_host).map_err(|e| usage(e.to_string()))?;
     let options = Options {
         endpoint,
-        read_endpoint: args.read_endpoint,
+        read_endpoint,
         listen: args.listen,
         interval: args.interval,
         timeout: Duration::from_millis(args.timeout),
@@ -168,5 +184,31 @@ fn exit_code(err: &WebError) -> u8 {
         )) => EXIT_LOGIN,
         // The watcher stops for nothing else but an endpoint libzmq refuses.
         WebError::Watch(_) | WebError::Listen { .. } | WebError::Runtime(_) => EXIT_USAGE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_is_resolved_as_the_client_resolves_it() {
+        let unresolved = resolved("tcp://nonexistent.invalid:2345").expect_err("no such name");
+        assert!(
+            unresolved.contains("the host name 'nonexistent.invalid' does not resolve"),
+            "{unresolved}"
+        );
+        let local = resolved("tcp://localhost:2345").expect("localhost resolves");
+        assert!(
+            ["tcp://127.0.0.1:2345", "tcp://[::1]:2345"].contains(&local.as_str()),
+            "a name becomes its address: {local}"
+        );
+        for kept in [
+            "tcp://127.0.0.1:2345",
+            "tcp://[::1]:2345",
+            "ipc:///tmp/board",
+        ] {
+            assert_eq!(resolved(kept).as_deref(), Ok(kept));
+        }
     }
 }

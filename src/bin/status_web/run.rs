@@ -11,10 +11,12 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use status_board::client::eprintln_visible;
 use status_board::client::follow::{FollowError, Follower, Step};
 use status_board::client::link::Link;
 use status_board::client::request::{Client, RequestError};
 use status_board::shutdown::Shutdown;
+use status_board::visible::visible;
 
 use crate::app::AppState;
 use crate::error::WebError;
@@ -74,7 +76,10 @@ pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), WebError> {
         .read_endpoint
         .as_deref()
         .unwrap_or(&options.endpoint);
-    println!("status_web: serving http://{address}/ for the board at {read_from}");
+    println!(
+        "status_web: serving http://{address}/ for the board at {}",
+        visible(read_from)
+    );
     println!(
         "status_web: {}",
         connections::describe_cap(open_files.as_ref())
@@ -119,10 +124,11 @@ fn watch(
                 | RequestError::Connect { .. }),
             )) => return Err(FollowError::Request(e).into()),
             Err(e) => {
-                eprintln!(
+                // It may quote the server (a reply that is not a board).
+                eprintln_visible(format_args!(
                     "status_web: watching the board failed: {}; starting again",
                     status_board::error_chain(&e)
-                );
+                ));
                 gateway.reach(Reach::Stale {
                     since_ms: follower.link().last_contact_ms(),
                 });
