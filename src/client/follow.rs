@@ -21,15 +21,10 @@ use super::link::Link;
 use super::mirror::{self, Applied, Mirror};
 use super::request::RequestError;
 use super::say::eprintln_visible;
+use super::subscription::Subscription;
 
 /// A publisher silent this long is presumed gone; it sends a heartbeat every second.
 const SILENCE: Duration = Duration::from_secs(3);
-
-/// Most published messages taken off the socket at once.
-const DRAIN_AT_ONCE: usize = 1024;
-
-/// Most changes a watcher queues before it misses some (then catches up from a snapshot).
-const SUBSCRIBE_HWM: i32 = 100_000;
 
 /// Why a follower cannot go on: what its caller decides about (a watcher
 /// ends; the web gateway starts again, but for a login).
@@ -143,69 +138,6 @@ enum Feed {
     Since,
     /// The original server: `_:` every interval, the whole board each time.
     Original,
-}
-
-/// A SUB socket on the server's publisher.
-struct Subscription {
-    socket: zmq::Socket,
-    endpoint: String,
-    last_heard: Instant,
-    ever_heard: bool,
-    /// Silent from the start, and a request was sent to see whether the
-    /// server itself is there: if it answers and this stays silent, it is
-    /// given up.
-    doubted: bool,
-}
-
-impl Subscription {
-    fn open(link: &Link, endpoint: &str) -> Result<Subscription, zmq::Error> {
-        let socket = link.client.context().socket(zmq::SUB)?;
-        // The publisher of a server with --auth wants the same login.
-        link.client.log_in(&socket)?;
-        // LINGER 0: a subscriber has nothing to deliver at exit.
-        socket.set_linger(0)?;
-        socket.set_rcvhwm(SUBSCRIBE_HWM)?;
-        socket.set_ipv6(true)?;
-        socket.set_subscribe(b"")?;
-        socket.connect(endpoint)?;
-        Ok(Subscription {
-            socket,
-            endpoint: endpoint.to_owned(),
-            last_heard: Instant::now(),
-            ever_heard: false,
-            doubted: false,
-        })
-    }
-
-    /// Waits up to [`Shutdown::CHECK_EVERY`] for published messages and
-    /// queues what has come, up to [`DRAIN_AT_ONCE`]; whether any came.
-    fn receive(&mut self, into: &mut VecDeque<Vec<u8>>) -> Result<bool, RequestError> {
-        let readable = match self
-            .socket
-            .poll(zmq::POLLIN, Shutdown::CHECK_EVERY_MS.into())
-        {
-            Ok(n) => n > 0,
-            Err(zmq::Error::EINTR) => false,
-            Err(source) => {
-                return Err(RequestError::Socket {
-                    action: "wait for changes",
-                    source,
-                });
-            }
-        };
-        if !readable {
-            return Ok(false);
-        }
-        self.last_heard = Instant::now();
-        self.ever_heard = true;
-        for _ in 0..DRAIN_AT_ONCE {
-            match self.socket.recv_bytes(zmq::DONTWAIT) {
-                Ok(frame) => into.push_back(frame),
-                Err(_) => break,
-            }
-        }
-        Ok(true)
-    }
 }
 
 /// A copy of the board and how it is kept in step with the server.
@@ -451,7 +383,7 @@ impl Follower {
         if matches!(&self.feed, Feed::Live(sub) if sub.endpoint == endpoint) {
             return;
         }
-        match Subscription::open(&self.link, &endpoint) {
+        match Subscription::open(&self.link.client, &endpoint) {
             Ok(sub) => {
                 self.feed = Feed::Live(sub);
                 // Subscribed first: every change after the snapshot is on its way.

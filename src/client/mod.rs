@@ -18,6 +18,7 @@
 //!   restarts with or without logins), for long-running feeds.
 //! - `mirror`: a watcher's copy of the board (the Clone pattern).
 //! - `render`: a board as the original's block, as JSON, or as a screen.
+//! - `subscription`: a SUB socket on the server's publisher.
 //! - `follow`: keeping a copy of the board in step: pushed changes or polls
 //!   (also `status_web`'s); [`follow::FollowError`].
 //! - `refresh`: a typer's status kept from expiring on a server with `--ttl`.
@@ -45,6 +46,7 @@ pub mod render;
 pub mod request;
 mod say;
 mod session;
+mod subscription;
 mod watcher;
 
 pub use login::{Login, LoginError, PASSWORD_ENV, SERVER_KEY_ENV, USER_ENV, curve_keygen};
