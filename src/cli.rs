@@ -1,6 +1,6 @@
 //! What the programs' command lines share: shell completions and a man
-//! page, generated from their clap definitions (`--generate WHAT`), and
-//! how a watcher's `--interval` is read.
+//! page, generated from their clap definitions (`--generate WHAT`), how a
+//! watcher's `--interval` is read, and the exit code after Ctrl-C.
 //!
 //! The man page is clap_mangen's but for two sections written here: its
 //! SYNOPSIS lists flags without their values (`[--state]`), and its
@@ -14,6 +14,11 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::{Arg, ArgAction};
+
+/// The exit code of every program that Ctrl-C or SIGTERM cut short (128 +
+/// SIGINT, as a shell reports it). Each program's other codes are its own,
+/// in its `--help`; the library returns errors and never picks a code.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// `--interval SECONDS`: fractions allowed, from a millisecond to a day.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {

@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
-/// Exit code after a second Ctrl-C, when the first did not end the program.
-pub const FORCED_EXIT_CODE: i32 = 130;
-
 /// Stored in `idle_exit` while the program has something to finish.
 const BUSY: i32 = -1;
 
 #[derive(Debug)]
 struct State {
     stop: AtomicBool,
+    /// The program's exit code for "interrupted" (the binaries own their
+    /// codes): after a second Ctrl-C, and for [`Leave::Interrupted`].
+    interrupted_exit: i32,
     /// While waiting on a person (a prompt, stdin), the code to exit with at once.
     idle_exit: AtomicI32,
     /// SIGHUP came to a program that reloads on it, and nobody has reloaded since.
@@ -31,7 +31,7 @@ impl State {
         }
         if self.stop.swap(true, Ordering::SeqCst) {
             // The user asked twice: whatever we were finishing is not worth the wait.
-            std::process::exit(FORCED_EXIT_CODE);
+            std::process::exit(self.interrupted_exit);
         }
     }
 }
@@ -43,6 +43,16 @@ pub enum Hangup {
     Stops,
     /// Read the configuration again (the server: its users file).
     Reloads,
+}
+
+/// How a program leaves when a signal comes while it waits on a person
+/// (see [`Shutdown::exit_if_signalled_during`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leave {
+    /// As a success (exit 0): Ctrl-C is how a person leaves a prompt.
+    Done,
+    /// As interrupted: with the code given to [`Shutdown::on_signals`].
+    Interrupted,
 }
 
 /// Why the signal handlers could not be installed.
@@ -62,11 +72,7 @@ pub struct Shutdown(Arc<State>);
 
 impl Default for Shutdown {
     fn default() -> Self {
-        Shutdown(Arc::new(State {
-            stop: AtomicBool::new(false),
-            idle_exit: AtomicI32::new(BUSY),
-            reload: AtomicBool::new(false),
-        }))
+        Shutdown::with_interrupted_exit(1)
     }
 }
 
@@ -79,19 +85,31 @@ impl Shutdown {
     /// [`Shutdown::CHECK_EVERY_MS`] as a duration.
     pub const CHECK_EVERY: Duration = Duration::from_millis(Self::CHECK_EVERY_MS as u64);
 
-    /// A flag not yet raised.
+    /// A flag not yet raised, that no signal raises (a thread's, a test's):
+    /// [`Leave::Interrupted`] leaves it with 1, a plain failure.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// A flag raised by SIGINT and SIGTERM (a second one exits at once), and
-    /// by SIGHUP or not, as `hangup` says.
+    /// A flag not yet raised; `interrupted_exit` as in [`Shutdown::on_signals`].
+    fn with_interrupted_exit(interrupted_exit: i32) -> Self {
+        Shutdown(Arc::new(State {
+            stop: AtomicBool::new(false),
+            interrupted_exit,
+            idle_exit: AtomicI32::new(BUSY),
+            reload: AtomicBool::new(false),
+        }))
+    }
+
+    /// A flag raised by SIGINT and SIGTERM (a second one exits at once,
+    /// with `interrupted_exit`), and by SIGHUP or not, as `hangup` says.
+    /// The exit code is the program's (its `--help` lists its codes).
     ///
     /// Ctrl-C is ctrlc's; SIGTERM and SIGHUP come to a thread of signal-hook's,
     /// which tells them apart (ctrlc cannot), so that a server reloads on SIGHUP.
-    pub fn on_signals(hangup: Hangup) -> Result<Self, SignalError> {
+    pub fn on_signals(hangup: Hangup, interrupted_exit: u8) -> Result<Self, SignalError> {
         use signal_hook::consts::{SIGHUP, SIGTERM};
-        let shutdown = Shutdown::new();
+        let shutdown = Shutdown::with_interrupted_exit(interrupted_exit.into());
         let state = Arc::clone(&shutdown.0);
         ctrlc::set_handler(move || state.on_stop_signal())?;
         let mut signals =
@@ -116,11 +134,16 @@ impl Shutdown {
         self.0.reload.swap(false, Ordering::SeqCst)
     }
 
-    /// Runs a blocking read of input during which a signal exits at once with `code`.
+    /// Runs a blocking read of input during which a signal exits at once, as
+    /// `leave` says.
     ///
     /// For waits that cannot look at the flag (a line editor, a read of stdin)
     /// and leave nothing unfinished when cut short.
-    pub fn exit_if_signalled_during<T>(&self, code: i32, wait: impl FnOnce() -> T) -> T {
+    pub fn exit_if_signalled_during<T>(&self, leave: Leave, wait: impl FnOnce() -> T) -> T {
+        let code = match leave {
+            Leave::Done => 0,
+            Leave::Interrupted => self.0.interrupted_exit,
+        };
         if self.is_triggered() {
             std::process::exit(code);
         }

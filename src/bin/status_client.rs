@@ -4,7 +4,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use status_board::client::{self, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, Options, eprintln_visible};
+use status_board::cli::EXIT_INTERRUPTED;
+use status_board::client::{
+    self, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, LoginError, Options, RequestError, RunError,
+    eprintln_visible,
+};
 use status_board::protocol::POLL_NAME;
 use status_board::shutdown::{Hangup, Shutdown};
 use status_board::visible::visible;
@@ -248,7 +252,7 @@ fn main() -> ExitCode {
                     "status_client: {}",
                     status_board::error_chain(&err)
                 ));
-                ExitCode::from(err.exit_code())
+                ExitCode::from(login_exit_code(&err))
             }
         };
     }
@@ -256,17 +260,17 @@ fn main() -> ExitCode {
         Ok(options) => options,
         Err(message) => {
             eprintln_visible(format_args!("status_client: {message}"));
-            return ExitCode::from(client::EXIT_USAGE);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
-    let shutdown = match Shutdown::on_signals(Hangup::Stops) {
+    let shutdown = match Shutdown::on_signals(Hangup::Stops, EXIT_INTERRUPTED) {
         Ok(shutdown) => shutdown,
         Err(e) => {
             eprintln_visible(format_args!(
                 "status_client: cannot handle Ctrl-C: {}",
                 status_board::error_chain(&e)
             ));
-            return ExitCode::from(client::EXIT_USAGE);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     match client::run(&options, &shutdown) {
@@ -277,7 +281,60 @@ fn main() -> ExitCode {
                 "status_client: {}",
                 status_board::error_chain(&err)
             ));
-            ExitCode::from(err.exit_code())
+            ExitCode::from(exit_code(&err))
         }
+    }
+}
+
+/// Exit code when the server answered `error: …` or with something that is not a board.
+const EXIT_REFUSED: u8 = 1;
+/// Exit code for bad arguments, a name the protocol cannot carry, or unreadable input.
+const EXIT_USAGE: u8 = 2;
+/// Exit code when the server did not answer any try.
+const EXIT_UNREACHABLE: u8 = 3;
+/// Exit code when the server refused the login, or wants one we did not give.
+const EXIT_LOGIN: u8 = 4;
+
+/// The exit code for `err`, as `--help` lists them.
+fn exit_code(err: &RunError) -> u8 {
+    match err {
+        RunError::Usage(_) | RunError::Stdin(_) | RunError::Terminal(_) => EXIT_USAGE,
+        RunError::Login(err) => login_exit_code(err),
+        RunError::Request(err) => request_exit_code(err),
+        RunError::WatchWantsLogin { .. } => EXIT_LOGIN,
+        RunError::Refused { .. }
+        | RunError::LinesRefused { .. }
+        | RunError::Unsupported(_)
+        | RunError::BadReply { .. }
+        | RunError::Stdout(_) => EXIT_REFUSED,
+    }
+}
+
+/// The exit code for a login that could not be made of what was given.
+fn login_exit_code(err: &LoginError) -> u8 {
+    match err {
+        LoginError::Interrupted => EXIT_INTERRUPTED,
+        LoginError::ServerKey(_)
+        | LoginError::NoHome(_)
+        | LoginError::NoKeyPair(_)
+        | LoginError::KeyPair(_)
+        | LoginError::PasswordFile(_)
+        | LoginError::NoPassword(_) => EXIT_USAGE,
+    }
+}
+
+/// The exit code for a request that got no usable reply.
+fn request_exit_code(err: &RequestError) -> u8 {
+    match err {
+        RequestError::Connect { .. } => EXIT_USAGE,
+        RequestError::NoReply { .. }
+        | RequestError::NothingListens { .. }
+        | RequestError::NotZeroMq { .. }
+        | RequestError::Publisher { .. } => EXIT_UNREACHABLE,
+        RequestError::Interrupted => EXIT_INTERRUPTED,
+        RequestError::LoginRefused { .. }
+        | RequestError::LoginWanted { .. }
+        | RequestError::LoginUnwanted { .. } => EXIT_LOGIN,
+        RequestError::Socket { .. } => EXIT_REFUSED,
     }
 }

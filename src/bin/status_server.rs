@@ -4,9 +4,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::builder::TypedValueParser;
+use status_board::cli::EXIT_INTERRUPTED;
 use status_board::protocol::{DEFAULT_MAX_NAME, DEFAULT_MAX_REQUEST, Limits};
 use status_board::server::{self, Config, DEFAULT_MAX_ENTRIES, Listen, StateConfig};
-use status_board::shutdown::{FORCED_EXIT_CODE, Hangup, Shutdown};
+use status_board::shutdown::{Hangup, Shutdown};
 use status_board::storage::{DEFAULT_COMPACT_AT, Fsync, StorageOptions};
 
 /// Keeps a name → status board and answers every request with the whole board.
@@ -204,7 +205,7 @@ fn main() -> ExitCode {
         }
         Err(Stop::Interrupted) => {
             eprintln!("status_server: interrupted");
-            ExitCode::from(FORCED_EXIT_CODE as u8)
+            ExitCode::from(EXIT_INTERRUPTED)
         }
     }
 }
@@ -237,7 +238,7 @@ fn try_main() -> Result<(), Stop> {
 
 /// Serves until Ctrl-C or SIGTERM; SIGHUP reloads the users file.
 fn serve(config: Config) -> Result<(), String> {
-    let shutdown = Shutdown::on_signals(Hangup::Reloads)
+    let shutdown = Shutdown::on_signals(Hangup::Reloads, EXIT_INTERRUPTED)
         .map_err(|e| format!("cannot handle signals: {}", status_board::error_chain(&e)))?;
     server::run(config, &shutdown).map_err(|e| status_board::error_chain(&e))
 }

@@ -18,10 +18,8 @@ use crate::visible::visible;
 use super::link::Away;
 use super::refresh::Own;
 use super::render::visible_board;
-use super::request::{Client, ClientError};
-
-/// Where the courier's news goes: above the prompt, or plain stdout.
-pub(super) type Say = Box<dyn FnMut(String) + Send>;
+use super::request::{Client, RequestError};
+use super::say::Say;
 
 /// A status to deliver: the request, and the text the server keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +92,7 @@ impl Courier {
                         }
                         note(None);
                     }
-                    Err(ClientError::Interrupted) => break,
+                    Err(RequestError::Interrupted) => break,
                     Err(err) => match Away::of(&err, true) {
                         Some(away) => {
                             drop(posting);
@@ -111,7 +109,7 @@ impl Courier {
                                 }
                             }
                             // Silence has waited its tries; the rest come at once.
-                            if !matches!(err, ClientError::NoReply { .. }) {
+                            if !matches!(err, RequestError::NoReply { .. }) {
                                 stopping.sleep(client.timeout());
                             }
                         }

@@ -13,22 +13,39 @@ use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::protocol::{
-    self, Event, ExtendedReply, Notice, POLL_REQUEST, Removal, SNAPSHOT_REQUEST,
+    self, Event, ExtendedReply, Notice, POLL_REQUEST, ProtocolError, Removal, SNAPSHOT_REQUEST,
 };
 use crate::shutdown::Shutdown;
 
 use super::link::Link;
 use super::mirror::{self, Applied, Mirror};
-use super::{ClientError, RunError, eprintln_visible};
+use super::request::RequestError;
+use super::say::eprintln_visible;
+use super::subscription::Subscription;
 
 /// A publisher silent this long is presumed gone; it sends a heartbeat every second.
 const SILENCE: Duration = Duration::from_secs(3);
 
-/// Most published messages taken off the socket at once.
-const DRAIN_AT_ONCE: usize = 1024;
-
-/// Most changes a watcher queues before it misses some (then catches up from a snapshot).
-const SUBSCRIBE_HWM: i32 = 100_000;
+/// Why a follower cannot go on: what its caller decides about (a watcher
+/// ends; the web gateway starts again, but for a login).
+///
+/// An absent server is not one: a [`Follower`] rides that out
+/// ([`Step::Away`]).
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    /// A request failed in a way that waiting does not mend (a login, a bad
+    /// endpoint, a socket), or a wait for changes failed.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The reply is neither a board nor an error.
+    #[error("the reply from {endpoint} is not a status board")]
+    BadReply {
+        /// Who sent it.
+        endpoint: String,
+        /// What is wrong with it.
+        source: ProtocolError,
+    },
+}
 
 /// What one pull of a [`Follower`] brought.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,70 +140,6 @@ enum Feed {
     Original,
 }
 
-/// A SUB socket on the server's publisher.
-struct Subscription {
-    socket: zmq::Socket,
-    endpoint: String,
-    last_heard: Instant,
-    ever_heard: bool,
-    /// Silent from the start, and a request was sent to see whether the
-    /// server itself is there: if it answers and this stays silent, it is
-    /// given up.
-    doubted: bool,
-}
-
-impl Subscription {
-    fn open(link: &Link, endpoint: &str) -> Result<Subscription, zmq::Error> {
-        let socket = link.client.context().socket(zmq::SUB)?;
-        // The publisher of a server with --auth wants the same login.
-        link.client.log_in(&socket)?;
-        // LINGER 0: a subscriber has nothing to deliver at exit.
-        socket.set_linger(0)?;
-        socket.set_rcvhwm(SUBSCRIBE_HWM)?;
-        socket.set_ipv6(true)?;
-        socket.set_subscribe(b"")?;
-        socket.connect(endpoint)?;
-        Ok(Subscription {
-            socket,
-            endpoint: endpoint.to_owned(),
-            last_heard: Instant::now(),
-            ever_heard: false,
-            doubted: false,
-        })
-    }
-
-    /// Waits up to [`Shutdown::CHECK_EVERY`] for published messages and
-    /// queues what has come, up to [`DRAIN_AT_ONCE`]; whether any came.
-    fn receive(&mut self, into: &mut VecDeque<Vec<u8>>) -> Result<bool, RunError> {
-        let readable = match self
-            .socket
-            .poll(zmq::POLLIN, Shutdown::CHECK_EVERY_MS.into())
-        {
-            Ok(n) => n > 0,
-            Err(zmq::Error::EINTR) => false,
-            Err(source) => {
-                return Err(ClientError::Socket {
-                    action: "wait for changes",
-                    source,
-                }
-                .into());
-            }
-        };
-        if !readable {
-            return Ok(false);
-        }
-        self.last_heard = Instant::now();
-        self.ever_heard = true;
-        for _ in 0..DRAIN_AT_ONCE {
-            match self.socket.recv_bytes(zmq::DONTWAIT) {
-                Ok(frame) => into.push_back(frame),
-                Err(_) => break,
-            }
-        }
-        Ok(true)
-    }
-}
-
 /// A copy of the board and how it is kept in step with the server.
 pub struct Follower {
     link: Link,
@@ -230,10 +183,10 @@ impl Follower {
     }
 
     /// The next step; `None` once `shutdown` is triggered.
-    pub fn next(&mut self, shutdown: &Shutdown) -> Result<Option<Step>, RunError> {
+    pub fn next(&mut self, shutdown: &Shutdown) -> Result<Option<Step>, FollowError> {
         match self.step(shutdown) {
             // Ctrl-C is how a watcher is stopped.
-            Err(RunError::Client(ClientError::Interrupted)) => Ok(None),
+            Err(FollowError::Request(RequestError::Interrupted)) => Ok(None),
             Ok(_) if shutdown.is_triggered() => Ok(None),
             other => other.map(Some),
         }
@@ -275,7 +228,7 @@ impl Follower {
         }
     }
 
-    fn step(&mut self, shutdown: &Shutdown) -> Result<Step, RunError> {
+    fn step(&mut self, shutdown: &Shutdown) -> Result<Step, FollowError> {
         loop {
             if let Some(step) = self.apply_received() {
                 return Ok(step);
@@ -309,7 +262,7 @@ impl Follower {
             let left = self.next_poll.saturating_duration_since(Instant::now());
             if !left.is_zero() {
                 if !shutdown.sleep(left.min(Shutdown::CHECK_EVERY)) {
-                    return Err(ClientError::Interrupted.into());
+                    return Err(RequestError::Interrupted.into());
                 }
                 return Ok(Step::Idle);
             }
@@ -372,7 +325,7 @@ impl Follower {
         &mut self,
         request: &str,
         shutdown: &Shutdown,
-    ) -> Result<Option<ExtendedReply>, RunError> {
+    ) -> Result<Option<ExtendedReply>, FollowError> {
         let Some(reply) = self.link.round(request, shutdown)? else {
             return Ok(None);
         };
@@ -388,7 +341,7 @@ impl Follower {
         let reply = String::from_utf8_lossy(&reply);
         protocol::parse_extended_reply(reply.as_bytes())
             .map(Some)
-            .map_err(|source| RunError::BadReply {
+            .map_err(|source| FollowError::BadReply {
                 endpoint: self.link.endpoint().to_owned(),
                 source,
             })
@@ -430,7 +383,7 @@ impl Follower {
         if matches!(&self.feed, Feed::Live(sub) if sub.endpoint == endpoint) {
             return;
         }
-        match Subscription::open(&self.link, &endpoint) {
+        match Subscription::open(&self.link.client, &endpoint) {
             Ok(sub) => {
                 self.feed = Feed::Live(sub);
                 // Subscribed first: every change after the snapshot is on its way.

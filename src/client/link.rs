@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use crate::clock::now_ms;
 use crate::shutdown::Shutdown;
 
-use super::eprintln_visible;
-use super::request::{Client, ClientError};
+use super::request::{Client, RequestError};
+use super::say::eprintln_visible;
 
 /// A [`Client`] and what it knows of the server's presence.
 pub struct Link {
@@ -68,7 +68,7 @@ impl Link {
         &mut self,
         request: &str,
         shutdown: &Shutdown,
-    ) -> Result<Option<Vec<u8>>, ClientError> {
+    ) -> Result<Option<Vec<u8>>, RequestError> {
         match self.request(request, shutdown) {
             Ok(reply) => Ok(Some(reply)),
             Err(err) => match self.away(&err) {
@@ -83,9 +83,9 @@ impl Link {
                     self.went_away(away);
                     // Said at once by the system: wait before the next try.
                     // Silence has waited its tries already.
-                    let at_once = !matches!(err, ClientError::NoReply { .. });
+                    let at_once = !matches!(err, RequestError::NoReply { .. });
                     if at_once && !shutdown.sleep(self.timeout) {
-                        return Err(ClientError::Interrupted);
+                        return Err(RequestError::Interrupted);
                     }
                     Ok(None)
                 }
@@ -95,7 +95,7 @@ impl Link {
     }
 
     /// One request with its tries, kept track of: the reply, or why none came.
-    pub fn request(&mut self, request: &str, shutdown: &Shutdown) -> Result<Vec<u8>, ClientError> {
+    pub fn request(&mut self, request: &str, shutdown: &Shutdown) -> Result<Vec<u8>, RequestError> {
         let reply = self.client.request(request.as_bytes(), shutdown)?;
         if self.outage.take().is_some() {
             eprintln_visible(format_args!(
@@ -111,7 +111,7 @@ impl Link {
 
     /// Whether `err` means the server is away for now (see the module's
     /// comment), and how; `None` if it ends the feed.
-    pub fn away(&self, err: &ClientError) -> Option<Away> {
+    pub fn away(&self, err: &RequestError) -> Option<Away> {
         Away::of(err, self.answered)
     }
 
@@ -160,20 +160,22 @@ pub enum Away {
 impl Away {
     /// What `err` means for a feed, if the server is only away for now;
     /// `answered` says whether it has answered before.
-    pub fn of(err: &ClientError, answered: bool) -> Option<Away> {
+    pub fn of(err: &RequestError, answered: bool) -> Option<Away> {
         match err {
-            ClientError::NoReply { .. } | ClientError::NothingListens { .. } => Some(Away::Silent),
+            RequestError::NoReply { .. } | RequestError::NothingListens { .. } => {
+                Some(Away::Silent)
+            }
             _ if !answered => None,
-            ClientError::LoginWanted { .. } => Some(Away::LoginWanted),
-            ClientError::LoginUnwanted { .. } => Some(Away::LoginUnwanted),
-            ClientError::LoginRefused { .. } => Some(Away::LoginRefused),
-            ClientError::NotZeroMq { .. } => Some(Away::NotZeroMq),
+            RequestError::LoginWanted { .. } => Some(Away::LoginWanted),
+            RequestError::LoginUnwanted { .. } => Some(Away::LoginUnwanted),
+            RequestError::LoginRefused { .. } => Some(Away::LoginRefused),
+            RequestError::NotZeroMq { .. } => Some(Away::NotZeroMq),
             _ => None,
         }
     }
 
     /// What to say about it, once: what happened, and what it may mean.
-    pub fn says(self, err: &ClientError) -> String {
+    pub fn says(self, err: &RequestError) -> String {
         let endpoint = err.endpoint().unwrap_or_default();
         match self {
             Away::Silent | Away::NotZeroMq | Away::LoginRefused => err.to_string(),

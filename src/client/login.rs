@@ -13,12 +13,10 @@
 
 use std::path::PathBuf;
 
-use crate::curve::{self, KeyPair};
+use crate::curve::{self, CurveError, KeyPair};
 use crate::protocol::POLL_NAME;
 use crate::secret_file::{SecretFileError, read_private};
 use crate::visible::visible;
-
-use super::RunError;
 
 /// The environment variable for the user to log in as.
 pub const USER_ENV: &str = "STATUS_BOARD_USER";
@@ -28,6 +26,34 @@ pub const PASSWORD_ENV: &str = "STATUS_BOARD_PASSWORD";
 
 /// The environment variable for the server's CURVE public key.
 pub const SERVER_KEY_ENV: &str = "STATUS_BOARD_SERVER_KEY";
+
+/// Why no login could be made of what the command line and environment
+/// give: a mistake in how the client was started, but for
+/// [`LoginError::Interrupted`].
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// `--server-key` or `STATUS_BOARD_SERVER_KEY` is not a key.
+    #[error("the server key: {0}")]
+    ServerKey(String),
+    /// No home directory to find or keep `curve.key` in.
+    #[error("no HOME to {0} curve.key in")]
+    NoHome(&'static str),
+    /// A server key was given, and we have no key pair.
+    #[error("no key pair at {}: make one with status_client --curve-keygen", .0.display())]
+    NoKeyPair(PathBuf),
+    /// Our key pair could not be read or written.
+    #[error(transparent)]
+    KeyPair(#[from] CurveError),
+    /// The password file is unreadable, or others may read it.
+    #[error("{0}")]
+    PasswordFile(String),
+    /// A password was wanted, and none could be had.
+    #[error("{0}")]
+    NoPassword(String),
+    /// Ctrl-C at the password prompt.
+    #[error("interrupted")]
+    Interrupted,
+}
 
 /// How the client logs in.
 #[derive(Clone, PartialEq, Eq)]
@@ -95,22 +121,17 @@ pub fn resolve(
     server_key: Option<&str>,
     name: &str,
     endpoint: &str,
-) -> Result<Option<Login>, RunError> {
+) -> Result<Option<Login>, LoginError> {
     let env = |key| std::env::var(key).ok().filter(|v: &String| !v.is_empty());
     if let Some(server) = server_key
         .map(str::to_owned)
         .or_else(|| env(SERVER_KEY_ENV))
     {
-        let server = curve::decode_key(&server)
-            .map_err(|why| RunError::Usage(format!("the server key: {why}")))?;
-        let path = config_file("curve.key")
-            .ok_or_else(|| RunError::Usage("no HOME to find curve.key in".into()))?;
+        let server = curve::decode_key(&server).map_err(LoginError::ServerKey)?;
+        let path = config_file("curve.key").ok_or(LoginError::NoHome("find"))?;
         let pair = KeyPair::read(&path).map_err(|e| match e {
-            curve::CurveError::Io { .. } => RunError::Usage(format!(
-                "no key pair at {}: make one with status_client --curve-keygen",
-                path.display()
-            )),
-            other => RunError::Usage(crate::error_chain(&other)),
+            CurveError::Io { .. } => LoginError::NoKeyPair(path.clone()),
+            other => LoginError::KeyPair(other),
         })?;
         return Ok(Some(Login::Curve { server, pair }));
     }
@@ -136,8 +157,8 @@ pub fn resolve(
 }
 
 /// The password of `user` at `endpoint`, typed at a prompt on the terminal
-/// with no echo. Ctrl-C there is [`RunError::Interrupted`], as everywhere.
-pub fn ask_password(user: &str, endpoint: &str) -> Result<String, RunError> {
+/// with no echo. Ctrl-C there is [`LoginError::Interrupted`].
+pub fn ask_password(user: &str, endpoint: &str) -> Result<String, LoginError> {
     let prompt = format!(
         "Password for '{}' at {}: ",
         visible(user),
@@ -146,12 +167,12 @@ pub fn ask_password(user: &str, endpoint: &str) -> Result<String, RunError> {
     // rpassword reads the terminal with its signals off, restores it, and
     // raises SIGINT itself after Ctrl-C: the shutdown flag is up too.
     rpassword::prompt_password(prompt).map_err(|e| match e.kind() {
-        std::io::ErrorKind::Interrupted => RunError::Interrupted,
-        std::io::ErrorKind::UnexpectedEof => RunError::Usage(format!(
+        std::io::ErrorKind::Interrupted => LoginError::Interrupted,
+        std::io::ErrorKind::UnexpectedEof => LoginError::NoPassword(format!(
             "no password for '{}' (end of input at the prompt)",
             visible(user)
         )),
-        _ => RunError::Usage(format!(
+        _ => LoginError::NoPassword(format!(
             "no password for '{}': set {PASSWORD_ENV}, write it to \
              ~/.config/status-board/password (mode 0600), or run on a terminal ({e})",
             visible(user)
@@ -160,10 +181,9 @@ pub fn ask_password(user: &str, endpoint: &str) -> Result<String, RunError> {
 }
 
 /// `status_client --curve-keygen`: a new key pair in `~/.config/status-board/curve.key`.
-pub fn curve_keygen() -> Result<KeyPair, RunError> {
-    let path = config_file("curve.key")
-        .ok_or_else(|| RunError::Usage("no HOME to keep curve.key in".into()))?;
-    KeyPair::write_new(&path).map_err(|e| RunError::Usage(crate::error_chain(&e)))
+pub fn curve_keygen() -> Result<KeyPair, LoginError> {
+    let path = config_file("curve.key").ok_or(LoginError::NoHome("keep"))?;
+    Ok(KeyPair::write_new(&path)?)
 }
 
 /// `$XDG_CONFIG_HOME/status-board/NAME`, or `~/.config/status-board/NAME`.
@@ -180,10 +200,10 @@ fn config_file(name: &str) -> Option<PathBuf> {
 }
 
 /// The first line of the password file, which only its owner may read.
-fn read_password_file(path: &std::path::Path) -> Result<String, RunError> {
+fn read_password_file(path: &std::path::Path) -> Result<String, LoginError> {
     let what = format!("the password file {}", path.display());
     let text = read_private(path).map_err(|err| {
-        RunError::Usage(match err {
+        LoginError::PasswordFile(match err {
             SecretFileError::Io(e) => format!("cannot read {what}: {e}"),
             SecretFileError::Exposed(mode) => SecretFileError::exposed_message(&what, mode),
         })

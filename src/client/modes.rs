@@ -1,15 +1,68 @@
-//! The modes that post one update at a time: one-shot, clear, piped, interactive.
+//! The client's modes: which one the options ask for ([`run`]), and the
+//! ones that post one update at a time: one-shot, clear, piped,
+//! interactive. Watching is `watcher.rs`'s.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, IsTerminal};
 
 use rustyline::error::ReadlineError;
 
-use crate::protocol::{self, DEFAULT_MAX_REQUEST, ExtendedReply, POLL_REQUEST, ProtocolError};
+use crate::protocol::{self, ExtendedReply, POLL_REQUEST, ProtocolError};
+use crate::shutdown::{Leave, Shutdown};
 
-use super::courier::{self, Courier, Parcel, Say};
-use super::link::Away;
+use super::courier::{self, Courier, Parcel};
+use super::link::{Away, Link};
+use super::login;
 use super::mirror::Mirror;
-use super::{ClientError, EXIT_INTERRUPTED, RunError, Session, eprintln_visible};
+use super::options::{Mode, Options};
+use super::refresh::Own;
+use super::request::{Client, RequestError};
+use super::say::{Say, eprintln_visible};
+use super::session::{RunError, Session};
+use super::watcher;
+
+/// Runs the mode the options ask for, until done, interrupted or failed.
+pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), RunError> {
+    let mode = options.mode().map_err(RunError::Usage)?;
+    let login = login::resolve(
+        options.user.as_deref(),
+        options.server_key.as_deref(),
+        &options.name,
+        &options.endpoint,
+    )?;
+    let client = Client::new(&options.endpoint, options.timeout, options.retries, login);
+    let link = Link::new(client, "status_client", &options.endpoint, options.timeout);
+    let mut session = Session {
+        link,
+        options,
+        shutdown,
+        out: io::stdout().lock(),
+        shown: 0,
+        at_terminal: io::stdin().is_terminal(),
+        relogged: false,
+        own: Own::default(),
+        refresher: None,
+    };
+    let result = match mode {
+        Mode::OneShot(text) => session.one_shot(&text),
+        Mode::Clear => session.clear(),
+        Mode::Piped => session.piped(),
+        Mode::Interactive => session.interactive(),
+        Mode::Watch => {
+            drop(session.out);
+            watcher::watch(options, session.link, shutdown).map_err(|err| match err {
+                RunError::Request(RequestError::LoginWanted { endpoint }) => {
+                    RunError::WatchWantsLogin { endpoint }
+                }
+                other => other,
+            })
+        }
+    };
+    match result {
+        // `status_client _ | head`: the reader has gone, which is not our failure.
+        Err(RunError::Stdout(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
 
 /// Most bytes of one piped line kept: a stream with no newline must not
 /// fill the memory. A longer line is refused (cut, with `--sanitize`).
@@ -35,7 +88,7 @@ impl Session<'_> {
         let mut number = 0;
         // Nothing is owed while waiting for the next line: Ctrl-C ends it there.
         while let Some(line) = shutdown
-            .exit_if_signalled_during(EXIT_INTERRUPTED.into(), || read_line(&mut input, MAX_LINE))
+            .exit_if_signalled_during(Leave::Interrupted, || read_line(&mut input, MAX_LINE))
             .map_err(RunError::Stdin)?
         {
             number += 1;
@@ -134,7 +187,7 @@ impl Session<'_> {
             // A dumb terminal reads in cooked mode, where Ctrl-C is a signal, not a key.
             let read = self
                 .shutdown
-                .exit_if_signalled_during(0, || editor.readline(&prompt));
+                .exit_if_signalled_during(Leave::Done, || editor.readline(&prompt));
             let line = match read {
                 Ok(line) => line,
                 // Ctrl-D and Ctrl-C at the prompt are how a person leaves.
@@ -187,7 +240,7 @@ impl Session<'_> {
             }
             match self.after_a_post(answered, parcel, &mut courier, &mut editor) {
                 // Ctrl-C while a request waits: a person leaving, as at the prompt.
-                Err(RunError::Client(ClientError::Interrupted)) => return Ok(()),
+                Err(RunError::Request(RequestError::Interrupted)) => return Ok(()),
                 other => other?,
             }
         }
@@ -229,13 +282,13 @@ impl Session<'_> {
                 eprintln_visible(refused);
                 return Ok(());
             }
-            Err(RunError::Client(err)) => err,
+            Err(RunError::Request(err)) => err,
             Err(e) => return Err(e),
         };
         // Passwords refused at the prompt: the person may try again (Enter)
         // rather than lose what they typed.
         let typed_wrong =
-            matches!(err, ClientError::LoginRefused { .. }) && self.can_ask_password();
+            matches!(err, RequestError::LoginRefused { .. }) && self.can_ask_password();
         let away = self
             .link
             .away(&err)
@@ -282,12 +335,6 @@ impl Session<'_> {
         }
         self.show(&Mirror::new(snapshot).plain(), false)
     }
-}
-
-/// Bytes a status of `name` may take in a request of the default size limit.
-pub(super) fn room_for_status(name: &str) -> usize {
-    // `NAME: STATUS`: the name, the colon and the space.
-    DEFAULT_MAX_REQUEST.saturating_sub(name.len() + 2)
 }
 
 /// One line of input as read: its bytes without the line end, and whether
@@ -351,40 +398,6 @@ fn printer(editor: &mut rustyline::DefaultEditor) -> Say {
     }
 }
 
-/// A log line made fit to post (`--sanitize`): control sequences (colours,
-/// cursor moves) and other control characters dropped, tabs as spaces, cut
-/// at a character boundary to `room` bytes.
-pub(super) fn sanitize(line: &str, room: usize) -> String {
-    let mut out = String::with_capacity(line.len().min(room));
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            // ESC [ … final byte (CSI: colours, cursor), ESC ] … BEL or ESC \
-            // (OSC: a window title), or ESC and one more character.
-            '\u{1b}' => match chars.next() {
-                Some('[') => while chars.next().is_some_and(|c| !('@'..='~').contains(&c)) {},
-                Some(']') => {
-                    while let Some(c) = chars.next() {
-                        if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
-                            break;
-                        }
-                    }
-                }
-                _ => {}
-            },
-            '\t' => out.push(' '),
-            c if c.is_control() => {}
-            c => {
-                if out.len() + c.len_utf8() > room {
-                    break;
-                }
-                out.push(c);
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,18 +423,5 @@ mod tests {
             "no newline at the end"
         );
         assert_eq!(next(), None);
-    }
-
-    #[test]
-    fn sanitize_keeps_the_text_of_a_coloured_log_line() {
-        assert_eq!(
-            sanitize("\u{1b}[1;32mPASS\u{1b}[0m\tbuild #42\r", 100),
-            "PASS build #42"
-        );
-        assert_eq!(sanitize("a\u{0}b\u{7f}c", 100), "abc");
-        assert_eq!(sanitize("\u{1b}]0;title\u{7}x", 100), "x");
-        assert_eq!(sanitize("\u{1b}]0;title\u{1b}\\y", 100), "y");
-        assert_eq!(sanitize("héllo", 2), "h", "cut at a character boundary");
-        assert_eq!(sanitize(&"x".repeat(5000), 4000).len(), 4000);
     }
 }

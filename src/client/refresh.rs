@@ -21,8 +21,8 @@ use crate::protocol::{self, ERROR_PREFIX, ExtendedReply, SNAPSHOT_REQUEST};
 use crate::shutdown::Shutdown;
 use crate::visible::visible;
 
-use super::courier::Say;
-use super::request::{Client, ClientError};
+use super::request::{Client, RequestError};
+use super::say::Say;
 
 /// How long a refresher waits before asking again when the server did not
 /// answer its look at the board.
@@ -213,7 +213,7 @@ impl Work {
                 Ok(ExtendedReply::Board(_)) => return Found::Never,
                 Ok(_) | Err(_) => return Found::LookAt(None),
             },
-            Err(ClientError::Interrupted) => return Found::Never,
+            Err(RequestError::Interrupted) => return Found::Never,
             // Away: the request says so elsewhere; look again soon.
             Err(_) => return Found::LookAt(Some(now + self.retry_after())),
         };
@@ -259,7 +259,7 @@ impl Work {
                 Found::LookAt(None)
             }
             Ok(_) => Found::LookAt(Some(Instant::now() + interval)),
-            Err(ClientError::Interrupted) => Found::Never,
+            Err(RequestError::Interrupted) => Found::Never,
             Err(_) => Found::LookAt(Some(Instant::now() + self.retry_after())),
         }
     }

@@ -25,7 +25,7 @@ pub const DEFAULT_RETRIES: u32 = 3;
 
 /// Why a request got no usable reply.
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub enum RequestError {
     /// The endpoint string is not one libzmq can connect to.
     #[error("cannot connect to {endpoint}")]
     Connect {
@@ -114,25 +114,25 @@ pub enum ClientError {
     },
 }
 
-impl ClientError {
+impl RequestError {
     /// The endpoint the error is about, if it is about one.
     pub fn endpoint(&self) -> Option<&str> {
         match self {
-            ClientError::Connect { endpoint, .. }
-            | ClientError::NoReply { endpoint, .. }
-            | ClientError::NothingListens { endpoint }
-            | ClientError::NotZeroMq { endpoint }
-            | ClientError::Publisher { endpoint }
-            | ClientError::LoginRefused { endpoint, .. }
-            | ClientError::LoginWanted { endpoint }
-            | ClientError::LoginUnwanted { endpoint } => Some(endpoint),
-            ClientError::Interrupted | ClientError::Socket { .. } => None,
+            RequestError::Connect { endpoint, .. }
+            | RequestError::NoReply { endpoint, .. }
+            | RequestError::NothingListens { endpoint }
+            | RequestError::NotZeroMq { endpoint }
+            | RequestError::Publisher { endpoint }
+            | RequestError::LoginRefused { endpoint, .. }
+            | RequestError::LoginWanted { endpoint }
+            | RequestError::LoginUnwanted { endpoint } => Some(endpoint),
+            RequestError::Interrupted | RequestError::Socket { .. } => None,
         }
     }
 }
 
-fn socket_error(action: &'static str) -> impl FnOnce(zmq::Error) -> ClientError {
-    move |source| ClientError::Socket { action, source }
+fn socket_error(action: &'static str) -> impl FnOnce(zmq::Error) -> RequestError {
+    move |source| RequestError::Socket { action, source }
 }
 
 /// A REQ connection to one server that retries, reconnects and gives up in time.
@@ -254,7 +254,11 @@ impl Client {
     }
 
     /// Sends `request` and returns the reply frame, retrying on silence.
-    pub fn request(&mut self, request: &[u8], shutdown: &Shutdown) -> Result<Vec<u8>, ClientError> {
+    pub fn request(
+        &mut self,
+        request: &[u8],
+        shutdown: &Shutdown,
+    ) -> Result<Vec<u8>, RequestError> {
         for _ in 0..self.retries {
             let connection = self.connected()?;
             connection
@@ -271,7 +275,7 @@ impl Client {
                 }
             }
         }
-        Err(ClientError::NoReply {
+        Err(RequestError::NoReply {
             endpoint: self.endpoint.clone(),
             tries: self.retries,
             timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
@@ -279,7 +283,7 @@ impl Client {
     }
 
     /// The open connection, opening a fresh one if needed.
-    fn connected(&mut self) -> Result<&Connection, ClientError> {
+    fn connected(&mut self) -> Result<&Connection, RequestError> {
         let connection = match self.connection.take() {
             Some(connection) => connection,
             None => self.open()?,
@@ -287,7 +291,7 @@ impl Client {
         Ok(self.connection.insert(connection))
     }
 
-    fn open(&mut self) -> Result<Connection, ClientError> {
+    fn open(&mut self) -> Result<Connection, RequestError> {
         let socket = self
             .context
             .socket(zmq::REQ)
@@ -317,7 +321,7 @@ impl Client {
             .map_err(socket_error("connect the monitor"))?;
         socket
             .connect(&self.endpoint)
-            .map_err(|source| ClientError::Connect {
+            .map_err(|source| RequestError::Connect {
                 endpoint: self.endpoint.clone(),
                 source,
             })?;
@@ -333,14 +337,14 @@ impl Client {
 
     /// Waits up to the timeout for the reply; `None` on silence. A refused
     /// connection or a failed handshake ends the wait at once with what it means.
-    fn wait_for_reply(&mut self, shutdown: &Shutdown) -> Result<Option<Vec<u8>>, ClientError> {
+    fn wait_for_reply(&mut self, shutdown: &Shutdown) -> Result<Option<Vec<u8>>, RequestError> {
         let deadline = Instant::now() + self.timeout;
         loop {
             let Some(connection) = &mut self.connection else {
                 return Ok(None);
             };
             if shutdown.is_triggered() {
-                return Err(ClientError::Interrupted);
+                return Err(RequestError::Interrupted);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -355,7 +359,7 @@ impl Client {
                 Ok(0) | Err(zmq::Error::EINTR) => continue,
                 Ok(_) => {}
                 Err(source) => {
-                    return Err(ClientError::Socket {
+                    return Err(RequestError::Socket {
                         action: "wait for the reply",
                         source,
                     });
@@ -376,7 +380,7 @@ impl Client {
     }
 
     /// Reads one monitor event; what it means for the user, if it ends the request.
-    fn connection_event(&mut self) -> Option<ClientError> {
+    fn connection_event(&mut self) -> Option<RequestError> {
         let connection = self.connection.as_mut()?;
         let frames = connection.monitor.recv_multipart(zmq::DONTWAIT).ok()?;
         let first = frames.first()?;
@@ -408,23 +412,23 @@ impl Client {
             (zmq_sys::ZMQ_EVENT_DISCONNECTED, _) if !connection.handshake_ended => {
                 connection.handshake_ended = true;
                 probe::is_publisher(&self.context, &self.endpoint, self.login.as_ref())
-                    .then_some(ClientError::Publisher { endpoint })
+                    .then_some(RequestError::Publisher { endpoint })
             }
             (zmq_sys::ZMQ_EVENT_DISCONNECTED, _) => None,
             // Retried before it ever connected: the connection was refused.
             (zmq_sys::ZMQ_EVENT_CONNECT_RETRIED, _) if !connection.connected => {
-                Some(ClientError::NothingListens { endpoint })
+                Some(RequestError::NothingListens { endpoint })
             }
             (zmq_sys::ZMQ_EVENT_CONNECT_RETRIED, _) => None,
             (zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, Some(login)) => {
-                Some(ClientError::LoginRefused {
+                Some(RequestError::LoginRefused {
                     endpoint,
                     who: login.who(),
                     why: login.refusal(),
                 })
             }
             (zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, None) => {
-                Some(ClientError::LoginWanted { endpoint })
+                Some(RequestError::LoginWanted { endpoint })
             }
             // Both ends speak ZeroMQ, with different security: a login was
             // wanted and not given, or given and not wanted.
@@ -432,8 +436,8 @@ impl Client {
                 if value == zmq_sys::ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH =>
             {
                 Some(match login {
-                    Some(_) => ClientError::LoginUnwanted { endpoint },
-                    None => ClientError::LoginWanted { endpoint },
+                    Some(_) => RequestError::LoginUnwanted { endpoint },
+                    None => RequestError::LoginWanted { endpoint },
                 })
             }
             (zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, _) => {
@@ -447,31 +451,31 @@ impl Client {
                 connection.greeting = greeting.clone();
                 self.what_closed(greeting, first)
             }
-            _ => Some(ClientError::NotZeroMq { endpoint }),
+            _ => Some(RequestError::NotZeroMq { endpoint }),
         }
     }
 
     /// What a handshake that failed with no detail means, from the peer's
     /// `greeting` (looked at just now if `first`).
-    fn what_closed(&self, greeting: Greeting, first: bool) -> Option<ClientError> {
+    fn what_closed(&self, greeting: Greeting, first: bool) -> Option<RequestError> {
         let endpoint = self.endpoint.clone();
         let ours = probe::mechanism(self.login.as_ref());
         let failed = self.connection.as_ref().map_or(0, |c| c.failed_handshakes);
         match greeting {
             // Both ends speak ZeroMQ, with different security.
             Greeting::Mechanism(theirs) if theirs != ours => Some(match self.login {
-                None => ClientError::LoginWanted { endpoint },
-                Some(_) => ClientError::LoginUnwanted { endpoint },
+                None => RequestError::LoginWanted { endpoint },
+                Some(_) => RequestError::LoginUnwanted { endpoint },
             }),
             // Our security: a publisher that wants a login closes on us once
             // it has read what kind of socket we are; else a passing failure
             // (a restart), left to the tries.
             Greeting::Mechanism(_) => (first
                 && probe::is_publisher(&self.context, &self.endpoint, self.login.as_ref()))
-            .then_some(ClientError::Publisher { endpoint }),
-            Greeting::NotZeroMq => Some(ClientError::NotZeroMq { endpoint }),
+            .then_some(RequestError::Publisher { endpoint }),
+            Greeting::NotZeroMq => Some(RequestError::NotZeroMq { endpoint }),
             Greeting::Unknown if failed < NO_DETAIL_TRIES => None,
-            Greeting::Unknown => Some(ClientError::NotZeroMq { endpoint }),
+            Greeting::Unknown => Some(RequestError::NotZeroMq { endpoint }),
         }
     }
 }

@@ -12,8 +12,10 @@ use crate::visible::visible;
 
 use super::follow::{Follower, How, Step};
 use super::link::Link;
+use super::options::Options;
 use super::render::{self, Style};
-use super::{Options, RunError, eprintln_visible};
+use super::say::eprintln_visible;
+use super::session::RunError;
 
 /// How often a terminal watcher redraws when nothing changes: ages move.
 const REDRAW_EVERY: Duration = Duration::from_secs(1);

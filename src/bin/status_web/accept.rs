@@ -7,8 +7,8 @@
 //! - [`WRITE_STALL`] for a peer that takes none of the bytes sent to it;
 //! - a pause after an accept that fails for want of descriptors, not a spin.
 //!
-//! Every request goes through [`answer`]: the Host check, then the routes,
-//! and `X-Content-Type-Options: nosniff` on whatever comes back.
+//! Every request goes to the application (`app.rs`), which checks its Host
+//! before any route and says `nosniff` on whatever comes back.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, Request, header};
+use axum::http::Request;
 use axum::response::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -32,7 +32,6 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::Sleep;
 
 use crate::connections::{Connection, Connections, Slot};
-use crate::hosts::Hosts;
 
 /// From a connection's opening, or the end of its last response, to the
 /// end of the next request head. It is also the keep-alive idle timeout:
@@ -72,18 +71,8 @@ pub(super) fn listen(address: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(BACKLOG)
 }
 
-/// What every request goes through.
-pub(super) struct Front {
-    pub hosts: Hosts,
-    pub router: Router,
-}
-
-/// Accepts connections for ever, each served on a task of its own.
-pub(super) async fn accept_loop(
-    listener: TcpListener,
-    front: Arc<Front>,
-    connections: Arc<Connections>,
-) {
+/// Accepts connections for ever, each served by `app` on a task of its own.
+pub(super) async fn accept_loop(listener: TcpListener, app: Router, connections: Arc<Connections>) {
     let mut backing_off = false;
     loop {
         let stream = match listener.accept().await {
@@ -109,7 +98,7 @@ pub(super) async fn accept_loop(
         }
         // At the cap this waits for room; the listen queue holds the rest.
         let slot = connections.admit().await;
-        tokio::spawn(serve_connection(stream, Arc::clone(&front), slot));
+        tokio::spawn(serve_connection(stream, app.clone(), slot));
     }
 }
 
@@ -125,11 +114,10 @@ fn is_one_connections_failure(e: &io::Error) -> bool {
 }
 
 /// Serves one connection until it ends, times out, or is closed for room.
-async fn serve_connection(stream: TcpStream, front: Arc<Front>, slot: Slot) {
+async fn serve_connection(stream: TcpStream, app: Router, slot: Slot) {
     let connection = slot.connection().clone();
-    let service = hyper::service::service_fn(move |request| {
-        answer(Arc::clone(&front), connection.clone(), request)
-    });
+    let service =
+        hyper::service::service_fn(move |request| answer(app.clone(), connection.clone(), request));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -147,28 +135,16 @@ async fn serve_connection(stream: TcpStream, front: Arc<Front>, slot: Slot) {
     drop(slot);
 }
 
-/// One request: refused unless it names a host we serve, else routed; and
-/// never sniffed.
+/// One request, through `app`, its connection busy meanwhile (not to be
+/// closed for room) and known to the handlers (an event stream keeps it busy).
 async fn answer(
-    front: Arc<Front>,
+    app: Router,
     connection: Connection,
     mut request: Request<Incoming>,
 ) -> Result<Response, Infallible> {
-    let mut response = match front.hosts.refusal(request.uri(), request.headers()) {
-        Some(refusal) => refusal,
-        None => {
-            let _busy = connection.busy();
-            request.extensions_mut().insert(connection);
-            TowerToHyperService::new(front.router.clone())
-                .call(request)
-                .await?
-        }
-    };
-    response.headers_mut().insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    Ok(response)
+    let _busy = connection.busy();
+    request.extensions_mut().insert(connection);
+    TowerToHyperService::new(app).call(request).await
 }
 
 /// A socket whose writes fail once the peer has taken nothing for `after`.

@@ -9,11 +9,9 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Uri, header};
 
-use status_board::protocol::ERROR_PREFIX;
-use status_board::visible::visible;
+use crate::error::Refusal;
 
 /// The names served besides IP addresses and `localhost`.
 #[derive(Debug, Clone, Default)]
@@ -71,13 +69,15 @@ impl Hosts {
     /// HTTP/1.1 wants exactly one Host header (RFC 9112 §3.2): none, two or
     /// an unreadable one is a bad request (400). A request whose target is
     /// a whole URL names its host twice: both must be ours.
-    pub fn refusal(&self, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+    pub fn refusal(&self, uri: &Uri, headers: &HeaderMap) -> Option<Refusal> {
         let mut values = headers.get_all(header::HOST).iter();
         let (Some(host), None) = (values.next(), values.next()) else {
-            return Some(bad_request("send one Host header: the name of this server"));
+            return Some(Refusal::BadHost(
+                "send one Host header: the name of this server",
+            ));
         };
         let Ok(host) = host.to_str() else {
-            return Some(bad_request("the Host header is not readable text"));
+            return Some(Refusal::BadHost("the Host header is not readable text"));
         };
         let named = std::iter::once(host).chain(uri.authority().map(|a| a.as_str()));
         for host in named {
@@ -88,36 +88,16 @@ impl Hosts {
         None
     }
 
-    fn misdirected(&self, host: &str) -> Response {
+    fn misdirected(&self, host: &str) -> Refusal {
         let served = match self.names.is_empty() {
             true => "IP addresses and localhost".to_owned(),
             false => format!("IP addresses, localhost and {}", self.names.join(", ")),
         };
-        let text = format!(
-            "{ERROR_PREFIX}this is not {}: status_web answers to {served}. If that is its \
-             name (a reverse proxy's), start status_web with --allow-host NAME.\n",
-            visible(host)
-        );
-        plain(StatusCode::MISDIRECTED_REQUEST, text)
+        Refusal::Misdirected {
+            host: host.to_owned(),
+            served,
+        }
     }
-}
-
-fn bad_request(why: &str) -> Response {
-    plain(StatusCode::BAD_REQUEST, format!("{ERROR_PREFIX}{why}\n"))
-}
-
-/// A refusal, and the end of the connection: a peer that misnames us has no
-/// use for it.
-fn plain(code: StatusCode, text: String) -> Response {
-    (
-        code,
-        [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-            (header::CONNECTION, "close"),
-        ],
-        text,
-    )
-        .into_response()
 }
 
 /// Names compare without case and without the final dot of a fully qualified name.

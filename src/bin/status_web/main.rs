@@ -1,20 +1,28 @@
 //! `status_web`: the status board in a browser.
 //!
+//! Each module uses only those listed before it, never one that uses it back:
+//!
+//! - `error`: [`error::Refusal`], a request refused with its HTTP code, and
+//!   [`error::WebError`], why the gateway stopped (its exit code is `main`'s).
+//! - `connections`, `hosts`: what a peer on the network may do: connections
+//!   under a cap, and the names served.
+//! - `gateway`: the board as the gateway knows it, and the events viewers get.
+//! - `form`: what a post says, checked as text (no axum: `fuzz/` includes
+//!   it by path); `post`: a status posted from the web, with the browser's login.
+//! - `app`: the one router: the routes, the page (`page.html`), the event
+//!   stream, the Host check and `nosniff`; [`app::AppState`], what they share.
+//! - `accept`: connections accepted with timeouts, each served by the router.
+//! - `http`: the router on tokio, on a thread of its own.
 //! - `run`: the gateway's main thread, a watcher of the server (the client's
 //!   `Follower`), and the HTTP side started beside it.
-//! - `gateway`: the board as the gateway knows it, and the events viewers get.
-//! - `http`: axum on tokio on a thread of its own: the routes, the page
-//!   (`page.html`), the event stream.
-//! - `post`: a status posted from the web, with the browser's login; `form`:
-//!   what it says, checked as text (no axum: `fuzz/` includes it by path).
-//! - `accept`, `connections`, `hosts`: what a peer on the network may do:
-//!   connections accepted under a cap with timeouts, and the names served.
 //!
 //! These live here, not in the library, so that only this program links an
 //! async runtime.
 
 mod accept;
+mod app;
 mod connections;
+mod error;
 mod form;
 mod gateway;
 mod hosts;
@@ -27,9 +35,18 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use run::{DEFAULT_LISTEN, Options, WebError};
-use status_board::client::{self, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};
+use error::WebError;
+use run::{DEFAULT_LISTEN, Options};
+use status_board::cli::EXIT_INTERRUPTED;
+use status_board::client::follow::FollowError;
+use status_board::client::{DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, RequestError, eprintln_visible};
 use status_board::shutdown::{Hangup, Shutdown};
+
+/// Exit code for bad arguments, an endpoint that cannot be, or an address
+/// it cannot listen on.
+const EXIT_USAGE: u8 = 2;
+/// Exit code when the server refuses the gateway's (anonymous) read.
+const EXIT_LOGIN: u8 = 4;
 
 /// Serves the status board to browsers: a wall-screen page that follows
 /// every change, the board as JSON, and a form to post a status.
@@ -99,17 +116,25 @@ struct Args {
 fn main() -> ExitCode {
     match try_main() {
         Ok(()) => ExitCode::SUCCESS,
+        // It may quote an endpoint from the environment, or the server.
         Err((message, code)) => {
-            eprintln!("status_web: {message}");
+            eprintln_visible(format_args!("status_web: {message}"));
             ExitCode::from(code)
         }
     }
 }
 
+/// An endpoint with its host name resolved, as `status_client` does: a
+/// name that does not resolve is said now, where libzmq would retry it in
+/// silence.
+fn resolved(endpoint: &str) -> Result<String, String> {
+    status_board::endpoint::resolve_endpoint(endpoint).map_err(|e| status_board::error_chain(&e))
+}
+
 /// Serves until Ctrl-C or SIGTERM; an error is reported once, by `main`.
 fn try_main() -> Result<(), (String, u8)> {
     let args = Args::parse();
-    let usage = |message: String| (message, client::EXIT_USAGE);
+    let usage = |message: String| (message, EXIT_USAGE);
     if let Some(what) = args.generate {
         return status_board::cli::generate(<Args as clap::CommandFactory>::command(), what)
             .map_err(usage);
@@ -122,27 +147,67 @@ fn try_main() -> Result<(), (String, u8)> {
                 .filter(|e| !e.is_empty())
         })
         .unwrap_or_else(|| "tcp://127.0.0.1:2345".to_owned());
+    let endpoint = resolved(&endpoint).map_err(usage)?;
+    let read_endpoint = args
+        .read_endpoint
+        .as_deref()
+        .map(resolved)
+        .transpose()
+        .map_err(usage)?;
     let hosts = hosts::Hosts::new(&args.allow_host).map_err(|e| usage(e.to_string()))?;
     let options = Options {
         endpoint,
-        read_endpoint: args.read_endpoint,
+        read_endpoint,
         listen: args.listen,
         interval: args.interval,
         timeout: Duration::from_millis(args.timeout),
         retries: args.retries,
         hosts,
     };
-    let shutdown = Shutdown::on_signals(Hangup::Stops).map_err(|e| {
+    let shutdown = Shutdown::on_signals(Hangup::Stops, EXIT_INTERRUPTED).map_err(|e| {
         usage(format!(
             "cannot handle Ctrl-C: {}",
             status_board::error_chain(&e)
         ))
     })?;
-    run::run(&options, &shutdown).map_err(|err| {
-        let code = match &err {
-            WebError::Watch(run) => run.exit_code(),
-            WebError::Listen { .. } | WebError::Runtime(_) => client::EXIT_USAGE,
-        };
-        (status_board::error_chain(&err), code)
-    })
+    run::run(&options, &shutdown).map_err(|err| (status_board::error_chain(&err), exit_code(&err)))
+}
+
+/// The exit code for `err`, as `docs/WEB.md` lists them.
+fn exit_code(err: &WebError) -> u8 {
+    match err {
+        WebError::Watch(FollowError::Request(
+            RequestError::LoginWanted { .. }
+            | RequestError::LoginRefused { .. }
+            | RequestError::LoginUnwanted { .. },
+        )) => EXIT_LOGIN,
+        // The watcher stops for nothing else but an endpoint libzmq refuses.
+        WebError::Watch(_) | WebError::Listen { .. } | WebError::Runtime(_) => EXIT_USAGE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_is_resolved_as_the_client_resolves_it() {
+        let unresolved = resolved("tcp://nonexistent.invalid:2345").expect_err("no such name");
+        assert!(
+            unresolved.contains("the host name 'nonexistent.invalid' does not resolve"),
+            "{unresolved}"
+        );
+        let local = resolved("tcp://localhost:2345").expect("localhost resolves");
+        assert!(
+            ["tcp://127.0.0.1:2345", "tcp://[::1]:2345"].contains(&local.as_str()),
+            "a name becomes its address: {local}"
+        );
+        for kept in [
+            "tcp://127.0.0.1:2345",
+            "tcp://[::1]:2345",
+            "ipc:///tmp/board",
+        ] {
+            assert_eq!(resolved(kept).as_deref(), Ok(kept));
+        }
+    }
 }

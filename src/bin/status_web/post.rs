@@ -10,17 +10,18 @@ use std::time::Duration;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, FromRequest, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use status_board::client::Login;
-use status_board::client::request::{Client, ClientError};
-use status_board::protocol::{self, ERROR_PREFIX, POLL_REQUEST, Refusal};
+use status_board::client::request::{Client, RequestError};
+use status_board::protocol::{self, ERROR_PREFIX, POLL_REQUEST};
 use status_board::shutdown::Shutdown;
 use tokio::sync::Semaphore;
 
+use crate::error::Refusal;
 use crate::form::{PostForm, update_request};
-use crate::http::Shared;
+use crate::gateway::Gateway;
 
 /// Tries per post: a post waits at most this many timeouts, then says the server is away.
 const TRIES: u32 = 2;
@@ -64,13 +65,13 @@ impl Poster {
             Client::in_context(self.context.clone(), &self.endpoint, self.timeout, 1, None);
         match client.request(POLL_REQUEST.as_bytes(), &self.shutdown) {
             Ok(_) => Some(false),
-            Err(ClientError::LoginWanted { .. }) => Some(true),
+            Err(RequestError::LoginWanted { .. }) => Some(true),
             Err(_) => None,
         }
     }
 
     /// Blocks until the server answers `request`, or every try is out.
-    fn send(&self, request: &str, login: Option<Login>) -> Result<Vec<u8>, ClientError> {
+    fn send(&self, request: &str, login: Option<Login>) -> Result<Vec<u8>, RequestError> {
         let mut client = Client::in_context(
             self.context.clone(),
             &self.endpoint,
@@ -82,159 +83,84 @@ impl Poster {
     }
 }
 
-/// An answer to a post: a status code and one line, or the board.
-fn answer(code: StatusCode, text: String) -> Response {
-    let mut response = (
-        code,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        text,
-    )
-        .into_response();
-    if code == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Basic realm=\"status-board\", charset=\"UTF-8\""),
-        );
-    }
-    response
-}
-
-fn refuse(code: StatusCode, why: impl std::fmt::Display) -> Response {
-    answer(code, format!("{ERROR_PREFIX}{why}\n"))
-}
-
 /// The header the page sends with its posts: it asks for its own login
 /// fields, so a refusal must not raise the browser's login dialog (a modal
 /// on a wall screen).
 const FROM_THE_PAGE: &str = "x-status-board";
 
 pub(super) async fn status(
-    State(shared): State<Shared>,
+    State(poster): State<Arc<Poster>>,
+    State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,
     request: Request,
 ) -> Response {
     let from_the_page = headers.contains_key(FROM_THE_PAGE);
     let form = tokio::time::timeout(FORM_TIMEOUT, Form::from_request(request, &())).await;
-    let mut response = match form {
-        Ok(form) => post(shared, &headers, form).await,
-        Err(_) => refuse(
-            StatusCode::REQUEST_TIMEOUT,
-            format_args!(
-                "the form did not arrive within {} s",
-                FORM_TIMEOUT.as_secs()
-            ),
-        ),
+    let posted = match form {
+        Ok(form) => post(&poster, &gateway, &headers, form).await,
+        Err(_) => Err(Refusal::FormTimeout(FORM_TIMEOUT.as_secs())),
     };
+    let mut response = posted.into_response();
     if from_the_page {
         response.headers_mut().remove(header::WWW_AUTHENTICATE);
     }
     response
 }
 
+/// Posts the form as the browser's user: the board the server answers
+/// with, or why not.
 async fn post(
-    shared: Shared,
+    poster: &Arc<Poster>,
+    gateway: &Gateway,
     headers: &HeaderMap,
     form: Result<Form<PostForm>, FormRejection>,
-) -> Response {
-    if let Some(refusal) = cross_site(headers) {
-        return refusal;
-    }
-    let form = match form {
-        Ok(Form(form)) => form,
-        // Too large (413), or not a form (400, 415).
-        Err(rejection) => {
-            return refuse(
-                rejection.status(),
-                "send a form (application/x-www-form-urlencoded) of at most 16 KiB: \
-                 status=TEXT, and name=NAME unless you log in",
-            );
-        }
-    };
-    let login = match basic_login(headers) {
-        Ok(login) => login,
-        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
-    };
+) -> Result<String, Refusal> {
+    cross_site(headers)?;
+    // Too large (413), or not a form (400, 415).
+    let Form(form) = form.map_err(|rejection| Refusal::NotAForm(rejection.status()))?;
+    let login = basic_login(headers).map_err(|why| Refusal::BadPost(why.to_owned()))?;
     let user = match &login {
         Some(Login::Plain { user, .. }) => Some(user.as_str()),
         _ => None,
     };
-    let request = match update_request(form, user) {
-        Ok(request) => request,
-        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
-    };
-    let poster = shared.poster;
+    let request = update_request(form, user).map_err(Refusal::BadPost)?;
     // Never closed: an error cannot come.
-    let Ok(turn) = poster.turns.acquire().await else {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the gateway is stopping");
-    };
-    let sending = Arc::clone(&poster);
+    let turn = poster
+        .turns
+        .acquire()
+        .await
+        .map_err(|_| Refusal::Stopping)?;
+    let sending = Arc::clone(poster);
     let logged_in = login.is_some();
     let sent = tokio::task::spawn_blocking(move || sending.send(&request, login)).await;
     drop(turn);
-    if let Ok(sent) = &sent {
-        shared.gateway.logins(logins_shown_by(logged_in, sent));
-    }
-    match sent {
-        Ok(Ok(reply)) => server_answer(&reply),
-        Ok(Err(e)) => client_error(&e),
-        Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "the post was lost"),
-    }
+    let sent = sent.map_err(|_| Refusal::Lost)?;
+    gateway.logins(logins_shown_by(logged_in, &sent));
+    server_answer(&sent.map_err(Refusal::Request)?)
 }
 
 /// What a post's outcome says of whether the server wants logins: the
 /// handshake took the login given, or none; or it wanted one, or none.
-fn logins_shown_by(logged_in: bool, sent: &Result<Vec<u8>, ClientError>) -> Option<bool> {
+fn logins_shown_by(logged_in: bool, sent: &Result<Vec<u8>, RequestError>) -> Option<bool> {
     match sent {
         Ok(_) => Some(logged_in),
-        Err(ClientError::LoginWanted { .. } | ClientError::LoginRefused { .. }) => Some(true),
-        Err(ClientError::LoginUnwanted { .. }) => Some(false),
+        Err(RequestError::LoginWanted { .. } | RequestError::LoginRefused { .. }) => Some(true),
+        Err(RequestError::LoginUnwanted { .. }) => Some(false),
         Err(_) => None,
     }
 }
 
 /// The server's reply: the board (200), or its `error: …` as it said it.
-fn server_answer(reply: &[u8]) -> Response {
-    let Ok(text) = protocol::as_text(reply) else {
-        return refuse(StatusCode::BAD_GATEWAY, "the server's reply is not UTF-8");
-    };
+fn server_answer(reply: &[u8]) -> Result<String, Refusal> {
+    let text = protocol::as_text(reply).map_err(|_| Refusal::ReplyNotUtf8)?;
     let Some(message) = text.strip_prefix(ERROR_PREFIX) else {
-        return answer(StatusCode::OK, text.to_owned());
+        return Ok(text.to_owned());
     };
     // The refusal's word (docs/PROTOCOL.md), never its English.
-    let code = match Refusal::parse(message).0 {
-        Some(Refusal::Forbidden) => StatusCode::FORBIDDEN,
-        Some(Refusal::TooLong) => StatusCode::PAYLOAD_TOO_LARGE,
-        Some(Refusal::Full) => StatusCode::CONFLICT,
-        Some(Refusal::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
-        // An older server, or the original, sends no word.
-        Some(Refusal::Invalid) | None => StatusCode::BAD_REQUEST,
-    };
-    answer(code, format!("{text}\n"))
-}
-
-/// Why a post got no answer from the server, with the code that says so.
-fn client_error(e: &ClientError) -> Response {
-    let why = status_board::error_chain(e);
-    let (code, why) = match e {
-        // The client's own wording names its options; the web's is a form.
-        ClientError::LoginWanted { .. } => (
-            StatusCode::UNAUTHORIZED,
-            "the status server wants a login: your user name and password".to_owned(),
-        ),
-        ClientError::LoginRefused { .. } => (StatusCode::UNAUTHORIZED, why),
-        ClientError::LoginUnwanted { .. } => (
-            StatusCode::BAD_REQUEST,
-            "the status server takes no login: post without one".to_owned(),
-        ),
-        ClientError::NoReply { .. }
-        | ClientError::NothingListens { .. }
-        | ClientError::Interrupted => (StatusCode::SERVICE_UNAVAILABLE, why),
-        ClientError::NotZeroMq { .. }
-        | ClientError::Publisher { .. }
-        | ClientError::Connect { .. }
-        | ClientError::Socket { .. } => (StatusCode::BAD_GATEWAY, why),
-    };
-    refuse(code, why)
+    Err(Refusal::Server {
+        message: message.to_owned(),
+        kind: protocol::Refusal::parse(message).0,
+    })
 }
 
 /// `Authorization: Basic …` as a PLAIN login; none without the header.
@@ -247,8 +173,11 @@ fn basic_login(headers: &HeaderMap) -> Result<Option<Login>, &'static str> {
 
 /// A post a page of another site makes the browser send (with the
 /// credentials it keeps for us) is refused: its `Origin` is not our host.
-fn cross_site(headers: &HeaderMap) -> Option<Response> {
-    let origin = headers.get(header::ORIGIN)?.to_str().unwrap_or("?");
+fn cross_site(headers: &HeaderMap) -> Result<(), Refusal> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("?");
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -257,18 +186,17 @@ fn cross_site(headers: &HeaderMap) -> Option<Response> {
         .split_once("://")
         .is_some_and(|(_, rest)| !host.is_empty() && rest == host);
     match ours {
-        true => None,
-        false => Some(refuse(
-            StatusCode::FORBIDDEN,
-            format_args!("a post from another site ({origin}) is refused"),
-        )),
+        true => Ok(()),
+        false => Err(Refusal::CrossSite {
+            origin: origin.to_owned(),
+        }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderValue, StatusCode};
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -305,31 +233,55 @@ mod tests {
             (header::HOST, "board.example:8080"),
             (header::ORIGIN, "https://board.example:8080"),
         ]);
-        assert!(cross_site(&ours).is_none());
+        assert!(cross_site(&ours).is_ok());
         assert!(
-            cross_site(&headers(&[(header::HOST, "b:1")])).is_none(),
+            cross_site(&headers(&[(header::HOST, "b:1")])).is_ok(),
             "curl"
         );
         let theirs = headers(&[
             (header::HOST, "board.example:8080"),
             (header::ORIGIN, "https://evil.example"),
         ]);
-        let refused = cross_site(&theirs).expect("refused");
+        let refused = cross_site(&theirs).expect_err("refused");
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     }
 
     #[test]
-    fn refusals_of_rights_are_forbidden_the_rest_bad_requests() {
-        let code = |reply: &str| server_answer(reply.as_bytes()).status();
+    fn a_refusals_word_gives_its_code_and_no_word_is_a_bad_request() {
+        let code = |reply: &str| match server_answer(reply.as_bytes()) {
+            Ok(_) => StatusCode::OK,
+            Err(refusal) => refusal.status(),
+        };
         assert_eq!(code("- a: b\n"), StatusCode::OK);
-        assert_eq!(
-            code("error: user 'bob' may not set 'alice'"),
-            StatusCode::FORBIDDEN
-        );
-        assert_eq!(
-            code("error: anonymous clients may only read"),
-            StatusCode::FORBIDDEN
-        );
-        assert_eq!(code("error: status too long"), StatusCode::BAD_REQUEST);
+        for (reply, status) in [
+            (
+                "error: forbidden: user 'bob' may not set 'alice'",
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "error: forbidden: anonymous clients may only read",
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "error: too-long: request is 90 bytes",
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            ("error: full: board is full (2 names)", StatusCode::CONFLICT),
+            (
+                "error: unavailable: try again later",
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                "error: invalid: request has no ':'",
+                StatusCode::BAD_REQUEST,
+            ),
+            // The English alone decides nothing: an older server's refusal.
+            (
+                "error: user 'bob' may not set 'alice'",
+                StatusCode::BAD_REQUEST,
+            ),
+        ] {
+            assert_eq!(code(reply), status, "{reply}");
+        }
     }
 }

@@ -11,15 +11,19 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use status_board::client::RunError;
-use status_board::client::follow::{Follower, Step};
+use status_board::client::eprintln_visible;
+use status_board::client::follow::{FollowError, Follower, Step};
 use status_board::client::link::Link;
-use status_board::client::request::{Client, ClientError};
+use status_board::client::request::{Client, RequestError};
 use status_board::shutdown::Shutdown;
+use status_board::visible::visible;
 
+use crate::app::AppState;
+use crate::error::WebError;
 use crate::gateway::{Gateway, Reach};
 use crate::hosts::Hosts;
-use crate::{connections, http, post};
+use crate::post::Poster;
+use crate::{connections, http};
 
 /// The default address the gateway listens on.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -50,48 +54,32 @@ pub struct Options {
     pub hosts: Hosts,
 }
 
-/// Why the gateway stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum WebError {
-    /// The HTTP address could not be bound.
-    #[error("cannot listen on {address}")]
-    Listen {
-        /// Where.
-        address: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The HTTP side could not start.
-    #[error("cannot start the HTTP server")]
-    Runtime(#[source] std::io::Error),
-    /// Watching the board failed in a way a retry cannot mend (a login).
-    #[error(transparent)]
-    Watch(#[from] RunError),
-}
-
 /// Serves the board over HTTP until `shutdown` is triggered.
 pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), WebError> {
     // Each viewer is a descriptor: the usual soft limit of 1 024 is not a
     // status board's, when the hard limit allows more.
     let open_files = status_board::sys::raise_open_file_limit();
     let gateway = Arc::new(Gateway::default());
-    let poster = Arc::new(post::Poster::new(
+    let poster = Arc::new(Poster::new(
         &options.endpoint,
         options.timeout,
         shutdown.clone(),
     ));
-    let (http, address) = http::Http::start(
-        options.listen,
-        Arc::clone(&gateway),
-        Arc::clone(&poster),
-        options.hosts.clone(),
-        connections::cap(open_files.as_ref()),
-    )?;
+    let state = AppState {
+        gateway: Arc::clone(&gateway),
+        poster: Arc::clone(&poster),
+        hosts: Arc::new(options.hosts.clone()),
+    };
+    let (http, address) =
+        http::Http::start(options.listen, state, connections::cap(open_files.as_ref()))?;
     let read_from = options
         .read_endpoint
         .as_deref()
         .unwrap_or(&options.endpoint);
-    println!("status_web: serving http://{address}/ for the board at {read_from}");
+    println!(
+        "status_web: serving http://{address}/ for the board at {}",
+        visible(read_from)
+    );
     println!(
         "status_web: {}",
         connections::describe_cap(open_files.as_ref())
@@ -129,17 +117,18 @@ fn watch(
         let mut follower = Follower::new(link, options.interval);
         match follow(&mut follower, gateway, new_run, shutdown) {
             Ok(()) => return Ok(()),
-            Err(RunError::Client(
-                e @ (ClientError::LoginWanted { .. }
-                | ClientError::LoginRefused { .. }
-                | ClientError::LoginUnwanted { .. }
-                | ClientError::Connect { .. }),
-            )) => return Err(RunError::Client(e).into()),
+            Err(FollowError::Request(
+                e @ (RequestError::LoginWanted { .. }
+                | RequestError::LoginRefused { .. }
+                | RequestError::LoginUnwanted { .. }
+                | RequestError::Connect { .. }),
+            )) => return Err(FollowError::Request(e).into()),
             Err(e) => {
-                eprintln!(
+                // It may quote the server (a reply that is not a board).
+                eprintln_visible(format_args!(
                     "status_web: watching the board failed: {}; starting again",
                     status_board::error_chain(&e)
-                );
+                ));
                 gateway.reach(Reach::Stale {
                     since_ms: follower.link().last_contact_ms(),
                 });
@@ -156,7 +145,7 @@ fn follow(
     gateway: &Gateway,
     new_run: &Sender<()>,
     shutdown: &Shutdown,
-) -> Result<(), RunError> {
+) -> Result<(), FollowError> {
     // The server run whose logins were asked about: its --auth cannot
     // change without a restart, which is a new run.
     let mut asked_of: Option<String> = None;
@@ -194,7 +183,7 @@ fn follow(
 /// when `new_run`'s sender is dropped.
 fn ask_logins(
     new_run: Receiver<()>,
-    poster: Arc<post::Poster>,
+    poster: Arc<Poster>,
     gateway: Arc<Gateway>,
 ) -> Result<JoinHandle<()>, WebError> {
     let body = move || {
