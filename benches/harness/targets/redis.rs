@@ -2,7 +2,7 @@
 //! loaded with the benchmark board, driven by `redis-benchmark` and
 //! `redis-cli`, and read by a small RESP reader of our own.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -176,7 +176,8 @@ fn load_commands(n: usize, hash: bool) -> Vec<u8> {
 /// `HGETALL board` on a fresh connection to `port`, the whole reply read:
 /// its size in bytes and its number of entries (name and status pairs).
 pub fn read_board(port: u16) -> Result<(usize, usize), String> {
-    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(REPLY_BOUND))
         .map_err(|e| e.to_string())?;
@@ -184,47 +185,97 @@ pub fn read_board(port: u16) -> Result<(usize, usize), String> {
         "*2\r\n$7\r\nHGETALL\r\n${}\r\n{BOARD_KEY}\r\n",
         BOARD_KEY.len()
     );
-    (&stream)
+    stream
         .write_all(request.as_bytes())
         .map_err(|e| e.to_string())?;
-    let mut reply = Resp {
-        reader: BufReader::with_capacity(1 << 16, &stream),
-        bytes: 0,
-    };
-    let count = reply.header('*')?;
-    let mut body = Vec::new();
-    for _ in 0..count {
-        let len = reply.header('$')?;
-        body.resize(len + 2, 0); // and its CRLF
-        reply
-            .reader
-            .read_exact(&mut body)
-            .map_err(|e| e.to_string())?;
-        reply.bytes += body.len();
+    // Read in big chunks and skimmed in place: the reader should cost next
+    // to nothing beside the server it times (a million entries are two
+    // million strings).
+    let mut reply = Skim::default();
+    let mut chunk = vec![0; 1 << 20];
+    loop {
+        let n = stream.read(&mut chunk).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err(format!("the connection closed {} bytes in", reply.bytes));
+        }
+        if let Some(strings) = reply.feed(&chunk[..n])? {
+            return Ok((reply.bytes, strings / 2));
+        }
     }
-    Ok((reply.bytes, count / 2))
 }
 
-/// A RESP reply being read, and how many bytes of it so far.
-struct Resp<R> {
-    reader: BufReader<R>,
+/// An array of bulk strings in RESP, read as it arrives: only the headers
+/// are parsed, the strings skipped.
+#[derive(Default)]
+struct Skim {
+    /// Bytes taken so far.
     bytes: usize,
+    /// The array's length, once its header is read.
+    strings: Option<usize>,
+    /// Strings whose header is read so far.
+    started: usize,
+    /// Bytes of the current string (and its CRLF) still to skip.
+    skip: usize,
+    /// A header line cut by the end of a chunk.
+    partial: Vec<u8>,
 }
 
-impl<R: Read> Resp<R> {
-    /// The number in a `KIND NUMBER CRLF` line (`*` an array's length, `$`
-    /// a bulk string's); an error reply (`-LOADING …`) as the error.
-    fn header(&mut self, kind: char) -> Result<usize, String> {
-        let mut line = String::new();
-        self.reader
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
-        self.bytes += line.len();
-        line.trim_end()
-            .strip_prefix(kind)
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| format!("expected {kind}N, got {:?}", line.trim_end()))
+impl Skim {
+    /// Takes the next bytes; the array's length once it is complete.
+    fn feed(&mut self, mut data: &[u8]) -> Result<Option<usize>, String> {
+        self.bytes += data.len();
+        loop {
+            let skipped = self.skip.min(data.len());
+            (self.skip, data) = (self.skip - skipped, &data[skipped..]);
+            if self.skip == 0 && self.strings == Some(self.started) {
+                return match data.is_empty() {
+                    true => Ok(self.strings),
+                    false => Err("more bytes than the reply".into()),
+                };
+            }
+            let Some(end) = data.iter().position(|&b| b == b'\n') else {
+                self.partial.extend_from_slice(data);
+                return Ok(None);
+            };
+            let kind = match self.strings {
+                None => b'*',
+                Some(_) => b'$',
+            };
+            let number = match self.partial.is_empty() {
+                true => header(&data[..end], kind),
+                false => {
+                    self.partial.extend_from_slice(&data[..end]);
+                    let number = header(&self.partial, kind);
+                    self.partial.clear();
+                    number
+                }
+            }?;
+            data = &data[end + 1..];
+            match self.strings {
+                None => self.strings = Some(number),
+                Some(_) => {
+                    self.skip = number + 2; // and its CRLF
+                    self.started += 1;
+                }
+            }
+        }
     }
+}
+
+/// The number in a RESP header line `KIND NUMBER [CR]` (`*` an array's
+/// length, `$` a bulk string's); anything else (an error such as
+/// `-LOADING …`) is the error.
+fn header(line: &[u8], kind: u8) -> Result<usize, String> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    line.strip_prefix(&[kind])
+        .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "expected {}N, got {:?}",
+                kind as char,
+                String::from_utf8_lossy(line)
+            )
+        })
 }
 
 /// Redis's arguments to start from the snapshot file (`dump.rdb`).
