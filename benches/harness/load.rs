@@ -140,7 +140,9 @@ pub fn load_as(
         }
     }
     latencies.sort_unstable();
-    Sample::from_sorted(&latencies, s.duration)
+    // Each client: its first poll, its first request, one more per count.
+    let requests = 2 * clients as u64 + count.iter().sum::<u64>();
+    Sample::from_sorted(&latencies, s.duration, requests)
 }
 
 /// Posts `n` updates to `endpoint`, one at a time, and times each until

@@ -7,6 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::common;
+use crate::stats::Sample;
 
 /// How long a line the harness waits for may take, all lines before it
 /// included: it bounds a hang, it measures nothing.
@@ -141,7 +142,18 @@ pub fn resident_kib(child: &Child) -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU seconds (user + system) a process has used so far.
+/// `run`, with the CPU time `server` used during it per request answered.
+pub fn with_server_cpu(server: &Child, run: impl FnOnce() -> Sample) -> Sample {
+    let before = cpu_seconds(server);
+    let mut sample = run();
+    let used = cpu_seconds(server) - before;
+    sample.server_cpu =
+        (sample.requests > 0).then(|| Duration::from_secs_f64(used / sample.requests as f64));
+    sample
+}
+
+/// CPU seconds (user + system) a process has used so far, in clock ticks
+/// (10 ms here): a figure per request wants thousands of ticks' worth.
 pub fn cpu_seconds(child: &Child) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
     // After the command's closing parenthesis: state is field 3; utime, stime are 14, 15.

@@ -10,6 +10,10 @@ pub struct Sample {
     pub p50: Duration,
     pub p99: Duration,
     pub max: Duration,
+    /// Every request answered in the run, warm-ups included.
+    pub requests: u64,
+    /// The server's CPU time per request, where it was measured.
+    pub server_cpu: Option<Duration>,
 }
 
 impl Sample {
@@ -19,16 +23,26 @@ impl Sample {
         p50: Duration::ZERO,
         p99: Duration::ZERO,
         max: Duration::ZERO,
+        requests: 0,
+        server_cpu: None,
     };
 
-    /// Throughput and latencies from sorted request times over `duration`.
-    pub fn from_sorted(latencies: &[Duration], duration: Duration) -> Sample {
+    /// Throughput and latencies from the sorted times of the requests
+    /// measured over `duration`, of `requests` in all.
+    pub fn from_sorted(latencies: &[Duration], duration: Duration, requests: u64) -> Sample {
         Sample {
             rps: latencies.len() as f64 / duration.as_secs_f64(),
             p50: percentile(latencies, 0.5),
             p99: percentile(latencies, 0.99),
             max: latencies.last().copied().unwrap_or_default(),
+            requests,
+            server_cpu: None,
         }
+    }
+
+    /// The server's CPU µs per request, one cell.
+    pub fn cpu_cell(&self) -> String {
+        self.server_cpu.map_or_else(|| "n/a".into(), micros)
     }
 
     /// `req/s | p50 / p99 / max` (µs), two cells.

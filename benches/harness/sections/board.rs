@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use crate::Settings;
 use crate::load::{Requests, load, poll_request};
+use crate::process::with_server_cpu;
 use crate::sections::updates::middle_update;
 use crate::stats::{Sample, interleaved};
 use crate::targets::ours::{entry, ours_on, prefilled_state};
@@ -26,9 +27,10 @@ pub fn whole_board(s: &Settings, out: &mut String) {
          `redis-benchmark -c K -r 1000000 EVAL \"{SET_THEN_GET_ALL}\" 1 {BOARD_KEY} user-N \
          \"update __rand_int__\"` (every client the same name in the middle, a random status). \
          Read: ours `_:`, Redis `HGETALL {BOARD_KEY}`. Reply sizes: ours the board as it \
-         prints, Redis's RESP.\n\n\
-         | board | K | request | ours req/s | ours µs | Redis req/s | Redis µs | ours / Redis |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- |"
+         prints, Redis's RESP. CPU µs: the server process's CPU time (all its threads) per \
+         request answered.\n\n\
+         | board | K | request | ours req/s | ours µs | ours CPU µs | Redis req/s | Redis µs | Redis CPU µs | ours / Redis |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     )
     .ok();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -61,7 +63,11 @@ pub fn whole_board(s: &Settings, out: &mut String) {
         ];
         for (work, request, redis_args) in works {
             for &clients in &s.clients {
-                let ours_run = || load(&server.endpoint, clients, request, s);
+                let ours_run = || {
+                    with_server_cpu(&server.child, || {
+                        load(&server.endpoint, clients, request, s)
+                    })
+                };
                 let redis_run = || {
                     redis
                         .as_ref()
@@ -70,9 +76,11 @@ pub fn whole_board(s: &Settings, out: &mut String) {
                 let samples = interleaved(&[&ours_run, &redis_run], s.repeats);
                 writeln!(
                     out,
-                    "| {entries} (ours {ours_bytes} B, Redis {redis_bytes}) | {clients} | {work} | {} | {} | {} |",
+                    "| {entries} (ours {ours_bytes} B, Redis {redis_bytes}) | {clients} | {work} | {} | {} | {} | {} | {} |",
                     samples[0].cells(),
+                    samples[0].cpu_cell(),
                     samples[1].cells(),
+                    samples[1].cpu_cell(),
                     samples[0].ratio(&samples[1], 2)
                 )
                 .ok();

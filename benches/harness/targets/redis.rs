@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::Settings;
 use crate::common;
 use crate::load::REPLY_BOUND;
-use crate::process::{Spawned, have, output_within, wait_for};
+use crate::process::{Spawned, have, output_within, wait_for, with_server_cpu};
 use crate::stats::Sample;
 use crate::targets::ours::entry;
 
@@ -105,7 +105,8 @@ impl Redis {
     }
 
     /// `redis-benchmark -c CLIENTS ARGS`, sized to run about the set duration:
-    /// its throughput and latencies, or [`Sample::NONE`] if it failed.
+    /// its throughput and latencies, and the server's CPU time per request
+    /// over the sizing runs and the run itself; or [`Sample::NONE`] if it failed.
     pub fn benchmark(&self, clients: usize, args: &[&str], s: &Settings) -> Sample {
         let port = self.port.to_string();
         let run = |n: u64| -> Option<Sample> {
@@ -118,17 +119,28 @@ impl Redis {
                 b"",
                 bound,
             )?;
-            parse_csv(&csv)
+            Some(Sample {
+                requests: n,
+                ..parse_csv(&csv)?
+            })
         };
         let sized = || -> Option<Sample> {
             // A first guess, then one of about 50 ms, then the run itself.
-            let mut estimate = run(50.max(4 * clients as u64))?.rps;
-            if estimate > 1_000.0 {
-                estimate = run((estimate * 0.05) as u64)?.rps;
+            let mut first = run(50.max(4 * clients as u64))?;
+            if first.rps > 1_000.0 {
+                let second = run((first.rps * 0.05) as u64)?;
+                first = Sample {
+                    requests: first.requests + second.requests,
+                    ..second
+                };
             }
-            run((estimate * s.duration.as_secs_f64()).max(50.0) as u64)
+            let sample = run((first.rps * s.duration.as_secs_f64()).max(50.0) as u64)?;
+            Some(Sample {
+                requests: first.requests + sample.requests,
+                ..sample
+            })
         };
-        sized().unwrap_or(Sample::NONE)
+        with_server_cpu(self.child(), || sized().unwrap_or(Sample::NONE))
     }
 }
 
@@ -148,6 +160,8 @@ fn parse_csv(csv: &str) -> Option<Sample> {
         p50: ms(fields[3]),
         p99: ms(fields[1]),
         max: ms(fields[0]),
+        requests: 0,
+        server_cpu: None,
     })
 }
 
