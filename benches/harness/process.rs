@@ -144,32 +144,36 @@ pub fn resident_kib(child: &Child) -> u64 {
 
 /// `run`, with the CPU time `server` used during it per request answered.
 pub fn with_server_cpu(server: &Child, run: impl FnOnce() -> Sample) -> Sample {
-    let before = cpu_seconds(server);
+    let before = cpu_time(server);
     let mut sample = run();
-    let used = cpu_seconds(server) - before;
-    sample.server_cpu =
-        (sample.requests > 0).then(|| Duration::from_secs_f64(used / sample.requests as f64));
+    let used = cpu_time(server).saturating_sub(before);
+    sample.server_cpu = (sample.requests > 0).then(|| used.div_f64(sample.requests as f64));
     sample
 }
 
-/// CPU seconds (user + system) a process has used so far, in clock ticks
-/// (10 ms here): a figure per request wants thousands of ticks' worth.
+/// CPU seconds (user + system) a process has used so far.
 pub fn cpu_seconds(child: &Child) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
-    // After the command's closing parenthesis: state is field 3; utime, stime are 14, 15.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
+    cpu_time(child).as_secs_f64()
+}
+
+/// The CPU time (user + system, all its threads, those ended too) a process
+/// has used so far, to the nanosecond: on a shared machine it says what a
+/// server did, where its wall time also says how long it waited for a core.
+pub fn cpu_time(child: &Child) -> Duration {
+    let mut clock: libc::clockid_t = 0;
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    // SAFETY: sysconf has no memory effects.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    (ticks(11) + ticks(12)) / per_second
+    // SAFETY: both calls only write to the locals passed by pointer.
+    let ok = unsafe {
+        libc::clock_getcpuclockid(child.id() as libc::pid_t, &mut clock) == 0
+            && libc::clock_gettime(clock, &mut now) == 0
+    };
+    match ok {
+        true => Duration::new(now.tv_sec as u64, now.tv_nsec as u32),
+        false => Duration::ZERO,
+    }
 }
 
 /// Kills (SIGKILL) every process whose parent is this one, found in /proc:
