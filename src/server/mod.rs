@@ -24,11 +24,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::board::{BoardError, names};
 use crate::protocol::{self, ProtocolError, Request};
 use crate::shutdown::Shutdown;
 use crate::storage::StorageError;
-use crate::store::{Committed, Store, UpdateError};
+use crate::store::{BoardError, Committed, Event, Store, UpdateError, names};
 
 pub use config::{Config, DEFAULT_MAX_ENTRIES, Listen, StateConfig};
 
@@ -461,11 +460,13 @@ impl Serving<'_> {
                 crate::error_chain(&err)
             );
         }
+        log_events(self.store);
         // Before the commit: once the batches in flight have landed, a due
         // compaction runs here, ahead of the next write (it waits for them).
         if let Err(err) = self.store.maintain() {
             log_err!("warning: {}", crate::error_chain(&err));
         }
+        log_events(self.store);
         self.commit();
         self.publish();
         Ok(())
@@ -620,7 +621,9 @@ impl Serving<'_> {
         if !self.store.has_staged() {
             return;
         }
-        match self.store.commit() {
+        let committed = self.store.commit();
+        log_events(self.store);
+        match committed {
             Ok(Committed::Applied) => {
                 let mut batch = std::mem::take(&mut self.waiting);
                 self.answer(&mut batch);
@@ -694,6 +697,23 @@ impl Serving<'_> {
     fn publish(&mut self) {
         if let Some(publisher) = self.publisher.as_deref_mut() {
             publisher.publish(&self.epoch, self.store);
+        }
+    }
+}
+
+/// Prints what the store did on its own.
+fn log_events(store: &mut Store) {
+    for event in store.take_events() {
+        match event {
+            Event::Expired { name, age } => log_err!(
+                "expired name: '{name}': not refreshed for {}",
+                humantime::format_duration(std::time::Duration::from_secs(age.as_secs()))
+            ),
+            Event::Reattached { path, names: count } => log_err!(
+                "warning: {} was deleted or replaced while in use; wrote the board ({}) to a new file there",
+                path.display(),
+                names(count)
+            ),
         }
     }
 }

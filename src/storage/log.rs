@@ -1,23 +1,18 @@
 //! The open state file: appends, syncs and compactions.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::board::Board;
-
+use super::compact::{Live, compacted_size, write_snapshot};
 use super::faults::Faults;
-use super::files::{
-    FILE_MODE, create_private, ensure_free, identity, lock, make_private, open_private,
-    remove_stale, require_dir, sibling, sync_dir,
-};
-use super::record::{FIXED_PAYLOAD, MAGIC, RECORD_HEADER, encode_remove, encode_set};
-use super::replay::{Replayed, replay};
+use super::files::{identity, remove_stale, sibling, sync_dir};
+use super::record::{MAGIC, encode_remove, encode_set};
 use super::syncer::Syncer;
-use super::{Fsync, OpenReport, StorageError, StorageOptions};
+use super::{Fsync, StorageError, StorageOptions};
 
 /// How often `everysec` forces the log to disk.
 const EVERYSEC: Duration = Duration::from_secs(1);
@@ -69,113 +64,69 @@ pub(crate) struct Log {
 }
 
 impl Log {
-    /// Opens (or creates) the state file, locks it and replays it into `board`.
-    pub(crate) fn open(
+    /// The log on `file`, locked by `lock`, whose first `len` bytes are whole
+    /// records and whose size is `allocated`. The fsync thread starts, and
+    /// a test's faults apply, from [`Log::serve`] on.
+    pub(super) fn new(
         path: &Path,
+        file: File,
+        lock: File,
         options: &StorageOptions,
-        board: &mut Board,
-    ) -> Result<(Log, OpenReport), StorageError> {
-        require_dir(path)?;
-        let lock = lock(path)?;
-        let mut report = OpenReport::default();
-        let aside = sibling(path, ".compact");
-        // A compaction that never reached its rename: the log is still whole.
-        // A link there is refused, not removed: no compaction ever made one.
-        if remove_stale(&aside)? {
-            report.warnings.push(format!(
-                "removed {} left by an interrupted compaction",
-                aside.display()
-            ));
-        }
-        // The file replayed is the file written to: one open, by descriptor.
-        let (file, created) = open_private(path)?;
-        let mut data = Vec::new();
-        (&file)
-            .read_to_end(&mut data)
-            .map_err(|source| StorageError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-        let good_len = replay(path, &data, options.repair, board, &mut report)?;
-        // Only now that it is known to be a state file: a file refused above
-        // is left exactly as it was found.
-        if let Some(mode) = make_private(path, &file)?
-            && !created
-        {
-            report.warnings.push(format!(
-                "{} had mode {mode:04o}; set it to {:04o}, so that no other user reads or writes the board",
-                path.display(),
-                FILE_MODE
-            ));
-        }
-        let mut log = Log {
+        len: u64,
+        allocated: u64,
+    ) -> Result<Log, StorageError> {
+        let identity = identity(&file).map_err(|source| StorageError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Log {
             path: path.to_owned(),
             file: Arc::new(file),
             syncer: None,
             _lock: lock,
             options: options.clone(),
-            len: 0,
-            allocated: data.len() as u64,
+            len,
+            allocated,
             pending: Vec::new(),
             unsynced: false,
             last_sync: Instant::now(),
             next_compaction: options.compact_at,
             broken: false,
-            identity: (0, 0),
+            identity,
             preallocate_from: 0,
-            faults: Faults::from_env(),
-        };
-        log.identity = identity(&log.file).map_err(|source| StorageError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
-        match good_len {
-            Replayed::Whole(len) => log.len = len,
-            Replayed::TornAt(len) => {
-                log.truncate_to(len)?;
-                log.sync()?;
-            }
-            Replayed::Fresh => {
-                // Drop a header torn by a crash at creation, then write it whole.
-                log.truncate_to(0)?;
-                log.file
-                    .write_all_at(MAGIC, 0)
-                    .map_err(|source| StorageError::Write {
-                        path: path.to_owned(),
-                        source,
-                    })?;
-                log.len = MAGIC.len() as u64;
-                log.allocated = log.len;
-                log.sync()?;
-                sync_dir(path)?;
-            }
-            Replayed::Repaired => {
-                let moved = sibling(path, &format!(".damaged-{}", crate::clock::now_ms()));
-                // Renaming onto a name replaces what is there: nothing is.
-                ensure_free(&moved)?;
-                fs::rename(path, &moved).map_err(|source| StorageError::Write {
-                    path: moved.clone(),
-                    source,
-                })?;
-                report.warnings.push(format!(
-                    "moved the damaged file to {}; {} kept",
-                    moved.display(),
-                    crate::board::names(board.len())
-                ));
-                log.compact(board)?;
-            }
-        }
-        if options.fsync == Fsync::Always {
-            let syncer = Syncer::start(Arc::clone(&log.file), log.len).map_err(|source| {
+            faults: Faults::default(),
+        })
+    }
+
+    /// From now on the log takes updates: a test's `faults` apply, and under
+    /// `--fsync always` the fsync thread starts.
+    pub(super) fn serve(mut self, faults: Faults) -> Result<Log, StorageError> {
+        if self.options.fsync == Fsync::Always {
+            let syncer = Syncer::start(Arc::clone(&self.file), self.len).map_err(|source| {
                 StorageError::Open {
-                    path: path.to_owned(),
+                    path: self.path.clone(),
                     source,
                 }
             })?;
-            log.syncer = Some(syncer);
+            self.syncer = Some(syncer);
         }
-        report.restored = board.len();
-        Ok((log, report))
+        self.faults = faults;
+        Ok(self)
+    }
+
+    /// Writes the header of a new log over whatever a crash at its creation left.
+    pub(super) fn write_header(&mut self) -> Result<(), StorageError> {
+        self.truncate_to(0)?;
+        self.file
+            .write_all_at(MAGIC, 0)
+            .map_err(|source| StorageError::Write {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.len = MAGIC.len() as u64;
+        self.allocated = self.len;
+        self.sync()?;
+        sync_dir(&self.path)
     }
 
     /// Stages a set record; nothing is written until [`Log::commit`].
@@ -269,23 +220,23 @@ impl Log {
     }
 
     /// Whether compaction should run once nothing is in flight.
-    pub(crate) fn compaction_due(&self, board: &Board) -> bool {
-        self.len > self.next_compaction && self.len > 2 * compacted_size(board)
+    pub(crate) fn compaction_due(&self, live: &impl Live) -> bool {
+        self.len > self.next_compaction && self.len > 2 * compacted_size(live)
     }
 
     /// Periodic duties: the `everysec` sync and compaction when due.
     ///
     /// Only when no committed record waits for its sync: those are not on the
     /// board yet, so a compaction would leave them out.
-    pub(crate) fn maintain(&mut self, board: &Board) -> Result<(), StorageError> {
+    pub(crate) fn maintain(&mut self, live: &impl Live) -> Result<(), StorageError> {
         if self.options.fsync == Fsync::EverySec
             && self.unsynced
             && self.last_sync.elapsed() >= EVERYSEC
         {
             self.sync()?;
         }
-        if self.compaction_due(board) {
-            if let Err(e) = self.compact(board) {
+        if self.compaction_due(live) {
+            if let Err(e) = self.compact(live) {
                 // Keep appending to the whole log; try again when it has doubled.
                 self.next_compaction = self.len.saturating_mul(2);
                 return Err(StorageError::Compaction {
@@ -319,11 +270,11 @@ impl Log {
     /// writes to the new file from the rename on: its handle is the one the
     /// snapshot was written with, so nothing can fail between the rename and
     /// the switch (only the directory fsync after it, which is reported).
-    pub(crate) fn compact(&mut self, board: &Board) -> Result<(), StorageError> {
+    pub(crate) fn compact(&mut self, live: &impl Live) -> Result<(), StorageError> {
         let aside = sibling(&self.path, ".compact");
         // A regular file there is one a failed removal left; a link is refused.
         remove_stale(&aside)?;
-        let file = write_snapshot(&aside, board)?;
+        let (file, len) = write_snapshot(&aside, live)?;
         if let Some(hold) = self.faults.hold_compaction {
             std::thread::sleep(hold);
         }
@@ -333,7 +284,7 @@ impl Log {
         })?;
         self.identity = identity(&file).unwrap_or_default();
         self.file = Arc::new(file);
-        self.len = compacted_size(board);
+        self.len = len;
         self.allocated = self.len;
         self.preallocate_from = 0;
         if let Some(syncer) = &self.syncer {
@@ -368,7 +319,7 @@ impl Log {
         }
     }
 
-    fn truncate_to(&mut self, len: u64) -> Result<(), StorageError> {
+    pub(super) fn truncate_to(&mut self, len: u64) -> Result<(), StorageError> {
         self.file
             .set_len(len)
             .map_err(|source| StorageError::Write {
@@ -403,82 +354,79 @@ impl Log {
     }
 }
 
-/// Size of the log that compaction would write for `board`.
-fn compacted_size(board: &Board) -> u64 {
-    (MAGIC.len() + board.len() * (RECORD_HEADER + FIXED_PAYLOAD) + board.content_bytes()) as u64
-}
-
-/// Writes `board` as a fresh log at `path` and forces it to disk; returns
-/// the file, open for the appends that follow.
-fn write_snapshot(path: &Path, board: &Board) -> Result<File, StorageError> {
-    let mut data = Vec::with_capacity(usize::try_from(compacted_size(board)).unwrap_or(0));
-    data.extend_from_slice(MAGIC);
-    for entry in board.iter() {
-        encode_set(&mut data, entry.name, entry.status, entry.set_at_ms)?;
-    }
-    // O_EXCL: a file or a link planted at `path` is refused, never written.
-    let mut file = create_private(path)?;
-    let written = file
-        .write_all(&data)
-        .map_err(|source| StorageError::Write {
-            path: path.to_owned(),
-            source,
-        })
-        .and_then(|()| {
-            file.sync_all().map_err(|source| StorageError::Sync {
-                path: path.to_owned(),
-                source,
-            })
-        });
-    if let Err(e) = written {
-        // Made by create_private above; a link swapped in since loses only itself.
-        let _ = fs::remove_file(path);
-        return Err(e);
-    }
-    Ok(file)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::open::Opening;
+    use super::super::record::Record;
     use super::*;
 
-    fn options(repair: bool) -> StorageOptions {
+    fn options(fsync: Fsync) -> StorageOptions {
         StorageOptions {
-            fsync: Fsync::No,
+            fsync,
             compact_at: 0,
-            repair,
+            repair: false,
         }
+    }
+
+    /// Live records for a compaction: (name, status, set at), in order.
+    struct Entries(Vec<(&'static str, &'static str, u64)>);
+
+    impl Live for Entries {
+        fn count(&self) -> usize {
+            self.0.len()
+        }
+
+        fn text_bytes(&self) -> usize {
+            self.0.iter().map(|(n, s, _)| n.len() + s.len()).sum()
+        }
+
+        fn records(&self) -> impl Iterator<Item = Record<'_>> {
+            self.0.iter().map(|&(n, s, at)| Record::set(n, s, at))
+        }
+    }
+
+    /// Opens the log at `path` as the server does; returns it and its
+    /// records, as `NAME STATUS @AT`.
+    fn open(path: &Path) -> Result<(Log, Vec<String>), StorageError> {
+        let mut opening = Opening::start(path, &options(Fsync::No))?;
+        let mut replay = opening.replay();
+        let records = replay
+            .by_ref()
+            .map(|r| format!("{}{} @{}", r.name, r.status, r.set_at_ms))
+            .collect();
+        let replayed = replay.finish()?;
+        let opened = opening.finish(replayed, &Entries(Vec::new()))?;
+        Ok((opened.log, records))
+    }
+
+    fn append(log: &mut Log, name: &str, status: &str, at: u64) {
+        log.stage_set(name, status, at).unwrap();
+        log.commit().unwrap();
     }
 
     #[test]
-    fn open_compact_and_reopen_keep_the_board() {
+    fn open_compact_and_reopen_keep_the_records() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.log");
-        let mut board = Board::new(10);
-        let (mut log, report) = Log::open(&path, &options(false), &mut board).unwrap();
-        assert_eq!(report.restored, 0);
+        let (mut log, records) = open(&path).unwrap();
+        assert!(records.is_empty());
         for (name, status) in [("a", ": 1"), ("b", ": 2"), ("a", ": 3")] {
-            log.stage_set(name, status, 7).unwrap();
-            log.commit().unwrap();
-            board.apply_set(name, status, 7);
+            append(&mut log, name, status, 7);
         }
-        log.compact(&board).unwrap();
-        assert_eq!(fs::metadata(&path).unwrap().len(), compacted_size(&board));
-        log.stage_set("c", ": 4", 8).unwrap();
-        log.commit().unwrap();
+        let live = Entries(vec![("a", ": 3", 7), ("b", ": 2", 7)]);
+        log.compact(&live).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), compacted_size(&live));
+        append(&mut log, "c", ": 4", 8);
         drop(log);
-        let mut again = Board::new(10);
-        let (_log, report) = Log::open(&path, &options(false), &mut again).unwrap();
-        assert_eq!(report.restored, 3);
-        assert_eq!(again.encoded(), b"- a: 3\n- b: 2\n- c: 4\n");
+        let (_log, records) = open(&path).unwrap();
+        assert_eq!(records, ["a: 3 @7", "b: 2 @7", "c: 4 @8"]);
     }
 
     #[test]
     fn a_second_open_of_the_same_file_is_locked_out() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.log");
-        let (_first, _) = Log::open(&path, &options(false), &mut Board::new(1)).unwrap();
-        let second = Log::open(&path, &options(false), &mut Board::new(1));
-        assert!(matches!(second, Err(StorageError::Locked { .. })));
+        let _first = open(&path).unwrap();
+        assert!(matches!(open(&path), Err(StorageError::Locked { .. })));
     }
 }

@@ -2,27 +2,34 @@
 //!
 //! Every accepted update is appended to the state file before its reply is
 //! sent, so a killed server never loses an acknowledged update; `--fsync`
-//! decides when the file is also forced to disk. On start the log is replayed
-//! into the board. The log is compacted (written aside, synced, renamed over)
-//! when it has grown well past the board it describes. `docs/STORAGE.md` has
-//! the format and the guarantees.
+//! decides when the file is also forced to disk. On start the log yields its
+//! records, which the caller applies. The log is compacted (written aside,
+//! synced, renamed over) when it has grown well past the live records the
+//! caller gives it. `docs/STORAGE.md` has the format and the guarantees.
+//!
+//! Storage knows records only: it imports neither the board nor the store.
 //!
 //! # Layout
 //!
 //! - `record`: the record format, its checksum, encoding and decoding.
+//! - `open`: opening the file: lock, read, replay, and what replay found.
+//! - `replay`: the records read back on start: torn tail, damage, repair.
 //! - `log`: the open file: append a batch, commit, compact.
+//! - `compact`: what a compaction writes, from the live records it is given.
 //! - `syncer`: the fsync thread of `--fsync always`.
-//! - `replay`: reading the file back on start: torn tail, damage, repair.
 //! - `files`: opening by name (no links, mode 0600), the lock, the
 //!   directory fsync, the default path (the only directories made).
 //! - `faults`: faults a test injects on purpose (`STATUS_BOARD_TEST_FAULTS`).
 //!
 //! What the board does with a stored update (the TTL, staging, applying once
-//! durable) is not storage: it lives in `crate::store`.
+//! durable, applying the records replayed) is not storage: it lives in
+//! `crate::store`.
 
+mod compact;
 mod faults;
 mod files;
 mod log;
+mod open;
 mod record;
 mod replay;
 mod syncer;
@@ -32,18 +39,24 @@ use std::io;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+pub(crate) use compact::Live;
 pub use faults::FAULTS_ENV;
 pub(crate) use files::prepare_default_path;
 pub(crate) use log::{Durable, Log};
+pub(crate) use open::Opening;
 pub use record::{MAGIC, encode_set};
+pub(crate) use record::{Record, RecordKind};
+pub(crate) use replay::Replay;
 
 pub use record::DecodeError;
 
 // For the fuzz targets' facade (`crate::fuzz_api`), in a fuzzing build only.
+#[cfg(any(test, fuzzing))]
+pub(crate) use record::encode_remove;
 #[cfg(fuzzing)]
-pub(crate) use record::{RecordKind, decode, encode_remove, resync};
+pub(crate) use record::{decode, resync};
 #[cfg(fuzzing)]
-pub(crate) use replay::{Replayed, replay};
+pub(crate) use replay::Replayed;
 
 /// Default log size before compaction is considered, in bytes.
 pub const DEFAULT_COMPACT_AT: u64 = 4 << 20;
@@ -236,13 +249,4 @@ pub enum StorageError {
         /// The file.
         path: PathBuf,
     },
-}
-
-/// What opening the state found, for the start-up message.
-#[derive(Debug, Clone, Default)]
-pub struct OpenReport {
-    /// Entries on the restored board.
-    pub restored: usize,
-    /// Things the user should know: a torn tail dropped, a repair done.
-    pub warnings: Vec<String>,
 }
