@@ -6,9 +6,11 @@
 //! - `hold-compaction-ms=N`: pause N ms between writing the compaction file
 //!   and renaming it over the log (a test kills the server there);
 //! - `fail-compaction-dir-sync`: the directory fsync after a compaction's
-//!   rename fails, once (a compaction that fails after its rename).
+//!   rename fails, once (a compaction that fails after its rename);
+//! - `fail-compaction-identity`: reading which file a compaction wrote (its
+//!   device and inode) fails, once.
 //!
-//! Read once, when the log is opened; nothing else reads it.
+//! Read once, when the log is open; nothing else reads it.
 
 use std::time::Duration;
 
@@ -20,6 +22,7 @@ pub const FAULTS_ENV: &str = "STATUS_BOARD_TEST_FAULTS";
 pub(crate) struct Faults {
     pub(crate) hold_compaction: Option<Duration>,
     pub(crate) fail_compaction_dir_sync: bool,
+    pub(crate) fail_compaction_identity: bool,
 }
 
 impl Faults {
@@ -40,6 +43,9 @@ impl Faults {
                 None if word == "fail-compaction-dir-sync" => {
                     faults.fail_compaction_dir_sync = true;
                 }
+                None if word == "fail-compaction-identity" => {
+                    faults.fail_compaction_identity = true;
+                }
                 _ => eprintln!("warning: {FAULTS_ENV}: unknown fault {word:?} ignored"),
             }
         }
@@ -54,8 +60,11 @@ mod tests {
     #[test]
     fn faults_parse_from_a_list() {
         assert_eq!(Faults::parse(""), Faults::default());
-        let faults = Faults::parse("hold-compaction-ms=250, fail-compaction-dir-sync,nonsense");
+        let faults = Faults::parse(
+            "hold-compaction-ms=250, fail-compaction-dir-sync,nonsense,fail-compaction-identity",
+        );
         assert_eq!(faults.hold_compaction, Some(Duration::from_millis(250)));
         assert!(faults.fail_compaction_dir_sync);
+        assert!(faults.fail_compaction_identity);
     }
 }

@@ -275,6 +275,20 @@ impl Log {
         // A regular file there is one a failed removal left; a link is refused.
         remove_stale(&aside)?;
         let (file, len) = write_snapshot(&aside, live)?;
+        // Known before the rename, or no rename: a log that could not tell
+        // its new file would take it for a replaced one, and write the board
+        // again at every commit and every idle second.
+        let new_identity = match self.identity_of(&file) {
+            Ok(known) => known,
+            Err(source) => {
+                // Made by write_snapshot above; a link swapped in since loses only itself.
+                let _ = fs::remove_file(&aside);
+                return Err(StorageError::Read {
+                    path: aside,
+                    source,
+                });
+            }
+        };
         if let Some(hold) = self.faults.hold_compaction {
             std::thread::sleep(hold);
         }
@@ -282,7 +296,7 @@ impl Log {
             path: self.path.clone(),
             source,
         })?;
-        self.identity = identity(&file).unwrap_or_default();
+        self.identity = new_identity;
         self.file = Arc::new(file);
         self.len = len;
         self.allocated = self.len;
@@ -298,6 +312,14 @@ impl Log {
             });
         }
         sync_dir(&self.path)
+    }
+
+    /// Which file `file` is (device, inode); fails once under `fail-compaction-identity`.
+    fn identity_of(&mut self, file: &File) -> io::Result<(u64, u64)> {
+        if std::mem::take(&mut self.faults.fail_compaction_identity) {
+            return Err(io::Error::other("injected fault: fail-compaction-identity"));
+        }
+        identity(file)
     }
 
     /// The state file's path.
@@ -356,6 +378,7 @@ impl Log {
 
 #[cfg(test)]
 mod tests {
+    use super::super::files::{lock, open_private};
     use super::super::open::Opening;
     use super::super::record::Record;
     use super::*;
@@ -399,6 +422,15 @@ mod tests {
         Ok((opened.log, records))
     }
 
+    /// A new log at `path`, with `faults`.
+    fn new_log(path: &Path, fsync: Fsync, faults: Faults) -> Log {
+        let lock = lock(path).unwrap();
+        let (file, _) = open_private(path).unwrap();
+        let mut log = Log::new(path, file, lock, &options(fsync), 0, 0).unwrap();
+        log.write_header().unwrap();
+        log.serve(faults).unwrap()
+    }
+
     fn append(log: &mut Log, name: &str, status: &str, at: u64) {
         log.stage_set(name, status, at).unwrap();
         log.commit().unwrap();
@@ -428,5 +460,35 @@ mod tests {
         let path = dir.path().join("state.log");
         let _first = open(&path).unwrap();
         assert!(matches!(open(&path), Err(StorageError::Locked { .. })));
+    }
+
+    #[test]
+    fn a_compaction_that_cannot_tell_its_new_file_fails_before_the_rename_and_stays_attached() {
+        // Were the new file taken for an unknown one, the log would think its
+        // path replaced, and write the board again at every commit and every
+        // idle second.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.log");
+        let faults = Faults {
+            fail_compaction_identity: true,
+            ..Faults::default()
+        };
+        let mut log = new_log(&path, Fsync::No, faults);
+        append(&mut log, "a", ": 1", 1);
+        append(&mut log, "a", ": 2", 2);
+        let before = fs::read(&path).unwrap();
+        let failed = log.compact(&Entries(vec![("a", ": 2", 2)]));
+        assert!(
+            matches!(&failed, Err(StorageError::Read { path: p, .. }) if p.ends_with("state.log.compact")),
+            "{failed:?}"
+        );
+        assert!(!log.detached(), "the log still knows its file");
+        assert_eq!(fs::read(&path).unwrap(), before, "the old log is whole");
+        assert!(!dir.path().join("state.log.compact").exists());
+        append(&mut log, "b", ": 3", 3);
+        assert!(!log.detached());
+        log.compact(&Entries(vec![("a", ": 2", 2), ("b", ": 3", 3)]))
+            .unwrap();
+        assert!(!log.detached(), "the next compaction is whole");
     }
 }
