@@ -451,10 +451,11 @@ impl Store {
         log.maintain(&self.board)
     }
 
-    /// Forces everything to disk before the server exits.
-    pub(crate) fn close(&mut self) -> Result<(), StorageError> {
-        match &mut self.log {
-            Some(log) => log.close(),
+    /// Forces everything to disk before the server exits, waiting for the
+    /// disk `within` this at most; the board stays, in memory only.
+    pub(crate) fn close(&mut self, within: Duration) -> Result<(), StorageError> {
+        match self.log.take() {
+            Some(log) => log.close(Instant::now() + within),
             None => Ok(()),
         }
     }
@@ -554,8 +555,7 @@ mod tests {
                 names: 1
             }]
         );
-        store.close().expect("closed");
-        drop(store);
+        store.close(Duration::from_secs(30)).expect("closed");
         let (again, report) = Store::open(&path, &options(false), 10).expect("reopen");
         assert_eq!(report.restored, 2);
         assert_eq!(again.encoded(), b"- a: 1\n- b: 2\n");

@@ -39,6 +39,10 @@ use publisher::Publisher;
 /// Longest a stop waits for updates in hand to become durable.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Longest a stop then waits for the state to be forced to disk: a disk that
+/// does not answer ends the stop with what may not be on disk, and exit 1.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Most requests taken per round: bounds the wait of the first of them.
 const MAX_BATCH: usize = 256;
 
@@ -247,7 +251,7 @@ impl Server {
     pub fn serve(mut self, shutdown: &Shutdown) -> Result<(), ServerError> {
         let served = self.serve_loop(shutdown);
         // Flush whatever happens to the loop: every acknowledged update goes to disk.
-        let closed = self.store.close();
+        let closed = self.store.close(CLOSE_GRACE);
         served?;
         closed?;
         let kept = match self.config.state {

@@ -1,5 +1,6 @@
-//! The open state file: appends, syncs and compactions.
+//! The open state file: appends, syncs, compactions and the clean end.
 
+use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -8,10 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::compact::{Live, compacted_size, write_snapshot};
-use super::faults::Faults;
+use super::faults::{self, Faults};
 use super::files::{identity, remove_stale, sibling, sync_dir};
 use super::record::{MAGIC, encode_remove, encode_set};
-use super::syncer::Syncer;
+use super::syncer::{Syncer, until};
 use super::{Fsync, StorageError, StorageOptions};
 
 /// How often `everysec` forces the log to disk.
@@ -59,8 +60,27 @@ pub(crate) struct Log {
     /// Preallocation failed (a nearly full disk): not tried again before the
     /// log reaches this size. Records are appended without it meanwhile.
     preallocate_from: u64,
+    /// What is known to be on disk, and how many records are written, so
+    /// that a stop the disk does not let finish can say what may be lost.
+    counts: Counts,
     /// Faults injected by a test ([`super::faults`]).
     faults: Faults,
+}
+
+/// Records written, and which of them are known to be on disk.
+#[derive(Debug, Default)]
+struct Counts {
+    /// Records staged for the next commit.
+    pending: u64,
+    /// Records written since the log was opened.
+    written: u64,
+    /// Of those, the ones known to be on disk.
+    synced: u64,
+    /// Bytes of the file known to be on disk, by this thread's own fsyncs.
+    synced_len: u64,
+    /// Under `--fsync always`: each commit's end offset and `written` after
+    /// it, until the fsync thread has passed it.
+    in_flight: VecDeque<(u64, u64)>,
 }
 
 impl Log {
@@ -94,6 +114,10 @@ impl Log {
             broken: false,
             identity,
             preallocate_from: 0,
+            counts: Counts {
+                synced_len: len,
+                ..Counts::default()
+            },
             faults: Faults::default(),
         })
     }
@@ -102,12 +126,11 @@ impl Log {
     /// `--fsync always` the fsync thread starts.
     pub(super) fn serve(mut self, faults: Faults) -> Result<Log, StorageError> {
         if self.options.fsync == Fsync::Always {
-            let syncer = Syncer::start(Arc::clone(&self.file), self.len).map_err(|source| {
-                StorageError::Open {
+            let syncer = Syncer::start(Arc::clone(&self.file), self.len, faults.hang_fsync)
+                .map_err(|source| StorageError::Open {
                     path: self.path.clone(),
                     source,
-                }
-            })?;
+                })?;
             self.syncer = Some(syncer);
         }
         self.faults = faults;
@@ -136,12 +159,16 @@ impl Log {
         status: &str,
         set_at_ms: u64,
     ) -> Result<(), StorageError> {
-        encode_set(&mut self.pending, name, status, set_at_ms)
+        encode_set(&mut self.pending, name, status, set_at_ms)?;
+        self.counts.pending += 1;
+        Ok(())
     }
 
     /// Stages a remove record; nothing is written until [`Log::commit`].
     pub(crate) fn stage_remove(&mut self, name: &str, set_by_ms: u64) -> Result<(), StorageError> {
-        encode_remove(&mut self.pending, name, set_by_ms)
+        encode_remove(&mut self.pending, name, set_by_ms)?;
+        self.counts.pending += 1;
+        Ok(())
     }
 
     /// Writes every staged record; under `--fsync always` starts forcing them to disk.
@@ -151,6 +178,7 @@ impl Log {
         if self.pending.is_empty() {
             return Ok(Durable::Now);
         }
+        let records = std::mem::take(&mut self.counts.pending);
         if self.broken {
             self.pending.clear();
             return Err(StorageError::Broken {
@@ -184,9 +212,11 @@ impl Log {
         self.len = end;
         self.allocated = self.allocated.max(end);
         self.unsynced = true;
+        self.counts.written += records;
         match &self.syncer {
             Some(syncer) => {
                 syncer.request(self.len, &self.file);
+                self.counts.in_flight.push_back((end, self.counts.written));
                 Ok(Durable::At(self.len))
             }
             None => Ok(Durable::Now),
@@ -216,7 +246,25 @@ impl Log {
                 path: self.path.clone(),
                 source,
             }
-        })
+        })?;
+        self.synced_offset();
+        Ok(())
+    }
+
+    /// How far the file is known to be on disk; counts the records up to there.
+    fn synced_offset(&mut self) -> u64 {
+        let counts = &mut self.counts;
+        let synced = self
+            .syncer
+            .as_ref()
+            .map_or(counts.synced_len, |s| s.synced().max(counts.synced_len));
+        while let Some(&(end, written)) = counts.in_flight.front()
+            && end <= synced
+        {
+            counts.synced = written;
+            counts.in_flight.pop_front();
+        }
+        synced
     }
 
     /// Whether compaction should run once nothing is in flight.
@@ -251,13 +299,23 @@ impl Log {
 
     /// Forces everything written so far to disk.
     pub(crate) fn sync(&mut self) -> Result<(), StorageError> {
-        self.file.sync_data().map_err(|source| StorageError::Sync {
-            path: self.path.clone(),
-            source,
+        faults::sync_data(&self.file, self.faults.hang_fsync).map_err(|source| {
+            StorageError::Sync {
+                path: self.path.clone(),
+                source,
+            }
         })?;
         self.unsynced = false;
         self.last_sync = Instant::now();
+        self.all_synced();
         Ok(())
+    }
+
+    /// Every record written is on disk.
+    fn all_synced(&mut self) {
+        self.counts.synced = self.counts.written;
+        self.counts.synced_len = self.len;
+        self.counts.in_flight.clear();
     }
 
     /// Rewrites the log as one record per entry: aside, synced, renamed over.
@@ -305,6 +363,7 @@ impl Log {
             syncer.restart(&self.file, self.len);
         }
         self.unsynced = false;
+        self.all_synced();
         if std::mem::take(&mut self.faults.fail_compaction_dir_sync) {
             return Err(StorageError::Sync {
                 path: self.path.clone(),
@@ -367,12 +426,50 @@ impl Log {
         Ok(())
     }
 
-    /// Forces everything to disk and trims the preallocated zeros: the clean end.
-    pub(crate) fn close(&mut self) -> Result<(), StorageError> {
-        self.sync()?;
-        let len = self.len;
-        self.truncate_to(len)?;
-        self.sync()
+    /// Forces everything to disk and trims the preallocated zeros: the clean
+    /// end. Waits for the disk until `deadline` at most: a disk that does
+    /// not answer must not hold a stop for ever. If it has not finished by
+    /// then, the error says what may not be on disk, and the fsync is left
+    /// to finish, or not, on its own thread.
+    pub(crate) fn close(mut self, deadline: Instant) -> Result<(), StorageError> {
+        let started = Instant::now();
+        // The fsync thread first: it syncs what is still wanted, then ends.
+        let stopped = self
+            .syncer
+            .as_mut()
+            .is_none_or(|syncer| syncer.stop(deadline));
+        let finished = match stopped {
+            true => {
+                let (file, path, len) = (Arc::clone(&self.file), self.path.clone(), self.len);
+                let hang = self.faults.hang_fsync;
+                until(deadline, move || {
+                    let sync = |file: &File| {
+                        faults::sync_data(file, hang).map_err(|source| StorageError::Sync {
+                            path: path.clone(),
+                            source,
+                        })
+                    };
+                    sync(&file)?;
+                    file.set_len(len).map_err(|source| StorageError::Write {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    sync(&file)
+                })
+            }
+            false => None,
+        };
+        finished.unwrap_or_else(|| {
+            let offset = self.synced_offset();
+            Err(StorageError::NotSynced {
+                path: self.path.clone(),
+                waited: started.elapsed(),
+                records: self.counts.written - self.counts.synced,
+                bytes: self.len.saturating_sub(offset),
+                offset,
+                acknowledged: self.syncer.is_none(),
+            })
+        })
     }
 }
 
@@ -422,13 +519,15 @@ mod tests {
         Ok((opened.log, records))
     }
 
-    /// A new log at `path`, with `faults`.
-    fn new_log(path: &Path, fsync: Fsync, faults: Faults) -> Log {
-        let lock = lock(path).unwrap();
-        let (file, _) = open_private(path).unwrap();
-        let mut log = Log::new(path, file, lock, &options(fsync), 0, 0).unwrap();
+    /// A new log in a new directory, with `faults`; and its path.
+    fn new_log(fsync: Fsync, faults: Faults) -> (tempfile::TempDir, PathBuf, Log) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.log");
+        let lock = lock(&path).unwrap();
+        let (file, _) = open_private(&path).unwrap();
+        let mut log = Log::new(&path, file, lock, &options(fsync), 0, 0).unwrap();
         log.write_header().unwrap();
-        log.serve(faults).unwrap()
+        (dir, path, log.serve(faults).unwrap())
     }
 
     fn append(log: &mut Log, name: &str, status: &str, at: u64) {
@@ -467,13 +566,11 @@ mod tests {
         // Were the new file taken for an unknown one, the log would think its
         // path replaced, and write the board again at every commit and every
         // idle second.
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.log");
         let faults = Faults {
             fail_compaction_identity: true,
             ..Faults::default()
         };
-        let mut log = new_log(&path, Fsync::No, faults);
+        let (dir, path, mut log) = new_log(Fsync::No, faults);
         append(&mut log, "a", ": 1", 1);
         append(&mut log, "a", ": 2", 2);
         let before = fs::read(&path).unwrap();
@@ -490,5 +587,68 @@ mod tests {
         log.compact(&Entries(vec![("a", ": 2", 2), ("b", ": 3", 3)]))
             .unwrap();
         assert!(!log.detached(), "the next compaction is whole");
+    }
+
+    #[test]
+    fn a_close_the_disk_does_not_answer_ends_in_time_and_says_what_may_be_lost() {
+        for (fsync, acknowledged) in [(Fsync::No, true), (Fsync::Always, false)] {
+            let faults = Faults {
+                hang_fsync: true,
+                ..Faults::default()
+            };
+            let (_dir, _path, mut log) = new_log(fsync, faults);
+            append(&mut log, "a", ": 1", 1);
+            append(&mut log, "b", ": 2", 2);
+            let len = log.len;
+            let started = Instant::now();
+            let closed = log.close(started + Duration::from_millis(300));
+            assert!(started.elapsed() < Duration::from_secs(5), "{fsync}");
+            match closed {
+                Err(StorageError::NotSynced {
+                    records,
+                    bytes,
+                    offset,
+                    acknowledged: told,
+                    ..
+                }) => {
+                    assert_eq!(records, 2, "{fsync}");
+                    assert_eq!(offset, MAGIC.len() as u64, "{fsync}");
+                    assert_eq!(bytes, len - offset, "{fsync}");
+                    assert_eq!(told, acknowledged, "{fsync}");
+                }
+                other => panic!("{fsync}: expected NotSynced, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_close_counts_only_what_was_written_after_the_last_sync() {
+        let (_dir, _path, mut log) = new_log(Fsync::EverySec, Faults::default());
+        append(&mut log, "a", ": 1", 1);
+        log.sync().unwrap();
+        let synced = log.len;
+        log.faults.hang_fsync = true;
+        append(&mut log, "b", ": 2", 2);
+        let record = log.len - synced;
+        let error = log
+            .close(Instant::now() + Duration::from_millis(200))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&format!(
+                "the last change written (acknowledged; {record} bytes from byte offset {synced}) may not be on disk"
+            )),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_close_trims_the_preallocated_zeros() {
+        let (_dir, path, mut log) = new_log(Fsync::Always, Faults::default());
+        append(&mut log, "a", ": 1", 1);
+        let len = log.len;
+        assert!(fs::metadata(&path).unwrap().len() > len, "preallocated");
+        log.close(Instant::now() + Duration::from_secs(30)).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), len);
     }
 }

@@ -14,9 +14,10 @@
 //! - `record`: the record format, its checksum, encoding and decoding.
 //! - `open`: opening the file: lock, read, replay, and what replay found.
 //! - `replay`: the records read back on start: torn tail, damage, repair.
-//! - `log`: the open file: append a batch, commit, compact.
+//! - `log`: the open file: append a batch, commit, compact, close.
 //! - `compact`: what a compaction writes, from the live records it is given.
-//! - `syncer`: the fsync thread of `--fsync always`.
+//! - `syncer`: the fsync thread of `--fsync always`, and the bounded wait
+//!   for the last fsync at a stop.
 //! - `files`: opening by name (no links, mode 0600), the lock, the
 //!   directory fsync, the default path (the only directories made).
 //! - `faults`: faults a test injects on purpose (`STATUS_BOARD_TEST_FAULTS`).
@@ -38,6 +39,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 pub(crate) use compact::Live;
 pub use faults::FAULTS_ENV;
@@ -249,4 +251,45 @@ pub enum StorageError {
         /// The file.
         path: PathBuf,
     },
+    /// A stop could not force the log to disk in time: the disk does not answer.
+    #[error(
+        "cannot fsync {} within {:.1} s (the disk does not answer); {}",
+        .path.display(),
+        .waited.as_secs_f64(),
+        at_risk(*.records, *.bytes, *.offset, *.acknowledged)
+    )]
+    NotSynced {
+        /// The file.
+        path: PathBuf,
+        /// How long the stop waited.
+        waited: Duration,
+        /// Records written after the last fsync known to be done.
+        records: u64,
+        /// Their bytes.
+        bytes: u64,
+        /// Where they start in the file.
+        offset: u64,
+        /// Whether their clients were told they were stored (not under
+        /// `--fsync always`, which answers once they are on disk).
+        acknowledged: bool,
+    },
+}
+
+/// What a stop that could not fsync leaves at risk, in words.
+fn at_risk(records: u64, bytes: u64, offset: u64, acknowledged: bool) -> String {
+    if records == 0 {
+        return "every change written was on disk already; only the file's unused end was not trimmed"
+            .to_owned();
+    }
+    let changes = match records {
+        1 => "change".to_owned(),
+        n => format!("{n} changes"),
+    };
+    let told = match acknowledged {
+        true => "acknowledged",
+        false => "not acknowledged yet",
+    };
+    format!(
+        "the last {changes} written ({told}; {bytes} bytes from byte offset {offset}) may not be on disk"
+    )
 }
