@@ -157,6 +157,7 @@ fn le_u64(b: &[u8]) -> u64 {
 }
 
 /// Reads the record at the start of `data`; returns it and its size in bytes.
+#[inline]
 pub(crate) fn decode(data: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
     if data.len() < RECORD_HEADER {
         return Err(DecodeError::Truncated);
