@@ -20,9 +20,6 @@ use hashbrown::HashTable;
 
 use crate::protocol::{self, Removal};
 
-/// Default largest number of names on a board.
-pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
-
 /// A number of names as a person says it: `1 name`, `0 names`, `3 names`.
 /// The one wording of every count of names the server prints or replies.
 pub(crate) fn names(count: usize) -> String {

@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::board::Board;
 use crate::curve::KeyPair;
 use crate::server::auth::{User, Users, UsersError};
-use crate::storage::{self, DecodeError, OpenReport, RecordKind, StorageError};
+use crate::storage::{self, DecodeError, RecordKind, StorageError};
 
 /// A state-file record, as [`decode_record`] read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,15 +83,10 @@ pub struct Replay {
 /// `max_entries` names, as the server does on start.
 pub fn replay(data: &[u8], repair: bool, max_entries: usize) -> Replay {
     let mut board = Board::new(max_entries);
-    let mut report = OpenReport::default();
-    let end = storage::replay(
-        Path::new("state.log"),
-        data,
-        repair,
-        &mut board,
-        &mut report,
-    )
-    .map(|replayed| match replayed {
+    let mut warnings = Vec::new();
+    let mut records = storage::Replay::new(Path::new("state.log"), data, repair, &mut warnings);
+    crate::store::restore(&mut board, &mut records);
+    let end = records.finish().map(|replayed| match replayed {
         storage::Replayed::Fresh => ReplayEnd::Fresh,
         storage::Replayed::Whole(len) => ReplayEnd::Whole(len),
         storage::Replayed::TornAt(len) => ReplayEnd::TornAt(len),
@@ -101,7 +96,7 @@ pub fn replay(data: &[u8], repair: bool, max_entries: usize) -> Replay {
         end,
         board: board.shared_reply().to_vec(),
         entries: board.len(),
-        warnings: report.warnings,
+        warnings,
     }
 }
 

@@ -4,16 +4,28 @@
 //! updates and clears are staged, written as one batch, and applied to the
 //! board once durable; statuses older than the TTL are expired; every change
 //! is stamped with a time that never goes back.
+//!
+//! The server's one door to the board: what it needs of `board` is
+//! re-exported here. The store prints nothing: what it did on its own (an
+//! expiry, the state file written again) it returns as [`Event`]s, for the
+//! server to print.
 
-use crate::server::log::log_err;
 use std::collections::{HashSet, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::board::{Board, BoardError, Change};
+use crate::board::Board;
 use crate::clock::Clock;
 use crate::protocol::Removal;
-use crate::storage::{Durable, Log, OpenReport, StorageError, StorageOptions};
+use crate::storage::{Durable, Log, StorageError, StorageOptions};
+
+mod restore;
+
+pub(crate) use crate::board::{BoardError, Change, ChangeKind, names};
+pub(crate) use restore::OpenReport;
+#[cfg(fuzzing)]
+pub(crate) use restore::restore;
 
 /// Why an update was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -27,18 +39,37 @@ pub(crate) enum UpdateError {
 }
 
 /// How often an idle server looks whether its state file is still there.
-const ATTACH_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const ATTACH_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// What the store did on its own, for the server to tell: taken with
+/// [`Store::take_events`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// A status not refreshed within the TTL goes with the next commit.
+    Expired {
+        /// Whose.
+        name: String,
+        /// How long ago it was set.
+        age: Duration,
+    },
+    /// The state file was deleted or replaced while in use: the board was
+    /// written to its path again.
+    Reattached {
+        /// The state file.
+        path: PathBuf,
+        /// Names on the board written there.
+        names: usize,
+    },
+}
 
 /// Writes the whole board to the log's path again, after the file there was
-/// deleted or replaced, and says so once.
-fn reattach(log: &mut Log, board: &Board) -> Result<(), StorageError> {
+/// deleted or replaced; returns the event that says so.
+fn reattach(log: &mut Log, board: &Board) -> Result<Event, StorageError> {
     log.compact(board)?;
-    log_err!(
-        "warning: {} was deleted or replaced while in use; wrote the board ({}) to a new file there",
-        log.path().display(),
-        crate::board::names(board.len())
-    );
-    Ok(())
+    Ok(Event::Reattached {
+        path: log.path().to_owned(),
+        names: board.len(),
+    })
 }
 
 /// A change staged for the next commit.
@@ -96,11 +127,13 @@ pub(crate) struct Store {
     /// Time of the last change: stamps never go back, even if the clock does.
     last_stamp: u64,
     /// When [`Store::maintain`] last looked whether the state file is still there.
-    last_attach_check: std::time::Instant,
+    last_attach_check: Instant,
     /// How long a status lives without a refresh, in ms (`--ttl`).
     ttl_ms: Option<u64>,
     /// No status expires before this time, so [`Store::expire`] need not look.
     next_expiry: u64,
+    /// What happened since the server last took them.
+    events: Vec<Event>,
 }
 
 impl Store {
@@ -118,9 +151,10 @@ impl Store {
             staged_new: HashSet::new(),
             clock: Clock::default(),
             last_stamp: 0,
-            last_attach_check: std::time::Instant::now(),
+            last_attach_check: Instant::now(),
             ttl_ms: None,
             next_expiry: 0,
+            events: Vec::new(),
         }
     }
 
@@ -133,6 +167,11 @@ impl Store {
     /// Keep the board's changes for the publisher ([`Store::take_changes`]).
     pub(crate) fn record_changes(&mut self) {
         self.board.record_changes();
+    }
+
+    /// What the store did on its own since the last call, oldest first.
+    pub(crate) fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
     }
 
     /// The board's changes since the last call, oldest first.
@@ -167,8 +206,7 @@ impl Store {
         options: &StorageOptions,
         max_entries: usize,
     ) -> Result<(Store, OpenReport), StorageError> {
-        let mut board = Board::new(max_entries);
-        let (log, report) = Log::open(path, options, &mut board)?;
+        let (board, log, report) = restore::open(path, options, max_entries)?;
         Ok((Store::with(board, Some(log)), report))
     }
 
@@ -216,12 +254,6 @@ impl Store {
         let cutoff = now.saturating_sub(ttl_ms);
         let due = self.board.set_no_later_than(cutoff);
         for (name, set_at_ms) in &due {
-            log_err!(
-                "expired name: '{name}': not refreshed for {}",
-                humantime::format_duration(std::time::Duration::from_millis(
-                    now.saturating_sub(*set_at_ms) / 1000 * 1000
-                ))
-            );
             // Only the status seen here: a refresh staged before it survives.
             let op = Op::Remove {
                 set_by_ms: *set_at_ms,
@@ -229,6 +261,10 @@ impl Store {
                 at_ms: now,
             };
             self.stage_op(name, op)?;
+            self.events.push(Event::Expired {
+                name: name.clone(),
+                age: Duration::from_millis(now.saturating_sub(*set_at_ms)),
+            });
         }
         self.next_expiry = self
             .board
@@ -268,10 +304,13 @@ impl Store {
         if detached {
             // Appending to a file the path no longer names would lose it all
             // at the next start: put the board back at the path first.
-            if let Err(err) = reattach(log, &self.board) {
-                self.staged.clear();
-                self.recount_staged_new();
-                return Err(err);
+            match reattach(log, &self.board) {
+                Ok(event) => self.events.push(event),
+                Err(err) => {
+                    self.staged.clear();
+                    self.recount_staged_new();
+                    return Err(err);
+                }
             }
         }
         match log.commit() {
@@ -404,18 +443,19 @@ impl Store {
         // Once a second with nothing else to do: the board goes back to a
         // deleted path even when no update comes to notice it.
         if self.last_attach_check.elapsed() >= ATTACH_CHECK_EVERY {
-            self.last_attach_check = std::time::Instant::now();
+            self.last_attach_check = Instant::now();
             if log.detached() {
-                reattach(log, &self.board)?;
+                self.events.push(reattach(log, &self.board)?);
             }
         }
         log.maintain(&self.board)
     }
 
-    /// Forces everything to disk before the server exits.
-    pub(crate) fn close(&mut self) -> Result<(), StorageError> {
-        match &mut self.log {
-            Some(log) => log.close(),
+    /// Forces everything to disk before the server exits, waiting for the
+    /// disk `within` this at most; the board stays, in memory only.
+    pub(crate) fn close(&mut self, within: Duration) -> Result<(), StorageError> {
+        match self.log.take() {
+            Some(log) => log.close(Instant::now() + within),
             None => Ok(()),
         }
     }
@@ -473,6 +513,52 @@ mod tests {
         hand.store(4_000, Ordering::SeqCst);
         update(&mut store, "b", ": 2");
         assert_eq!(timed(&store), b"5000 a: 1\n5000 b: 2\n");
+    }
+
+    #[test]
+    fn an_expiry_is_an_event_with_its_age() {
+        let (mut store, hand) = store_at(1_000, Some(500));
+        update(&mut store, "a", ": 1");
+        assert!(store.take_events().is_empty());
+        hand.store(2_700, Ordering::SeqCst);
+        assert_eq!(store.expire().expect("expire"), 1);
+        assert_eq!(
+            store.take_events(),
+            [Event::Expired {
+                name: "a".into(),
+                age: Duration::from_millis(1_700)
+            }]
+        );
+        assert!(store.take_events().is_empty(), "taken once");
+    }
+
+    fn options(repair: bool) -> StorageOptions {
+        StorageOptions {
+            fsync: crate::storage::Fsync::No,
+            compact_at: u64::MAX,
+            repair,
+        }
+    }
+
+    #[test]
+    fn a_state_file_deleted_while_in_use_is_written_again_with_an_event() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("board.log");
+        let (mut store, _) = Store::open(&path, &options(false), 10).expect("open");
+        update(&mut store, "a", ": 1");
+        std::fs::remove_file(&path).expect("rm");
+        update(&mut store, "b", ": 2");
+        assert_eq!(
+            store.take_events(),
+            [Event::Reattached {
+                path: path.clone(),
+                names: 1
+            }]
+        );
+        store.close(Duration::from_secs(30)).expect("closed");
+        let (again, report) = Store::open(&path, &options(false), 10).expect("reopen");
+        assert_eq!(report.restored, 2);
+        assert_eq!(again.encoded(), b"- a: 1\n- b: 2\n");
     }
 
     fn timed(store: &Store) -> Vec<u8> {

@@ -4,17 +4,17 @@ use crate::server::log::log_err;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::board::names;
 use crate::protocol::Limits;
 use crate::shutdown::Shutdown;
 use crate::storage::{self, StorageOptions};
-use crate::store::Store;
+use crate::store::{Store, names};
 use crate::sys::OpenFiles;
 
 use super::auth::{ANONYMOUS_DOMAIN, LOGIN_DOMAIN};
 use super::{ServerError, socket_error};
 
-pub use crate::board::DEFAULT_MAX_ENTRIES;
+/// Default largest number of names on the board (`--max-entries`).
+pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 
 /// LINGER for the server socket: time to flush the last replies at shutdown, never a hang.
 const LINGER_MS: i32 = 200;

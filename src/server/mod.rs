@@ -22,11 +22,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::board::{BoardError, names};
 use crate::protocol::{self, ProtocolError, Refusal, Request};
 use crate::shutdown::Shutdown;
 use crate::storage::StorageError;
-use crate::store::{Committed, Store, UpdateError};
+use crate::store::{BoardError, Committed, Event, Store, UpdateError, names};
 
 pub use config::{Config, DEFAULT_MAX_ENTRIES, Listen, StateConfig};
 
@@ -37,6 +36,10 @@ use publisher::Publisher;
 
 /// Longest a stop waits for updates in hand to become durable.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Longest a stop then waits for the state to be forced to disk: a disk that
+/// does not answer ends the stop with what may not be on disk, and exit 1.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Most requests taken per round: bounds the wait of the first of them.
 const MAX_BATCH: usize = 256;
@@ -246,7 +249,7 @@ impl Server {
     pub fn serve(mut self, shutdown: &Shutdown) -> Result<(), ServerError> {
         let served = self.serve_loop(shutdown);
         // Flush whatever happens to the loop: every acknowledged update goes to disk.
-        let closed = self.store.close();
+        let closed = self.store.close(CLOSE_GRACE);
         served?;
         closed?;
         let kept = match self.config.state {
@@ -459,11 +462,13 @@ impl Serving<'_> {
                 crate::error_chain(&err)
             );
         }
+        log_events(self.store);
         // Before the commit: once the batches in flight have landed, a due
         // compaction runs here, ahead of the next write (it waits for them).
         if let Err(err) = self.store.maintain() {
             log_err!("warning: {}", crate::error_chain(&err));
         }
+        log_events(self.store);
         self.commit();
         self.publish();
         Ok(())
@@ -618,7 +623,9 @@ impl Serving<'_> {
         if !self.store.has_staged() {
             return;
         }
-        match self.store.commit() {
+        let committed = self.store.commit();
+        log_events(self.store);
+        match committed {
             Ok(Committed::Applied) => {
                 let mut batch = std::mem::take(&mut self.waiting);
                 self.answer(&mut batch);
@@ -692,6 +699,23 @@ impl Serving<'_> {
     fn publish(&mut self) {
         if let Some(publisher) = self.publisher.as_deref_mut() {
             publisher.publish(&self.epoch, self.store);
+        }
+    }
+}
+
+/// Prints what the store did on its own.
+fn log_events(store: &mut Store) {
+    for event in store.take_events() {
+        match event {
+            Event::Expired { name, age } => log_err!(
+                "expired name: '{name}': not refreshed for {}",
+                humantime::format_duration(std::time::Duration::from_secs(age.as_secs()))
+            ),
+            Event::Reattached { path, names: count } => log_err!(
+                "warning: {} was deleted or replaced while in use; wrote the board ({}) to a new file there",
+                path.display(),
+                names(count)
+            ),
         }
     }
 }

@@ -4,9 +4,8 @@
 use crate::server::log::log_err;
 use std::time::{Duration, Instant};
 
-use crate::board::ChangeKind;
 use crate::protocol::{self, Event, Notice};
-use crate::store::Store;
+use crate::store::{ChangeKind, Store};
 
 use super::config::{Access, bind_all};
 use super::{ServerError, socket_error};

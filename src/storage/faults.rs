@@ -6,10 +6,16 @@
 //! - `hold-compaction-ms=N`: pause N ms between writing the compaction file
 //!   and renaming it over the log (a test kills the server there);
 //! - `fail-compaction-dir-sync`: the directory fsync after a compaction's
-//!   rename fails, once (a compaction that fails after its rename).
+//!   rename fails, once (a compaction that fails after its rename);
+//! - `fail-compaction-identity`: reading which file a compaction wrote (its
+//!   device and inode) fails, once;
+//! - `hang-fsync`: once the log is open, every fsync of it never returns, as
+//!   on a disk that stopped answering (a test then stops the server).
 //!
-//! Read once, when the log is opened; nothing else reads it.
+//! Read once, when the log is open; nothing else reads it.
 
+use std::fs::File;
+use std::io;
 use std::time::Duration;
 
 /// The environment variable that lists the faults.
@@ -20,6 +26,8 @@ pub const FAULTS_ENV: &str = "STATUS_BOARD_TEST_FAULTS";
 pub(crate) struct Faults {
     pub(crate) hold_compaction: Option<Duration>,
     pub(crate) fail_compaction_dir_sync: bool,
+    pub(crate) fail_compaction_identity: bool,
+    pub(crate) hang_fsync: bool,
 }
 
 impl Faults {
@@ -40,11 +48,26 @@ impl Faults {
                 None if word == "fail-compaction-dir-sync" => {
                     faults.fail_compaction_dir_sync = true;
                 }
+                None if word == "fail-compaction-identity" => {
+                    faults.fail_compaction_identity = true;
+                }
+                None if word == "hang-fsync" => faults.hang_fsync = true,
                 _ => eprintln!("warning: {FAULTS_ENV}: unknown fault {word:?} ignored"),
             }
         }
         faults
     }
+}
+
+/// `file.sync_data()`, which never returns under `hang-fsync`.
+pub(super) fn sync_data(file: &File, hang: bool) -> io::Result<()> {
+    if hang {
+        loop {
+            // Woken by nobody: the process ends with this thread parked here.
+            std::thread::park();
+        }
+    }
+    file.sync_data()
 }
 
 #[cfg(test)]
@@ -54,8 +77,12 @@ mod tests {
     #[test]
     fn faults_parse_from_a_list() {
         assert_eq!(Faults::parse(""), Faults::default());
-        let faults = Faults::parse("hold-compaction-ms=250, fail-compaction-dir-sync,nonsense");
+        let faults = Faults::parse(
+            "hold-compaction-ms=250, fail-compaction-dir-sync,nonsense,hang-fsync,fail-compaction-identity",
+        );
         assert_eq!(faults.hold_compaction, Some(Duration::from_millis(250)));
         assert!(faults.fail_compaction_dir_sync);
+        assert!(faults.hang_fsync);
+        assert!(faults.fail_compaction_identity);
     }
 }

@@ -1,23 +1,19 @@
-//! The open state file: appends, syncs and compactions.
+//! The open state file: appends, syncs, compactions and the clean end.
 
+use std::collections::VecDeque;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::board::Board;
-
-use super::faults::Faults;
-use super::files::{
-    FILE_MODE, create_private, ensure_free, identity, lock, make_private, open_private,
-    remove_stale, require_dir, sibling, sync_dir,
-};
-use super::record::{FIXED_PAYLOAD, MAGIC, RECORD_HEADER, encode_remove, encode_set};
-use super::replay::{Replayed, replay};
-use super::syncer::Syncer;
-use super::{Fsync, OpenReport, StorageError, StorageOptions};
+use super::compact::{Live, compacted_size, write_snapshot};
+use super::faults::{self, Faults};
+use super::files::{identity, remove_stale, sibling, sync_dir};
+use super::record::{MAGIC, encode_remove, encode_set};
+use super::syncer::{Syncer, until};
+use super::{Fsync, StorageError, StorageOptions};
 
 /// How often `everysec` forces the log to disk.
 const EVERYSEC: Duration = Duration::from_secs(1);
@@ -64,118 +60,96 @@ pub(crate) struct Log {
     /// Preallocation failed (a nearly full disk): not tried again before the
     /// log reaches this size. Records are appended without it meanwhile.
     preallocate_from: u64,
+    /// What is known to be on disk, and how many records are written, so
+    /// that a stop the disk does not let finish can say what may be lost.
+    counts: Counts,
     /// Faults injected by a test ([`super::faults`]).
     faults: Faults,
 }
 
+/// Records written, and which of them are known to be on disk.
+#[derive(Debug, Default)]
+struct Counts {
+    /// Records staged for the next commit.
+    pending: u64,
+    /// Records written since the log was opened.
+    written: u64,
+    /// Of those, the ones known to be on disk.
+    synced: u64,
+    /// Bytes of the file known to be on disk, by this thread's own fsyncs.
+    synced_len: u64,
+    /// Under `--fsync always`: each commit's end offset and `written` after
+    /// it, until the fsync thread has passed it.
+    in_flight: VecDeque<(u64, u64)>,
+}
+
 impl Log {
-    /// Opens (or creates) the state file, locks it and replays it into `board`.
-    pub(crate) fn open(
+    /// The log on `file`, locked by `lock`, whose first `len` bytes are whole
+    /// records and whose size is `allocated`. The fsync thread starts, and
+    /// a test's faults apply, from [`Log::serve`] on.
+    pub(super) fn new(
         path: &Path,
+        file: File,
+        lock: File,
         options: &StorageOptions,
-        board: &mut Board,
-    ) -> Result<(Log, OpenReport), StorageError> {
-        require_dir(path)?;
-        let lock = lock(path)?;
-        let mut report = OpenReport::default();
-        let aside = sibling(path, ".compact");
-        // A compaction that never reached its rename: the log is still whole.
-        // A link there is refused, not removed: no compaction ever made one.
-        if remove_stale(&aside)? {
-            report.warnings.push(format!(
-                "removed {} left by an interrupted compaction",
-                aside.display()
-            ));
-        }
-        // The file replayed is the file written to: one open, by descriptor.
-        let (file, created) = open_private(path)?;
-        let mut data = Vec::new();
-        (&file)
-            .read_to_end(&mut data)
-            .map_err(|source| StorageError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-        let good_len = replay(path, &data, options.repair, board, &mut report)?;
-        // Only now that it is known to be a state file: a file refused above
-        // is left exactly as it was found.
-        if let Some(mode) = make_private(path, &file)?
-            && !created
-        {
-            report.warnings.push(format!(
-                "{} had mode {mode:04o}; set it to {:04o}, so that no other user reads or writes the board",
-                path.display(),
-                FILE_MODE
-            ));
-        }
-        let mut log = Log {
+        len: u64,
+        allocated: u64,
+    ) -> Result<Log, StorageError> {
+        let identity = identity(&file).map_err(|source| StorageError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Log {
             path: path.to_owned(),
             file: Arc::new(file),
             syncer: None,
             _lock: lock,
             options: options.clone(),
-            len: 0,
-            allocated: data.len() as u64,
+            len,
+            allocated,
             pending: Vec::new(),
             unsynced: false,
             last_sync: Instant::now(),
             next_compaction: options.compact_at,
             broken: false,
-            identity: (0, 0),
+            identity,
             preallocate_from: 0,
-            faults: Faults::from_env(),
-        };
-        log.identity = identity(&log.file).map_err(|source| StorageError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
-        match good_len {
-            Replayed::Whole(len) => log.len = len,
-            Replayed::TornAt(len) => {
-                log.truncate_to(len)?;
-                log.sync()?;
-            }
-            Replayed::Fresh => {
-                // Drop a header torn by a crash at creation, then write it whole.
-                log.truncate_to(0)?;
-                log.file
-                    .write_all_at(MAGIC, 0)
-                    .map_err(|source| StorageError::Write {
-                        path: path.to_owned(),
-                        source,
-                    })?;
-                log.len = MAGIC.len() as u64;
-                log.allocated = log.len;
-                log.sync()?;
-                sync_dir(path)?;
-            }
-            Replayed::Repaired => {
-                let moved = sibling(path, &format!(".damaged-{}", crate::clock::now_ms()));
-                // Renaming onto a name replaces what is there: nothing is.
-                ensure_free(&moved)?;
-                fs::rename(path, &moved).map_err(|source| StorageError::Write {
-                    path: moved.clone(),
+            counts: Counts {
+                synced_len: len,
+                ..Counts::default()
+            },
+            faults: Faults::default(),
+        })
+    }
+
+    /// From now on the log takes updates: a test's `faults` apply, and under
+    /// `--fsync always` the fsync thread starts.
+    pub(super) fn serve(mut self, faults: Faults) -> Result<Log, StorageError> {
+        if self.options.fsync == Fsync::Always {
+            let syncer = Syncer::start(Arc::clone(&self.file), self.len, faults.hang_fsync)
+                .map_err(|source| StorageError::Open {
+                    path: self.path.clone(),
                     source,
                 })?;
-                report.warnings.push(format!(
-                    "moved the damaged file to {}; {} kept",
-                    moved.display(),
-                    crate::board::names(board.len())
-                ));
-                log.compact(board)?;
-            }
+            self.syncer = Some(syncer);
         }
-        if options.fsync == Fsync::Always {
-            let syncer = Syncer::start(Arc::clone(&log.file), log.len).map_err(|source| {
-                StorageError::Open {
-                    path: path.to_owned(),
-                    source,
-                }
+        self.faults = faults;
+        Ok(self)
+    }
+
+    /// Writes the header of a new log over whatever a crash at its creation left.
+    pub(super) fn write_header(&mut self) -> Result<(), StorageError> {
+        self.truncate_to(0)?;
+        self.file
+            .write_all_at(MAGIC, 0)
+            .map_err(|source| StorageError::Write {
+                path: self.path.clone(),
+                source,
             })?;
-            log.syncer = Some(syncer);
-        }
-        report.restored = board.len();
-        Ok((log, report))
+        self.len = MAGIC.len() as u64;
+        self.allocated = self.len;
+        self.sync()?;
+        sync_dir(&self.path)
     }
 
     /// Stages a set record; nothing is written until [`Log::commit`].
@@ -185,12 +159,16 @@ impl Log {
         status: &str,
         set_at_ms: u64,
     ) -> Result<(), StorageError> {
-        encode_set(&mut self.pending, name, status, set_at_ms)
+        encode_set(&mut self.pending, name, status, set_at_ms)?;
+        self.counts.pending += 1;
+        Ok(())
     }
 
     /// Stages a remove record; nothing is written until [`Log::commit`].
     pub(crate) fn stage_remove(&mut self, name: &str, set_by_ms: u64) -> Result<(), StorageError> {
-        encode_remove(&mut self.pending, name, set_by_ms)
+        encode_remove(&mut self.pending, name, set_by_ms)?;
+        self.counts.pending += 1;
+        Ok(())
     }
 
     /// Writes every staged record; under `--fsync always` starts forcing them to disk.
@@ -200,6 +178,7 @@ impl Log {
         if self.pending.is_empty() {
             return Ok(Durable::Now);
         }
+        let records = std::mem::take(&mut self.counts.pending);
         if self.broken {
             self.pending.clear();
             return Err(StorageError::Broken {
@@ -233,9 +212,11 @@ impl Log {
         self.len = end;
         self.allocated = self.allocated.max(end);
         self.unsynced = true;
+        self.counts.written += records;
         match &self.syncer {
             Some(syncer) => {
                 syncer.request(self.len, &self.file);
+                self.counts.in_flight.push_back((end, self.counts.written));
                 Ok(Durable::At(self.len))
             }
             None => Ok(Durable::Now),
@@ -265,27 +246,45 @@ impl Log {
                 path: self.path.clone(),
                 source,
             }
-        })
+        })?;
+        self.synced_offset();
+        Ok(())
+    }
+
+    /// How far the file is known to be on disk; counts the records up to there.
+    fn synced_offset(&mut self) -> u64 {
+        let counts = &mut self.counts;
+        let synced = self
+            .syncer
+            .as_ref()
+            .map_or(counts.synced_len, |s| s.synced().max(counts.synced_len));
+        while let Some(&(end, written)) = counts.in_flight.front()
+            && end <= synced
+        {
+            counts.synced = written;
+            counts.in_flight.pop_front();
+        }
+        synced
     }
 
     /// Whether compaction should run once nothing is in flight.
-    pub(crate) fn compaction_due(&self, board: &Board) -> bool {
-        self.len > self.next_compaction && self.len > 2 * compacted_size(board)
+    pub(crate) fn compaction_due(&self, live: &impl Live) -> bool {
+        self.len > self.next_compaction && self.len > 2 * compacted_size(live)
     }
 
     /// Periodic duties: the `everysec` sync and compaction when due.
     ///
     /// Only when no committed record waits for its sync: those are not on the
     /// board yet, so a compaction would leave them out.
-    pub(crate) fn maintain(&mut self, board: &Board) -> Result<(), StorageError> {
+    pub(crate) fn maintain(&mut self, live: &impl Live) -> Result<(), StorageError> {
         if self.options.fsync == Fsync::EverySec
             && self.unsynced
             && self.last_sync.elapsed() >= EVERYSEC
         {
             self.sync()?;
         }
-        if self.compaction_due(board) {
-            if let Err(e) = self.compact(board) {
+        if self.compaction_due(live) {
+            if let Err(e) = self.compact(live) {
                 // Keep appending to the whole log; try again when it has doubled.
                 self.next_compaction = self.len.saturating_mul(2);
                 return Err(StorageError::Compaction {
@@ -300,13 +299,23 @@ impl Log {
 
     /// Forces everything written so far to disk.
     pub(crate) fn sync(&mut self) -> Result<(), StorageError> {
-        self.file.sync_data().map_err(|source| StorageError::Sync {
-            path: self.path.clone(),
-            source,
+        faults::sync_data(&self.file, self.faults.hang_fsync).map_err(|source| {
+            StorageError::Sync {
+                path: self.path.clone(),
+                source,
+            }
         })?;
         self.unsynced = false;
         self.last_sync = Instant::now();
+        self.all_synced();
         Ok(())
+    }
+
+    /// Every record written is on disk.
+    fn all_synced(&mut self) {
+        self.counts.synced = self.counts.written;
+        self.counts.synced_len = self.len;
+        self.counts.in_flight.clear();
     }
 
     /// Rewrites the log as one record per entry: aside, synced, renamed over.
@@ -319,11 +328,25 @@ impl Log {
     /// writes to the new file from the rename on: its handle is the one the
     /// snapshot was written with, so nothing can fail between the rename and
     /// the switch (only the directory fsync after it, which is reported).
-    pub(crate) fn compact(&mut self, board: &Board) -> Result<(), StorageError> {
+    pub(crate) fn compact(&mut self, live: &impl Live) -> Result<(), StorageError> {
         let aside = sibling(&self.path, ".compact");
         // A regular file there is one a failed removal left; a link is refused.
         remove_stale(&aside)?;
-        let file = write_snapshot(&aside, board)?;
+        let (file, len) = write_snapshot(&aside, live)?;
+        // Known before the rename, or no rename: a log that could not tell
+        // its new file would take it for a replaced one, and write the board
+        // again at every commit and every idle second.
+        let new_identity = match self.identity_of(&file) {
+            Ok(known) => known,
+            Err(source) => {
+                // Made by write_snapshot above; a link swapped in since loses only itself.
+                let _ = fs::remove_file(&aside);
+                return Err(StorageError::Read {
+                    path: aside,
+                    source,
+                });
+            }
+        };
         if let Some(hold) = self.faults.hold_compaction {
             std::thread::sleep(hold);
         }
@@ -331,15 +354,16 @@ impl Log {
             path: self.path.clone(),
             source,
         })?;
-        self.identity = identity(&file).unwrap_or_default();
+        self.identity = new_identity;
         self.file = Arc::new(file);
-        self.len = compacted_size(board);
+        self.len = len;
         self.allocated = self.len;
         self.preallocate_from = 0;
         if let Some(syncer) = &self.syncer {
             syncer.restart(&self.file, self.len);
         }
         self.unsynced = false;
+        self.all_synced();
         if std::mem::take(&mut self.faults.fail_compaction_dir_sync) {
             return Err(StorageError::Sync {
                 path: self.path.clone(),
@@ -347,6 +371,14 @@ impl Log {
             });
         }
         sync_dir(&self.path)
+    }
+
+    /// Which file `file` is (device, inode); fails once under `fail-compaction-identity`.
+    fn identity_of(&mut self, file: &File) -> io::Result<(u64, u64)> {
+        if std::mem::take(&mut self.faults.fail_compaction_identity) {
+            return Err(io::Error::other("injected fault: fail-compaction-identity"));
+        }
+        identity(file)
     }
 
     /// The state file's path.
@@ -368,7 +400,7 @@ impl Log {
         }
     }
 
-    fn truncate_to(&mut self, len: u64) -> Result<(), StorageError> {
+    pub(super) fn truncate_to(&mut self, len: u64) -> Result<(), StorageError> {
         self.file
             .set_len(len)
             .map_err(|source| StorageError::Write {
@@ -394,91 +426,229 @@ impl Log {
         Ok(())
     }
 
-    /// Forces everything to disk and trims the preallocated zeros: the clean end.
-    pub(crate) fn close(&mut self) -> Result<(), StorageError> {
-        self.sync()?;
-        let len = self.len;
-        self.truncate_to(len)?;
-        self.sync()
-    }
-}
-
-/// Size of the log that compaction would write for `board`.
-fn compacted_size(board: &Board) -> u64 {
-    (MAGIC.len() + board.len() * (RECORD_HEADER + FIXED_PAYLOAD) + board.content_bytes()) as u64
-}
-
-/// Writes `board` as a fresh log at `path` and forces it to disk; returns
-/// the file, open for the appends that follow.
-fn write_snapshot(path: &Path, board: &Board) -> Result<File, StorageError> {
-    let mut data = Vec::with_capacity(usize::try_from(compacted_size(board)).unwrap_or(0));
-    data.extend_from_slice(MAGIC);
-    for entry in board.iter() {
-        encode_set(&mut data, entry.name, entry.status, entry.set_at_ms)?;
-    }
-    // O_EXCL: a file or a link planted at `path` is refused, never written.
-    let mut file = create_private(path)?;
-    let written = file
-        .write_all(&data)
-        .map_err(|source| StorageError::Write {
-            path: path.to_owned(),
-            source,
-        })
-        .and_then(|()| {
-            file.sync_all().map_err(|source| StorageError::Sync {
-                path: path.to_owned(),
-                source,
+    /// Forces everything to disk and trims the preallocated zeros: the clean
+    /// end. Waits for the disk until `deadline` at most: a disk that does
+    /// not answer must not hold a stop for ever. If it has not finished by
+    /// then, the error says what may not be on disk, and the fsync is left
+    /// to finish, or not, on its own thread.
+    pub(crate) fn close(mut self, deadline: Instant) -> Result<(), StorageError> {
+        let started = Instant::now();
+        // The fsync thread first: it syncs what is still wanted, then ends.
+        let stopped = self
+            .syncer
+            .as_mut()
+            .is_none_or(|syncer| syncer.stop(deadline));
+        let finished = match stopped {
+            true => {
+                let (file, path, len) = (Arc::clone(&self.file), self.path.clone(), self.len);
+                let hang = self.faults.hang_fsync;
+                until(deadline, move || {
+                    let sync = |file: &File| {
+                        faults::sync_data(file, hang).map_err(|source| StorageError::Sync {
+                            path: path.clone(),
+                            source,
+                        })
+                    };
+                    sync(&file)?;
+                    file.set_len(len).map_err(|source| StorageError::Write {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    sync(&file)
+                })
+            }
+            false => None,
+        };
+        finished.unwrap_or_else(|| {
+            let offset = self.synced_offset();
+            Err(StorageError::NotSynced {
+                path: self.path.clone(),
+                waited: started.elapsed(),
+                records: self.counts.written - self.counts.synced,
+                bytes: self.len.saturating_sub(offset),
+                offset,
+                acknowledged: self.syncer.is_none(),
             })
-        });
-    if let Err(e) = written {
-        // Made by create_private above; a link swapped in since loses only itself.
-        let _ = fs::remove_file(path);
-        return Err(e);
+        })
     }
-    Ok(file)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::files::{lock, open_private};
+    use super::super::open::Opening;
+    use super::super::record::Record;
     use super::*;
 
-    fn options(repair: bool) -> StorageOptions {
+    fn options(fsync: Fsync) -> StorageOptions {
         StorageOptions {
-            fsync: Fsync::No,
+            fsync,
             compact_at: 0,
-            repair,
+            repair: false,
         }
     }
 
-    #[test]
-    fn open_compact_and_reopen_keep_the_board() {
+    /// Live records for a compaction: (name, status, set at), in order.
+    struct Entries(Vec<(&'static str, &'static str, u64)>);
+
+    impl Live for Entries {
+        fn count(&self) -> usize {
+            self.0.len()
+        }
+
+        fn text_bytes(&self) -> usize {
+            self.0.iter().map(|(n, s, _)| n.len() + s.len()).sum()
+        }
+
+        fn records(&self) -> impl Iterator<Item = Record<'_>> {
+            self.0.iter().map(|&(n, s, at)| Record::set(n, s, at))
+        }
+    }
+
+    /// Opens the log at `path` as the server does; returns it and its
+    /// records, as `NAME STATUS @AT`.
+    fn open(path: &Path) -> Result<(Log, Vec<String>), StorageError> {
+        let mut opening = Opening::start(path, &options(Fsync::No))?;
+        let mut replay = opening.replay();
+        let records = replay
+            .by_ref()
+            .map(|r| format!("{}{} @{}", r.name, r.status, r.set_at_ms))
+            .collect();
+        let replayed = replay.finish()?;
+        let opened = opening.finish(replayed, &Entries(Vec::new()))?;
+        Ok((opened.log, records))
+    }
+
+    /// A new log in a new directory, with `faults`; and its path.
+    fn new_log(fsync: Fsync, faults: Faults) -> (tempfile::TempDir, PathBuf, Log) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.log");
-        let mut board = Board::new(10);
-        let (mut log, report) = Log::open(&path, &options(false), &mut board).unwrap();
-        assert_eq!(report.restored, 0);
-        for (name, status) in [("a", ": 1"), ("b", ": 2"), ("a", ": 3")] {
-            log.stage_set(name, status, 7).unwrap();
-            log.commit().unwrap();
-            board.apply_set(name, status, 7);
-        }
-        log.compact(&board).unwrap();
-        assert_eq!(fs::metadata(&path).unwrap().len(), compacted_size(&board));
-        log.stage_set("c", ": 4", 8).unwrap();
+        let lock = lock(&path).unwrap();
+        let (file, _) = open_private(&path).unwrap();
+        let mut log = Log::new(&path, file, lock, &options(fsync), 0, 0).unwrap();
+        log.write_header().unwrap();
+        (dir, path, log.serve(faults).unwrap())
+    }
+
+    fn append(log: &mut Log, name: &str, status: &str, at: u64) {
+        log.stage_set(name, status, at).unwrap();
         log.commit().unwrap();
+    }
+
+    #[test]
+    fn open_compact_and_reopen_keep_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.log");
+        let (mut log, records) = open(&path).unwrap();
+        assert!(records.is_empty());
+        for (name, status) in [("a", ": 1"), ("b", ": 2"), ("a", ": 3")] {
+            append(&mut log, name, status, 7);
+        }
+        let live = Entries(vec![("a", ": 3", 7), ("b", ": 2", 7)]);
+        log.compact(&live).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), compacted_size(&live));
+        append(&mut log, "c", ": 4", 8);
         drop(log);
-        let mut again = Board::new(10);
-        let (_log, report) = Log::open(&path, &options(false), &mut again).unwrap();
-        assert_eq!(report.restored, 3);
-        assert_eq!(again.encoded(), b"- a: 3\n- b: 2\n- c: 4\n");
+        let (_log, records) = open(&path).unwrap();
+        assert_eq!(records, ["a: 3 @7", "b: 2 @7", "c: 4 @8"]);
     }
 
     #[test]
     fn a_second_open_of_the_same_file_is_locked_out() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.log");
-        let (_first, _) = Log::open(&path, &options(false), &mut Board::new(1)).unwrap();
-        let second = Log::open(&path, &options(false), &mut Board::new(1));
-        assert!(matches!(second, Err(StorageError::Locked { .. })));
+        let _first = open(&path).unwrap();
+        assert!(matches!(open(&path), Err(StorageError::Locked { .. })));
+    }
+
+    #[test]
+    fn a_compaction_that_cannot_tell_its_new_file_fails_before_the_rename_and_stays_attached() {
+        // Were the new file taken for an unknown one, the log would think its
+        // path replaced, and write the board again at every commit and every
+        // idle second.
+        let faults = Faults {
+            fail_compaction_identity: true,
+            ..Faults::default()
+        };
+        let (dir, path, mut log) = new_log(Fsync::No, faults);
+        append(&mut log, "a", ": 1", 1);
+        append(&mut log, "a", ": 2", 2);
+        let before = fs::read(&path).unwrap();
+        let failed = log.compact(&Entries(vec![("a", ": 2", 2)]));
+        assert!(
+            matches!(&failed, Err(StorageError::Read { path: p, .. }) if p.ends_with("state.log.compact")),
+            "{failed:?}"
+        );
+        assert!(!log.detached(), "the log still knows its file");
+        assert_eq!(fs::read(&path).unwrap(), before, "the old log is whole");
+        assert!(!dir.path().join("state.log.compact").exists());
+        append(&mut log, "b", ": 3", 3);
+        assert!(!log.detached());
+        log.compact(&Entries(vec![("a", ": 2", 2), ("b", ": 3", 3)]))
+            .unwrap();
+        assert!(!log.detached(), "the next compaction is whole");
+    }
+
+    #[test]
+    fn a_close_the_disk_does_not_answer_ends_in_time_and_says_what_may_be_lost() {
+        for (fsync, acknowledged) in [(Fsync::No, true), (Fsync::Always, false)] {
+            let faults = Faults {
+                hang_fsync: true,
+                ..Faults::default()
+            };
+            let (_dir, _path, mut log) = new_log(fsync, faults);
+            append(&mut log, "a", ": 1", 1);
+            append(&mut log, "b", ": 2", 2);
+            let len = log.len;
+            let started = Instant::now();
+            let closed = log.close(started + Duration::from_millis(300));
+            assert!(started.elapsed() < Duration::from_secs(5), "{fsync}");
+            match closed {
+                Err(StorageError::NotSynced {
+                    records,
+                    bytes,
+                    offset,
+                    acknowledged: told,
+                    ..
+                }) => {
+                    assert_eq!(records, 2, "{fsync}");
+                    assert_eq!(offset, MAGIC.len() as u64, "{fsync}");
+                    assert_eq!(bytes, len - offset, "{fsync}");
+                    assert_eq!(told, acknowledged, "{fsync}");
+                }
+                other => panic!("{fsync}: expected NotSynced, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_close_counts_only_what_was_written_after_the_last_sync() {
+        let (_dir, _path, mut log) = new_log(Fsync::EverySec, Faults::default());
+        append(&mut log, "a", ": 1", 1);
+        log.sync().unwrap();
+        let synced = log.len;
+        log.faults.hang_fsync = true;
+        append(&mut log, "b", ": 2", 2);
+        let record = log.len - synced;
+        let error = log
+            .close(Instant::now() + Duration::from_millis(200))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&format!(
+                "the last change written (acknowledged; {record} bytes from byte offset {synced}) may not be on disk"
+            )),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_close_trims_the_preallocated_zeros() {
+        let (_dir, path, mut log) = new_log(Fsync::Always, Faults::default());
+        append(&mut log, "a", ": 1", 1);
+        let len = log.len;
+        assert!(fs::metadata(&path).unwrap().len() > len, "preallocated");
+        log.close(Instant::now() + Duration::from_secs(30)).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), len);
     }
 }

@@ -2,27 +2,35 @@
 //!
 //! Every accepted update is appended to the state file before its reply is
 //! sent, so a killed server never loses an acknowledged update; `--fsync`
-//! decides when the file is also forced to disk. On start the log is replayed
-//! into the board. The log is compacted (written aside, synced, renamed over)
-//! when it has grown well past the board it describes. `docs/STORAGE.md` has
-//! the format and the guarantees.
+//! decides when the file is also forced to disk. On start the log yields its
+//! records, which the caller applies. The log is compacted (written aside,
+//! synced, renamed over) when it has grown well past the live records the
+//! caller gives it. `docs/STORAGE.md` has the format and the guarantees.
+//!
+//! Storage knows records only: it imports neither the board nor the store.
 //!
 //! # Layout
 //!
 //! - `record`: the record format, its checksum, encoding and decoding.
-//! - `log`: the open file: append a batch, commit, compact.
-//! - `syncer`: the fsync thread of `--fsync always`.
-//! - `replay`: reading the file back on start: torn tail, damage, repair.
+//! - `open`: opening the file: lock, read, replay, and what replay found.
+//! - `replay`: the records read back on start: torn tail, damage, repair.
+//! - `log`: the open file: append a batch, commit, compact, close.
+//! - `compact`: what a compaction writes, from the live records it is given.
+//! - `syncer`: the fsync thread of `--fsync always`, and the bounded wait
+//!   for the last fsync at a stop.
 //! - `files`: opening by name (no links, mode 0600), the lock, the
 //!   directory fsync, the default path (the only directories made).
 //! - `faults`: faults a test injects on purpose (`STATUS_BOARD_TEST_FAULTS`).
 //!
 //! What the board does with a stored update (the TTL, staging, applying once
-//! durable) is not storage: it lives in `crate::store`.
+//! durable, applying the records replayed) is not storage: it lives in
+//! `crate::store`.
 
+mod compact;
 mod faults;
 mod files;
 mod log;
+mod open;
 mod record;
 mod replay;
 mod syncer;
@@ -31,19 +39,26 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
+pub(crate) use compact::Live;
 pub use faults::FAULTS_ENV;
 pub(crate) use files::prepare_default_path;
 pub(crate) use log::{Durable, Log};
+pub(crate) use open::Opening;
 pub use record::{MAGIC, encode_set};
+pub(crate) use record::{Record, RecordKind};
+pub(crate) use replay::Replay;
 
 pub use record::DecodeError;
 
 // For the fuzz targets' facade (`crate::fuzz_api`), in a fuzzing build only.
+#[cfg(any(test, fuzzing))]
+pub(crate) use record::encode_remove;
 #[cfg(fuzzing)]
-pub(crate) use record::{RecordKind, decode, encode_remove, resync};
+pub(crate) use record::{decode, resync};
 #[cfg(fuzzing)]
-pub(crate) use replay::{Replayed, replay};
+pub(crate) use replay::Replayed;
 
 /// Default log size before compaction is considered, in bytes.
 pub const DEFAULT_COMPACT_AT: u64 = 4 << 20;
@@ -236,13 +251,45 @@ pub enum StorageError {
         /// The file.
         path: PathBuf,
     },
+    /// A stop could not force the log to disk in time: the disk does not answer.
+    #[error(
+        "cannot fsync {} within {:.1} s (the disk does not answer); {}",
+        .path.display(),
+        .waited.as_secs_f64(),
+        at_risk(*.records, *.bytes, *.offset, *.acknowledged)
+    )]
+    NotSynced {
+        /// The file.
+        path: PathBuf,
+        /// How long the stop waited.
+        waited: Duration,
+        /// Records written after the last fsync known to be done.
+        records: u64,
+        /// Their bytes.
+        bytes: u64,
+        /// Where they start in the file.
+        offset: u64,
+        /// Whether their clients were told they were stored (not under
+        /// `--fsync always`, which answers once they are on disk).
+        acknowledged: bool,
+    },
 }
 
-/// What opening the state found, for the start-up message.
-#[derive(Debug, Clone, Default)]
-pub struct OpenReport {
-    /// Entries on the restored board.
-    pub restored: usize,
-    /// Things the user should know: a torn tail dropped, a repair done.
-    pub warnings: Vec<String>,
+/// What a stop that could not fsync leaves at risk, in words.
+fn at_risk(records: u64, bytes: u64, offset: u64, acknowledged: bool) -> String {
+    if records == 0 {
+        return "every change written was on disk already; only the file's unused end was not trimmed"
+            .to_owned();
+    }
+    let changes = match records {
+        1 => "change".to_owned(),
+        n => format!("{n} changes"),
+    };
+    let told = match acknowledged {
+        true => "acknowledged",
+        false => "not acknowledged yet",
+    };
+    format!(
+        "the last {changes} written ({told}; {bytes} bytes from byte offset {offset}) may not be on disk"
+    )
 }

@@ -66,6 +66,27 @@ pub(crate) enum RecordKind {
     Remove,
 }
 
+impl<'a> Record<'a> {
+    /// A record that sets `name` to `status` (with its leading `:`) at `set_at_ms`.
+    pub(crate) fn set(name: &'a str, status: &'a str, set_at_ms: u64) -> Record<'a> {
+        Record {
+            kind: RecordKind::Set,
+            name,
+            status,
+            set_at_ms,
+        }
+    }
+}
+
+/// Appends `record` to `out`, encoded as the log keeps it.
+pub(crate) fn encode_record(out: &mut Vec<u8>, record: &Record<'_>) -> Result<(), StorageError> {
+    let kind = match record.kind {
+        RecordKind::Set => KIND_SET,
+        RecordKind::Remove => KIND_REMOVE,
+    };
+    encode(out, kind, record.name, record.status, record.set_at_ms)
+}
+
 /// Appends one set record to `out`.
 pub fn encode_set(
     out: &mut Vec<u8>,
@@ -136,6 +157,7 @@ fn le_u64(b: &[u8]) -> u64 {
 }
 
 /// Reads the record at the start of `data`; returns it and its size in bytes.
+#[inline]
 pub(crate) fn decode(data: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
     if data.len() < RECORD_HEADER {
         return Err(DecodeError::Truncated);

@@ -1,12 +1,18 @@
 //! The fsync thread of `--fsync always`: its own unit, as redis keeps `bio.c`
 //! beside `aof.c`. The log queues work for it by offset; it wakes the serve
-//! loop through a pipe after each sync.
+//! loop through a pipe after each sync. And [`until`]: the last fsync of a
+//! stop, on a thread of its own, waited for until a deadline only.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread;
+use std::time::{Duration, Instant};
+
+/// Longest a dropped syncer waits for its thread: a disk that does not
+/// answer must not hold the process (a stop waits with [`Syncer::stop`]).
+const DROP_WAIT: Duration = Duration::from_secs(1);
 
 /// What the server has written and the sync thread should make durable.
 #[derive(Debug)]
@@ -40,10 +46,14 @@ pub(super) struct Syncer {
     /// Readable after each sync: the server's poll waits on it.
     pub(super) wake: io::PipeReader,
     thread: Option<thread::JoinHandle<()>>,
+    /// Disconnected once the thread has ended: a join that cannot hang.
+    ended: mpsc::Receiver<()>,
 }
 
 impl Syncer {
-    pub(super) fn start(file: Arc<File>, synced: u64) -> io::Result<Syncer> {
+    /// Starts the thread on `file`, whose first `synced` bytes are on disk;
+    /// under `hang` (a test's fault) its fsyncs never return.
+    pub(super) fn start(file: Arc<File>, synced: u64, hang: bool) -> io::Result<Syncer> {
         let (wake, mut waker) = io::pipe()?;
         let shared = Arc::new(SyncShared {
             wanted: Mutex::new(Wanted {
@@ -56,7 +66,10 @@ impl Syncer {
             synced: AtomicU64::new(synced),
         });
         let state = Arc::clone(&shared);
+        let (ending, ended) = mpsc::channel::<()>();
         let thread = thread::Builder::new().name("fsync".into()).spawn(move || {
+            // Dropped when the thread ends, however it ends.
+            let _ending = ending;
             loop {
                 let (offset, file) = {
                     let Ok(mut wanted) = state.wanted.lock() else {
@@ -73,7 +86,7 @@ impl Syncer {
                     }
                     (wanted.offset, Arc::clone(&wanted.file))
                 };
-                match file.sync_data() {
+                match super::faults::sync_data(&file, hang) {
                     Ok(()) => state.synced.store(offset, Ordering::Release),
                     Err(error) => {
                         if let Ok(mut wanted) = state.wanted.lock() {
@@ -92,6 +105,7 @@ impl Syncer {
             shared,
             wake,
             thread: Some(thread),
+            ended,
         })
     }
 
@@ -133,17 +147,66 @@ impl Syncer {
             Err(_) => Err(io::Error::other("the fsync thread panicked")),
         }
     }
+
+    /// Tells the thread to sync what is still wanted and end, and waits for
+    /// it until `deadline`; `false` if it has not ended by then (its fsync
+    /// does not return), and it is left behind. [`Syncer::synced`] still
+    /// says how far it got.
+    pub(super) fn stop(&mut self, deadline: Instant) -> bool {
+        let Some(thread) = self.thread.take() else {
+            return true;
+        };
+        if let Ok(mut wanted) = self.shared.wanted.lock() {
+            wanted.stop = true;
+        }
+        self.shared.more.notify_one();
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.ended.recv_timeout(left) {
+            // Nothing is ever sent: the sender's drop says the thread has ended.
+            Err(mpsc::RecvTimeoutError::Disconnected) | Ok(()) => {
+                let _ = thread.join();
+                true
+            }
+            // Dropping the handle detaches the thread; the process ends it.
+            Err(mpsc::RecvTimeoutError::Timeout) => false,
+        }
+    }
 }
 
 impl Drop for Syncer {
     fn drop(&mut self) {
         // The thread syncs what is still wanted, then ends.
-        if let Ok(mut wanted) = self.shared.wanted.lock() {
-            wanted.stop = true;
-        }
-        self.shared.more.notify_one();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.stop(Instant::now() + DROP_WAIT);
     }
+}
+
+/// Runs `work` on a thread of its own and waits for it until `deadline`;
+/// `None` if it has not finished by then (it is left running: the process
+/// ends it). Where no thread can be started, it runs here, unbounded: the
+/// state on disk matters more than the bound.
+pub(super) fn until<T, W>(deadline: Instant, work: W) -> Option<T>
+where
+    T: Send + 'static,
+    W: FnOnce() -> T + Send + 'static,
+{
+    let work = Arc::new(Mutex::new(Some(work)));
+    let theirs = Arc::clone(&work);
+    let (done, result) = mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("fsync-close".into())
+        .spawn(move || {
+            if let Some(work) = theirs.lock().ok().and_then(|mut w| w.take()) {
+                let _ = done.send(work());
+            }
+        });
+    if spawned.is_err() {
+        return work
+            .lock()
+            .ok()
+            .and_then(|mut w| w.take())
+            .map(|work| work());
+    }
+    result
+        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .ok()
 }
