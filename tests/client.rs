@@ -188,7 +188,7 @@ fn a_refused_line_in_a_pipe_is_said_and_the_lines_after_it_are_posted() {
     let long = "x".repeat(5000);
     let (code, stdout, stderr) = run(
         &["eve", "--endpoint", &server.endpoint],
-        &format!("ok\nbad \u{1b}[2J\nafter\n{long}\nlast\n"),
+        format!("ok\nbad \u{1b}[2J\nafter\n{long}\nlast\n"),
     );
     assert_eq!(code, Some(1), "some lines were refused: {stderr}");
     assert_eq!(
@@ -216,7 +216,7 @@ fn sanitize_makes_a_coloured_log_pipe_fit_to_post() {
     let long = "y".repeat(5000);
     let (code, stdout, stderr) = run(
         &["ci", "--endpoint", &server.endpoint, "--sanitize", "--json"],
-        &format!("\u{1b}[1;32mPASS\u{1b}[0m\tbuild #42\n{long}\n"),
+        format!("\u{1b}[1;32mPASS\u{1b}[0m\tbuild #42\n{long}\n"),
     );
     assert_eq!(code, Some(0), "{stderr}");
     let docs: Vec<serde_json::Value> = stdout
