@@ -12,11 +12,33 @@ use crate::common::{
 };
 use crate::{auth_server, run_as};
 
+/// How long one verification of `hash` takes here, at the least: the
+/// shortest of three (a busy machine only makes one longer).
+fn one_verification(hash: &str) -> Duration {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let hash = PasswordHash::new(hash).expect("a PHC string");
+    (0..3)
+        .map(|_| {
+            let started = Instant::now();
+            let _ = argon2::Argon2::default().verify_password(b"not it", &hash);
+            started.elapsed()
+        })
+        .min()
+        .expect("three verifications")
+}
+
 #[test]
 fn a_wrong_password_and_an_unknown_user_are_refused_alike_and_at_once() {
-    let users = UsersFile::new(&["alice"]);
+    // A hash dearer than the default (19 MiB, 16 passes, not 2): a refusal
+    // then takes long enough to show whether a password was verified at
+    // all, and the decoy verified for an unknown user costs what the
+    // file's hashes cost.
+    let params = argon2::Params::new(19_456, 16, 1, None).expect("params");
+    let hash = common::hash_at_cost(PASSWORD, params);
+    let users = UsersFile::hashed(&["alice"], &hash);
     let server = auth_server(&users, &[]);
-    let mut messages = Vec::new();
+    let verification = one_verification(&hash);
+    let mut refusals = Vec::new();
     for (user, password) in [("alice", "wrong"), ("mallory", PASSWORD)] {
         let started = Instant::now();
         // A long timeout: the refusal must come from the handshake, not from silence.
@@ -25,23 +47,35 @@ fn a_wrong_password_and_an_unknown_user_are_refused_alike_and_at_once() {
             &server.endpoint,
             &[user, "--set", "x", "--timeout", "30000"],
         );
+        let took = started.elapsed();
         assert_eq!(code, Some(EXIT_LOGIN), "{user}: {stderr}");
-        assert_eq!(stdout, "");
+        assert!(took < Duration::from_secs(10), "{user}: took {took:?}");
+        // Not a speed test: a bound below, which a busy machine cannot
+        // break. A third, for a verification here that a busy moment
+        // lengthened (without any, a refusal takes a tenth of one).
         assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{user}: took {:?}",
-            started.elapsed()
+            took >= verification / 3,
+            "{user}: refused in {took:?}, under a third of one verification ({verification:?}): \
+             a refusal without an argon2 check tells who is a user"
         );
-        messages.push(stderr.replace(user, "USER"));
+        let logged = server.stderr.find("refused the login of");
+        let alike = |text: &str| text.replace(user, "USER");
+        refusals.push((code, stdout, alike(&stderr), alike(&logged)));
+        eprintln!("{user}: refused in {took:?}; one verification takes {verification:?}");
     }
     assert_eq!(
-        messages[0], messages[1],
-        "nothing tells a wrong password from an unknown user"
+        refusals[0], refusals[1],
+        "nothing tells a wrong password from an unknown user: exit code, output, log"
+    );
+    let (_, stdout, said, logged) = &refusals[0];
+    assert_eq!(stdout, "", "{said}");
+    assert!(
+        said.contains("refused the login of 'USER' (wrong user or password)"),
+        "{said}"
     );
     assert!(
-        messages[0].contains("refused the login of 'USER' (wrong user or password)"),
-        "{}",
-        messages[0]
+        logged.contains("refused the login of 'USER' from 127.0.0.1: wrong user or password"),
+        "{logged}"
     );
     assert_eq!(
         server.request_text_as("alice", PASSWORD, "_:"),
