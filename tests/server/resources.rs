@@ -21,12 +21,13 @@ fn a_16_mib_request_is_dropped_unread_and_the_server_carries_on() {
         "- a: 1\n",
         "still serving, unchanged"
     );
-    if let (Some(before), Some(after)) = (before, peak_rss_kib(&server.child)) {
-        assert!(
-            after < before + 8 * 1024,
-            "peak RSS grew from {before} KiB to {after} KiB: the message was buffered"
-        );
-    }
+    // A figure that cannot be read fails the test (peak_rss_kib says why):
+    // skipped, this check would prove nothing.
+    let after = peak_rss_kib(&server.child);
+    assert!(
+        after < before + 8 * 1024,
+        "peak RSS grew from {before} KiB to {after} KiB: the message was buffered"
+    );
 }
 
 /// `n` REQ clients polling `endpoint` at once (two contexts: libzmq allows
@@ -92,7 +93,7 @@ fn clients_turned_away_for_want_of_descriptors_are_said_once() {
 fn a_64_mib_frame_on_the_publisher_costs_no_memory() {
     let server = Server::start(&["--publish", "tcp://127.0.0.1:*", "--quiet"]);
     let publisher = common::snapshot(&server.endpoint).header.publish[0].clone();
-    let before = peak_rss_kib(&server.child).expect("RSS");
+    let before = peak_rss_kib(&server.child);
     let context = zmq::Context::new();
     // What a peer may write to a PUB socket: a message of 64 MiB, from an XSUB
     // (a SUB would first keep a subscription that long in a trie of its own).
@@ -107,7 +108,7 @@ fn a_64_mib_frame_on_the_publisher_costs_no_memory() {
         zmq::SocketEvent::DISCONNECTED,
         "the publisher drops the connection"
     );
-    let after = peak_rss_kib(&server.child).expect("RSS");
+    let after = peak_rss_kib(&server.child);
     assert!(
         after < before + 8 * 1024,
         "peak RSS grew from {before} KiB to {after} KiB: the frame was buffered"
