@@ -11,11 +11,8 @@ mod common;
 
 use std::process::Command;
 
-use common::{CountingProxy, Server, client, run_command};
+use common::{CountingProxy, EXIT_LOGIN, Server, client, run_command, run_server};
 use libtest_mimic::{Arguments, Failed, Trial};
-
-/// Exit code of a refused or missing login.
-const EXIT_LOGIN: i32 = 4;
 
 /// Tests for the CURVE build.
 const WITH_CURVE: [(&str, fn()); 3] = [
@@ -106,16 +103,9 @@ impl Home {
 /// its public key.
 fn curve_server(dir: &tempfile::TempDir, lines: &[String]) -> (Server, String) {
     let key_file = dir.path().join("server.key");
-    let output = Command::new(env!("CARGO_BIN_EXE_status_server"))
-        .arg("--curve-keygen")
-        .arg(&key_file)
-        .output()
-        .expect("run --curve-keygen");
-    assert!(output.status.success(), "{output:?}");
-    let public = String::from_utf8(output.stdout)
-        .expect("UTF-8")
-        .trim()
-        .to_owned();
+    let (code, stdout, stderr) = run_server(&["--curve-keygen", key_file.to_str().expect("UTF-8")]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let public = stdout.trim().to_owned();
     let users = dir.path().join("users");
     common::write_private(&users, &lines.join("\n"));
     let server = Server::start(&[
@@ -211,18 +201,16 @@ fn every_curve_option_is_refused_with_the_way_to_the_curve_build() {
     let key = key.to_str().expect("UTF-8");
     let users = dir.path().join("users");
     common::write_private(&users, "");
-    let server = |args: &[&str]| {
-        run_command(
-            Command::new(env!("CARGO_BIN_EXE_status_server")).args(args),
-            "",
-        )
-    };
     let home = Home::new();
     for (what, (code, _, stderr), exit) in [
-        ("server --curve-keygen", server(&["--curve-keygen", key]), 1),
+        (
+            "server --curve-keygen",
+            run_server(&["--curve-keygen", key]),
+            1,
+        ),
         (
             "server --curve-secret",
-            server(&[
+            run_server(&[
                 "--in-memory",
                 "--auth",
                 users.to_str().expect("UTF-8"),

@@ -9,9 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::Server;
-
-const POLICIES: [&str; 3] = ["always", "everysec", "no"];
+use common::{FSYNC_POLICIES, Server, server_command};
 
 /// The permission bits of what `path` names (not following a link).
 fn mode(path: &Path) -> u32 {
@@ -23,7 +21,7 @@ fn mode(path: &Path) -> u32 {
 
 /// The server on `state` (quiet, on a free port) with `umask` in effect.
 fn start_with_umask(state: &Path, umask: libc::mode_t, extra: &[&str]) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_status_server"));
+    let mut command = server_command();
     command
         .args(["--bind", "tcp://127.0.0.1:*", "--state"])
         .arg(state);
@@ -43,26 +41,11 @@ fn spawn_with_umask(command: &mut Command, umask: libc::mode_t, extra: &[&str]) 
     Server::spawn(command)
 }
 
-/// Runs the server on `state` until it exits (a refused start); its exit
-/// code, stdout and stderr.
-fn refused_start(state: &Path) -> (Option<i32>, String, String) {
-    let output = common::run_with_input(
-        Command::new(env!("CARGO_BIN_EXE_status_server"))
-            .args(["--bind", "tcp://127.0.0.1:*", "--state"])
-            .arg(state),
-        "",
-        common::EXIT_TIMEOUT,
-    );
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 /// Asserts a start on `state` was refused with exactly one line saying `says`.
 fn assert_refused(state: &Path, says: &str) {
-    let (code, stdout, stderr) = refused_start(state);
+    let path = state.to_str().expect("UTF-8 path");
+    let (code, stdout, stderr) =
+        common::run_server(&["--bind", "tcp://127.0.0.1:*", "--state", path]);
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(stdout, "", "nothing served");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
@@ -96,7 +79,7 @@ fn the_state_is_0600_and_new_directories_0700_under_any_umask() {
         let state_home = top.path().join("new/deeper");
         let port = common::free_port();
         let start = |extra: &[&str]| {
-            let mut command = Command::new(env!("CARGO_BIN_EXE_status_server"));
+            let mut command = server_command();
             command
                 .arg(port.to_string())
                 .env("XDG_STATE_HOME", &state_home);
@@ -227,7 +210,7 @@ fn a_state_directory_that_is_a_link_is_followed() {
 
 #[test]
 fn a_link_planted_at_the_compaction_file_is_refused_and_nothing_is_lost() {
-    for policy in POLICIES {
+    for policy in FSYNC_POLICIES {
         let dir = tempfile::tempdir().expect("temp dir");
         let state = dir.path().join("board.log");
         let aside = sibling(&state, ".compact");

@@ -10,27 +10,13 @@ mod common;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use common::zmtp::{self, Flood, HangUp};
-use common::{PASSWORD, Server, UsersFile};
-
-/// Resident memory of a process now, in KiB.
-fn rss_kib(server: &Server) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
-        .expect("the server's /proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
+use common::zmtp::{self, ATTACKER, Flood, HangUp};
+use common::{PASSWORD, Server, UsersFile, cpu_time, req_socket, rss_kib};
 
 /// Fills a server with `entries` names of `status_len`-byte statuses; the board's size.
 fn fill(server: &Server, entries: usize, status_len: usize) -> usize {
     let context = zmq::Context::new();
-    let socket = context.socket(zmq::REQ).expect("REQ");
-    socket.set_linger(0).expect("LINGER");
-    socket.set_rcvtimeo(10_000).expect("RCVTIMEO");
-    socket.connect(&server.endpoint).expect("connect");
+    let socket = req_socket(&context, &server.endpoint, None);
     let status = "s".repeat(status_len);
     let mut board = 0;
     for i in 0..entries {
@@ -58,8 +44,8 @@ fn replies_nobody_reads_do_not_pin_copies_of_the_board() {
     let server = Server::start(&["--quiet"]);
     let board = fill(&server, 500, 4000);
     assert!(board > 1_900_000, "a 2 MB board: {board}");
-    let before = rss_kib(&server);
-    let mut stream = zmtp::connect_from("127.0.0.2", server.port()).expect("connect");
+    let before = rss_kib(&server.child);
+    let mut stream = zmtp::connect_from(ATTACKER, server.port()).expect("connect");
     zmtp::handshake_null(&mut stream, "DEALER").expect("handshake");
     stream
         .set_write_timeout(Some(Duration::from_millis(100)))
@@ -93,11 +79,11 @@ fn replies_nobody_reads_do_not_pin_copies_of_the_board() {
             Err(e) => panic!("the server dropped the attacker after {pairs} pairs: {e}"),
         }
         if last_sample.elapsed() > Duration::from_millis(100) {
-            peak = peak.max(rss_kib(&server));
+            peak = peak.max(rss_kib(&server.child));
             last_sample = Instant::now();
         }
     }
-    peak = peak.max(rss_kib(&server));
+    peak = peak.max(rss_kib(&server.child));
     // The attack did its work: the server took thousands of updates from a
     // peer that read nothing, and others are still answered.
     let reached: u64 = status_of(&server.endpoint, "hostile")
@@ -119,10 +105,10 @@ fn replies_nobody_reads_do_not_pin_copies_of_the_board() {
     // It comes back once the peer leaves.
     drop(stream);
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut now = rss_kib(&server);
+    let mut now = rss_kib(&server.child);
     while now > before + 16 * 1024 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
-        now = rss_kib(&server);
+        now = rss_kib(&server.child);
     }
     assert!(
         now <= before + 16 * 1024,
@@ -135,23 +121,16 @@ fn a_subscriber_that_never_reads_costs_a_bounded_queue() {
     // Before: 50 000 queued changes per subscriber, 200 MB at 4 KB each.
     let server = Server::start(&["--quiet", "--publish", "tcp://127.0.0.1:*"]);
     let publisher = common::snapshot(&server.endpoint).header.publish[0].clone();
-    let port: u16 = publisher
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("a port");
-    let mut stream = zmtp::connect_from("127.0.0.2", port).expect("connect");
+    let port = common::port_of(&publisher);
+    let mut stream = zmtp::connect_from(ATTACKER, port).expect("connect");
     zmtp::handshake_null(&mut stream, "SUB").expect("handshake");
     // Subscribe to everything, then never read again.
     stream
         .write_all(&zmtp::frame(b"\x01", false))
         .expect("subscribe");
-    let before = rss_kib(&server);
+    let before = rss_kib(&server.child);
     let context = zmq::Context::new();
-    let socket = context.socket(zmq::REQ).expect("REQ");
-    socket.set_linger(0).expect("LINGER");
-    socket.set_rcvtimeo(10_000).expect("RCVTIMEO");
-    socket.connect(&server.endpoint).expect("connect");
+    let socket = req_socket(&context, &server.endpoint, None);
     let status = "p".repeat(4000);
     let mut peak = before;
     for i in 0..20_000 {
@@ -160,10 +139,10 @@ fn a_subscriber_that_never_reads_costs_a_bounded_queue() {
             .expect("send");
         socket.recv_bytes(0).expect("the board");
         if i % 500 == 0 {
-            peak = peak.max(rss_kib(&server));
+            peak = peak.max(rss_kib(&server.child));
         }
     }
-    peak = peak.max(rss_kib(&server));
+    peak = peak.max(rss_kib(&server.child));
     // The stalled subscriber got some of it: it was subscribed.
     let mut first = [0u8; 64];
     stream
@@ -183,12 +162,8 @@ fn a_subscriber_that_never_reads_costs_a_bounded_queue() {
 /// A REQ socket logged in as `user`, connected to `endpoint` (which may name
 /// a source address: `tcp://127.0.0.2:0;127.0.0.1:PORT`).
 fn logged_in(context: &zmq::Context, user: &str, endpoint: &str) -> zmq::Socket {
-    let socket = context.socket(zmq::REQ).expect("REQ");
-    socket.set_plain_username(Some(user)).expect("user");
-    socket.set_plain_password(Some(PASSWORD)).expect("password");
-    socket.set_linger(0).expect("LINGER");
-    socket.set_rcvtimeo(30_000).expect("RCVTIMEO");
-    socket.connect(endpoint).expect("connect");
+    let socket = req_socket(context, endpoint, Some((user, PASSWORD)));
+    common::set_receive_timeout(&socket, Duration::from_secs(30));
     socket
 }
 
@@ -235,7 +210,7 @@ fn a_flood_of_junk_logins_from_one_address_locks_nobody_out() {
     );
     // From the flooding address itself, once the flood is over.
     let flood_ended = Instant::now();
-    let same_address = format!("tcp://127.0.0.2:0;127.0.0.1:{port}");
+    let same_address = format!("tcp://{ATTACKER}:0;127.0.0.1:{port}");
     let own = logged_in(&context, "bob", &same_address);
     timed_poll(&own).expect("a valid login from the flooding address");
     let after = flood_ended.elapsed();
@@ -277,20 +252,11 @@ fn a_client_at_the_flooding_address_gets_in_by_its_retries() {
     // unchecked (ZAP 300, after which libzmq holds the connection silent), and
     // the client's retries on a fresh connection get it in once there is room.
     // A dear hash (64 MiB, 3 passes) keeps the checkers far behind the flood.
-    let dir = tempfile::tempdir().expect("temp dir");
-    let users = dir.path().join("users");
     let params = argon2::Params::new(65536, 3, 1, None).expect("params");
-    let hash = argon2::password_hash::PasswordHasher::hash_password(
-        &argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params),
-        PASSWORD.as_bytes(),
-        &argon2::password_hash::SaltString::from_b64("c29tZXNhbHRzb21lc2FsdA").expect("salt"),
-    )
-    .expect("hash")
-    .to_string();
-    common::write_private(&users, &format!("bob:{hash}\n"));
-    let server = Server::start(&["--auth", users.to_str().expect("UTF-8"), "--quiet"]);
+    let users = UsersFile::hashed(&["bob"], &common::hash_at_cost(PASSWORD, params));
+    let server = Server::start(&["--auth", users.path(), "--quiet"]);
     let flood = Flood::start(server.port(), Duration::from_secs(3), HangUp::Stay);
-    let endpoint = format!("tcp://127.0.0.2:0;127.0.0.1:{}", server.port());
+    let endpoint = format!("tcp://{ATTACKER}:0;127.0.0.1:{}", server.port());
     // Tries long enough for the dear checks queued ahead of it on a busy
     // machine (16 of them, two at a time).
     let output = common::run_with_input(
@@ -322,24 +288,6 @@ fn a_client_at_the_flooding_address_gets_in_by_its_retries() {
     );
 }
 
-/// CPU time the process has used, user and system.
-fn cpu_time(server: &Server) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.child.id()))
-        .expect("the server's /proc stat");
-    // After the command name in parentheses: state is field 3, utime 14, stime 15.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .expect("a command name")
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 =
-        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    // SAFETY: sysconf only reads a system constant.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_millis(ticks * 1000 / per_second)
-}
-
 #[test]
 fn a_server_out_of_descriptors_neither_spins_nor_shuts_out_other_addresses() {
     // Before: under a limit of 1 024, 1 000 idle handshaken peers made the
@@ -352,7 +300,7 @@ fn a_server_out_of_descriptors_neither_spins_nor_shuts_out_other_addresses() {
     // down as soon as they are accepted.
     let mut idle = Vec::new();
     for _ in 0..1_000 {
-        let Ok(mut stream) = zmtp::connect_from("127.0.0.2", port) else {
+        let Ok(mut stream) = zmtp::connect_from(ATTACKER, port) else {
             continue;
         };
         if zmtp::handshake_null(&mut stream, "DEALER").is_ok() {
@@ -365,11 +313,11 @@ fn a_server_out_of_descriptors_neither_spins_nor_shuts_out_other_addresses() {
     // Full, with the attacker knocking for more 50 times a second (a
     // listener that cannot accept has them waiting), for 10 s: the server
     // stays calm, and a client from another address is served every time.
-    let before = cpu_time(&server);
+    let before = cpu_time(&server.child);
     let started = Instant::now();
     let (mut knocks, mut polls) = (0u32, 0);
     while started.elapsed() < Duration::from_secs(10) {
-        if zmtp::connect_from("127.0.0.2", port).is_ok() {
+        if zmtp::connect_from(ATTACKER, port).is_ok() {
             knocks += 1;
         }
         // The attack's pace, not a wait for anything.
@@ -382,14 +330,14 @@ fn a_server_out_of_descriptors_neither_spins_nor_shuts_out_other_addresses() {
             polls += 1;
         }
     }
-    let used = cpu_time(&server) - before;
+    let used = cpu_time(&server.child) - before;
     assert!(
         used < Duration::from_secs(2),
         "{used:?} of CPU in 10 s while full ({knocks} knocks, {polls} polls)"
     );
     // Once the peers leave, their address is served again.
     drop(idle);
-    let own = format!("tcp://127.0.0.2:0;127.0.0.1:{port}");
+    let own = format!("tcp://{ATTACKER}:0;127.0.0.1:{port}");
     let reply = common::request_parts_within(&own, &[b"_:"], Duration::from_secs(20))
         .expect("127.0.0.2 is served again once its peers have gone");
     assert_eq!(reply, b"- alice: here\n");

@@ -10,7 +10,10 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Lines, PythonServer, Reference, Server, Watcher, run_client, run_with_input};
+use common::{
+    Lines, PythonServer, Reference, Running, Server, Watcher, Web, assert_nothing_raw, run_client,
+    run_with_input,
+};
 use serde_json::json;
 
 /// A test that runs the original programs of `Reference`.
@@ -84,27 +87,20 @@ fn python_client(reference: &Reference, name: &str, port: u16, lines: &str) -> S
 
 /// Runs the original watcher until it has printed its first board, then stops it.
 fn python_watcher(reference: &Reference, port: u16) -> String {
-    let mut child = Command::new("python3")
-        .arg("-u")
-        .arg(&reference.client)
-        .args(["_", &port.to_string(), "127.0.0.1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the Python watcher");
+    let mut child = Running(
+        Command::new("python3")
+            .arg("-u")
+            .arg(&reference.client)
+            .args(["_", &port.to_string(), "127.0.0.1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the Python watcher"),
+    );
     let lines = Lines::from(child.stdout.take().expect("piped"));
-    let mut seen = Vec::new();
     // The board ends with the blank line that print() adds after it.
-    loop {
-        let line = lines.next("the watcher's first board");
-        let done = line.is_empty();
-        seen.push(line);
-        if done {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let seen = lines.until("");
+    drop(child);
     seen.join("\n").replace(&format!("'{port}'"), "'PORT'")
 }
 
@@ -301,55 +297,16 @@ fn the_original_client_reads_an_anonymous_endpoint_and_cannot_write(reference: &
     );
 }
 
-/// One HTTP/1.1 exchange on its own connection: the whole response.
-fn http(address: &str, request: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).expect("connect to status_web");
-    stream
-        .set_read_timeout(Some(common::REPLY_TIMEOUT))
-        .expect("timeout");
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("the response");
-    response
-}
-
 fn the_web_gateway_polls_the_original_and_posts_to_it(reference: &Reference) {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::BufRead;
     let python = PythonServer::start(reference);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_status_web"));
-    command.args([
-        "--endpoint",
-        &python.endpoint,
-        "--listen",
-        "127.0.0.1:0",
-        "--interval",
-        "0.1",
-    ]);
-    let (mut web, stdout, _stderr) = common::spawn_piped(&mut command);
-    let address = common::web_address(&stdout);
-    let form = "name=alice&status=from+the+web";
-    let posted = http(
-        &address,
-        &format!(
-            "POST /status HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-            form.len()
-        ),
-    );
-    assert!(posted.starts_with("HTTP/1.1 200"), "{posted}");
-    assert!(
-        posted.ends_with("\r\n\r\n- alice: from the web\n"),
-        "{posted}"
-    );
+    let web = Web::start(&python.endpoint, &["--interval", "0.1"]);
+    let posted = web.post("name=alice&status=from+the+web", "");
+    assert_eq!(posted.status, 200, "{}", posted.body);
+    assert_eq!(posted.body, "- alice: from the web\n");
     // The original has no snapshot and no publisher: the gateway polls `_:`,
     // and its board says so (no times, `original`).
-    let mut events = std::net::TcpStream::connect(&address).expect("connect");
-    events
-        .set_read_timeout(Some(common::REPLY_TIMEOUT))
-        .expect("timeout");
-    write!(events, "GET /events HTTP/1.1\r\nHost: {address}\r\n\r\n").expect("send");
-    let mut lines = BufReader::new(events).lines();
+    let mut lines = web.events().lines();
     let board = loop {
         let line = lines
             .next()
@@ -364,24 +321,14 @@ fn the_web_gateway_polls_the_original_and_posts_to_it(reference: &Reference) {
         board.contains(r#"{"name":"alice","status":"from the web","set_at_ms":null}"#),
         "{board}"
     );
-    let json = http(
-        &address,
-        &format!("GET /board.json HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"),
-    );
+    let json = web.get("/board.json");
     assert!(
-        json.trim_end()
+        json.body
+            .trim_end()
             .ends_with(r#"{"entries":[{"name":"alice","status":"from the web"}]}"#),
-        "{json}"
+        "{}",
+        json.body
     );
-    let _ = web.kill();
-    let _ = web.wait();
-}
-
-/// Whether `bytes` hold a control character a terminal obeys: anything but a newline.
-fn holds_raw_controls(bytes: &[u8]) -> bool {
-    String::from_utf8_lossy(bytes)
-        .chars()
-        .any(|c| c.is_control() && c != '\n')
 }
 
 /// The original stores any text: a window title (OSC 0), a clipboard write
@@ -408,8 +355,8 @@ fn a_hostile_status_stored_by_the_original_reaches_no_terminal_raw(reference: &R
         command.args(["--endpoint", &python.endpoint]);
         let output = run_with_input(&mut command, "", CLIENT_TIMEOUT);
         assert_eq!(output.status.code(), Some(0), "{args:?}: {output:?}");
-        assert!(!holds_raw_controls(&output.stdout), "{args:?}: {output:?}");
-        assert!(!holds_raw_controls(&output.stderr), "{args:?}: {output:?}");
+        assert_nothing_raw(&format!("{args:?}: stdout"), &output.stdout, &[]);
+        assert_nothing_raw(&format!("{args:?}: stderr"), &output.stderr, &[]);
         let shown = String::from_utf8(output.stdout).expect("UTF-8");
         match args.contains(&"--json") {
             true => {

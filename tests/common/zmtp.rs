@@ -1,10 +1,17 @@
-//! ZMTP 3.0 spoken by hand: what a peer that does not play by libzmq's rules
-//! sends (the attack tests and the harness's attack section), and a flood of
-//! junk logins.
+//! An attacker on loopback: its TCP connections from 127.0.0.2 (to the
+//! server, or to the web gateway), ZMTP 3.0 spoken by hand (what a peer that
+//! does not play by libzmq's rules sends: the attack tests and the harness's
+//! attack section), and a flood of junk logins.
+
+#![allow(dead_code, reason = "each test crate uses a few of these items")]
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
+
+/// Where the attacks come from, so that a defence per address tells them
+/// from the test's own requests.
+pub const ATTACKER: &str = "127.0.0.2";
 
 /// A TCP connection from `source` (an address of this host, 127.0.0.2 for
 /// an attacker) to `port` on 127.0.0.1, with a small receive buffer so
@@ -149,7 +156,7 @@ pub fn handshake_null(stream: &mut TcpStream, socket_type: &str) -> io::Result<(
     }
 }
 
-/// Junk PLAIN logins from 127.0.0.2, as fast as two threads can send them:
+/// Junk PLAIN logins from [`ATTACKER`], as fast as two threads can send them:
 /// each connection sends its greeting and HELLO in one write, then hangs up
 /// at once, or (`Stay`) waits for its answer while hundreds more are sent.
 pub struct Flood {
@@ -180,7 +187,7 @@ impl Flood {
                     junk.extend(hello("mallory", "not the password"));
                     let mut waiting = std::collections::VecDeque::new();
                     while started.elapsed() < duration {
-                        if let Ok(mut stream) = connect_from("127.0.0.2", port)
+                        if let Ok(mut stream) = connect_from(ATTACKER, port)
                             && stream.write_all(&junk).is_ok()
                         {
                             sent.fetch_add(1, Ordering::Relaxed);
