@@ -260,11 +260,7 @@ impl Client {
         shutdown: &Shutdown,
     ) -> Result<Vec<u8>, RequestError> {
         for _ in 0..self.retries {
-            let connection = self.connected()?;
-            connection
-                .socket
-                .send(request, 0)
-                .map_err(socket_error("send the request"))?;
+            self.send(request)?;
             match self.wait_for_reply(shutdown) {
                 Ok(Some(reply)) => return Ok(reply),
                 // A REQ that sent and got nothing cannot send again: start over.
@@ -280,6 +276,28 @@ impl Client {
             tries: self.retries,
             timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
         })
+    }
+
+    /// Sends `request` on the open connection, or on a fresh one if that
+    /// one cannot take it.
+    fn send(&mut self, request: &[u8]) -> Result<(), RequestError> {
+        // DONTWAIT: a REQ whose peer ended the session (libzmq gives up on a
+        // connection after a protocol error, such as a login the server no
+        // longer takes) has nowhere to queue, and a blocking send would wait
+        // for ever. A fresh socket always has its queue, and its handshake
+        // says what is wrong.
+        let reused = self.connection.is_some();
+        let sent = self.connected()?.socket.send(request, zmq::DONTWAIT);
+        match sent {
+            Err(zmq::Error::EAGAIN) if reused => {
+                self.connection = None;
+                self.connected()?
+                    .socket
+                    .send(request, zmq::DONTWAIT)
+                    .map_err(socket_error("send the request"))
+            }
+            sent => sent.map_err(socket_error("send the request")),
+        }
     }
 
     /// The open connection, opening a fresh one if needed.
@@ -477,5 +495,138 @@ impl Client {
             Greeting::Unknown if failed < NO_DETAIL_TRIES => None,
             Greeting::Unknown => Some(RequestError::NotZeroMq { endpoint }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// A REP socket with PLAIN server security on a free port; its port.
+    fn plain_rep(context: &zmq::Context) -> (zmq::Socket, u16) {
+        let socket = context.socket(zmq::REP).expect("REP");
+        socket.set_linger(0).expect("LINGER");
+        socket.set_plain_server(true).expect("PLAIN");
+        socket.bind("tcp://127.0.0.1:0").expect("bind");
+        let bound = socket
+            .get_last_endpoint()
+            .expect("endpoint")
+            .expect("utf-8");
+        let port = bound
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        (socket, port)
+    }
+
+    /// A ZeroMQ server without logins, as far as the greeting goes, on
+    /// `port`: it greets each connection with the NULL mechanism and sends
+    /// on the channel when the peer has hung up.
+    fn null_greeter(port: u16) -> mpsc::Receiver<()> {
+        use std::io::{Read, Write};
+        // libzmq lets the port go in its I/O thread a moment after the
+        // socket closes: try until it is free, within a bound.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match std::net::TcpListener::bind(("127.0.0.1", port)) {
+                Ok(listener) => break listener,
+                Err(e)
+                    if Instant::now() < deadline && e.kind() == std::io::ErrorKind::AddrInUse =>
+                {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(e) => panic!("bind port {port}: {e}"),
+            }
+        };
+        let mut greeting = [0u8; 64];
+        greeting[0] = 0xff;
+        greeting[9] = 0x7f;
+        greeting[10] = 3;
+        greeting[12..16].copy_from_slice(b"NULL");
+        let (hung_up, told) = mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                let _ = stream.write_all(&greeting);
+                let mut sink = [0u8; 256];
+                while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+                if hung_up.send(()).is_err() {
+                    return;
+                }
+            }
+        });
+        told
+    }
+
+    /// Takes every PLAIN login made in `context`, for as long as it lives.
+    fn take_every_login(context: &zmq::Context) {
+        let handler = context.socket(zmq::REP).expect("ZAP REP");
+        handler.bind("inproc://zeromq.zap.01").expect("bind ZAP");
+        std::thread::spawn(move || {
+            while let Ok(request) = handler.recv_multipart(0) {
+                let (Some(version), Some(id)) = (request.first(), request.get(1)) else {
+                    return;
+                };
+                let reply: [&[u8]; 6] = [version, id, b"200", b"OK", b"alice", b""];
+                if handler.send_multipart(reply, 0).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn a_login_the_restarted_server_does_not_take_is_said_not_waited_on_for_ever() {
+        let context = zmq::Context::new();
+        take_every_login(&context);
+        let (first, port) = plain_rep(&context);
+        let login = Login::Plain {
+            user: "alice".into(),
+            password: "secret".into(),
+        };
+        let endpoint = format!("tcp://127.0.0.1:{port}");
+        let mut client = Client::new(&endpoint, Duration::from_secs(5), 1, Some(login));
+        let shutdown = Shutdown::new();
+        let answer = std::thread::spawn(move || {
+            let asked = first.recv_bytes(0).expect("the request");
+            first.send(&asked, 0).expect("the reply");
+            first
+        });
+        assert_eq!(client.request(b"_:", &shutdown).expect("answered"), b"_:");
+        drop(answer.join().expect("the first server"));
+
+        // The same port, now a server without logins: it greets with NULL,
+        // and the idle client, reconnecting, fails the handshake and
+        // closes; libzmq then ends that session for good.
+        let second = null_greeter(port);
+        second
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the idle client came back and hung up within 30 s");
+        // libzmq takes the dead session's queue off the socket as the socket
+        // handles its commands: ask it until it says it cannot send.
+        let socket = &client.connection.as_ref().expect("kept open").socket;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while socket.get_events().expect("events").contains(zmq::POLLOUT) {
+            assert!(
+                Instant::now() < deadline,
+                "the queue is still there after 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+
+        let (done, result) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(client.request(b"_:", &shutdown));
+        });
+        let said = result
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the request ends instead of waiting for ever");
+        assert!(
+            matches!(said, Err(RequestError::LoginUnwanted { .. })),
+            "{said:?}"
+        );
     }
 }

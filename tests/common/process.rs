@@ -103,12 +103,21 @@ impl Lines {
     /// `bound` (for a stream that keeps talking: a watcher's boards).
     pub fn find_within(&self, part: &str, bound: Duration) -> String {
         let deadline = Instant::now() + bound;
+        // The lines passed over, the last few kept for the panic's message.
+        let mut passed = std::collections::VecDeque::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.0.recv_timeout(left) {
                 Ok(line) if line.contains(part) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no line with {part:?} within {bound:?}: {e}"),
+                Ok(line) => {
+                    if passed.len() == 8 {
+                        passed.pop_front();
+                    }
+                    passed.push_back(line);
+                }
+                Err(e) => panic!(
+                    "no line with {part:?} within {bound:?} ({e}); the last lines before: {passed:?}"
+                ),
             }
         }
     }
