@@ -67,7 +67,9 @@ pub mod fuzz_api;
 
 mod board;
 mod clock;
+mod monitor;
 mod secret_file;
+mod side_thread;
 mod store;
 
 use std::error::Error;

@@ -15,6 +15,8 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use crate::monitor::MonitorEvent;
+
 use super::login::Login;
 
 /// How long a look waits: on a network a peer answers in a round trip or two.
@@ -149,11 +151,8 @@ pub(super) fn is_publisher(context: &zmq::Context, endpoint: &str, login: Option
             Err(zmq::Error::EAGAIN) => return Ok(false),
             Err(e) => return Err(e),
         };
-        let first = frames.first().map_or(&[][..], Vec::as_slice);
-        let event = first
-            .get(..2)
-            .map_or(0, |e| u32::from(u16::from_ne_bytes([e[0], e[1]])));
-        Ok(event == zmq_sys::ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        let event = MonitorEvent::parse(&frames).map(|happened| happened.event);
+        Ok(event == Some(zmq_sys::ZMQ_EVENT_HANDSHAKE_SUCCEEDED))
     };
     probe().unwrap_or(false)
 }

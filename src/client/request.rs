@@ -12,6 +12,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::monitor::MonitorEvent;
 use crate::shutdown::Shutdown;
 
 use super::login::Login;
@@ -400,12 +401,7 @@ impl Client {
     /// Reads one monitor event; what it means for the user, if it ends the request.
     fn connection_event(&mut self) -> Option<RequestError> {
         let connection = self.connection.as_mut()?;
-        let frames = connection.monitor.recv_multipart(zmq::DONTWAIT).ok()?;
-        let first = frames.first()?;
-        let event = u32::from(u16::from_ne_bytes([*first.first()?, *first.get(1)?]));
-        let value = first
-            .get(2..6)
-            .map_or(0, |v| u32::from_ne_bytes([v[0], v[1], v[2], v[3]]));
+        let MonitorEvent { event, value } = MonitorEvent::next(&connection.monitor)?;
         let endpoint = self.endpoint.clone();
         if matches!(
             event,

@@ -14,15 +14,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::monitor::MonitorEvent;
 use crate::server::log::log_err;
 use crate::shutdown::Shutdown;
 
 use super::config::RESERVED_FDS;
-use super::side_thread::SideThread;
 use super::{ServerError, socket_error};
+use crate::side_thread::SideThread;
 
 /// At most one line this often, however many connections are turned away.
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -76,6 +76,10 @@ impl ConnectionGuard {
         SideThread::spawn("connections", move |stop| {
             watch(&monitors, Tracker::new(cap), limit, stop);
         })
+        .map_err(|source| ServerError::Thread {
+            name: "connections",
+            source,
+        })
         .map(|thread| ConnectionGuard { _thread: thread })
     }
 }
@@ -92,11 +96,9 @@ impl Event {
     /// The event of a monitor message: the event (u16) and its value (u32),
     /// here a descriptor or an errno.
     fn parse(frames: &[Vec<u8>]) -> Option<Event> {
-        let first = frames.first()?;
-        let event = u32::from(u16::from_ne_bytes([*first.first()?, *first.get(1)?]));
-        let value = first.get(2..6)?;
-        let value = i32::from_ne_bytes([value[0], value[1], value[2], value[3]]);
-        match event {
+        let happened = MonitorEvent::parse(frames)?;
+        let value = happened.value_i32()?;
+        match happened.event {
             zmq_sys::ZMQ_EVENT_ACCEPTED => Some(Event::Accepted(value)),
             zmq_sys::ZMQ_EVENT_DISCONNECTED => Some(Event::Disconnected(value)),
             zmq_sys::ZMQ_EVENT_ACCEPT_FAILED => Some(Event::AcceptFailed(value)),
@@ -105,9 +107,9 @@ impl Event {
     }
 }
 
-fn watch(monitors: &[zmq::Socket], mut tracker: Tracker, limit: Option<u64>, stop: &AtomicBool) {
+fn watch(monitors: &[zmq::Socket], mut tracker: Tracker, limit: Option<u64>, stop: &Shutdown) {
     let mut last_said: Option<Instant> = None;
-    while !stop.load(Ordering::SeqCst) {
+    while !stop.is_triggered() {
         let mut items: Vec<_> = monitors
             .iter()
             .map(|m| m.as_poll_item(zmq::POLLIN))

@@ -13,7 +13,6 @@ mod config;
 mod connections;
 pub(crate) mod log;
 mod publisher;
-mod side_thread;
 
 use crate::server::log::log_err;
 use std::collections::VecDeque;
@@ -72,6 +71,14 @@ pub enum ServerError {
     /// The CURVE key pair of `--curve-secret` cannot be used.
     #[error(transparent)]
     Curve(#[from] crate::curve::CurveError),
+    /// A thread beside the serve loop could not start.
+    #[error("cannot start the {name} thread")]
+    Thread {
+        /// The thread's name.
+        name: &'static str,
+        /// What the system said.
+        source: std::io::Error,
+    },
     /// A socket operation failed for a reason no request caused.
     #[error("cannot {action}")]
     Socket {

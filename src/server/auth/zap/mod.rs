@@ -19,7 +19,6 @@ mod tally;
 mod verifiers;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::shutdown::Shutdown;
@@ -27,8 +26,8 @@ use crate::visible::visible_bytes;
 
 use super::{SharedUsers, Users};
 use crate::server::config::HANDSHAKE_MS;
-use crate::server::side_thread::SideThread;
 use crate::server::{ServerError, socket_error};
+use crate::side_thread::SideThread;
 use queue::{Limits, Login, LoginQueue, Source};
 use tally::Tally;
 use verifiers::{VERDICTS_ENDPOINT, Waiting};
@@ -95,6 +94,10 @@ impl ZapHandler {
                 tally: Tally::new(Instant::now()),
             }
             .serve(stop);
+        })
+        .map_err(|source| ServerError::Thread {
+            name: "zap",
+            source,
         })?;
         Ok(ZapHandler {
             _checkers: checkers,
@@ -115,8 +118,8 @@ struct Handler {
 impl Handler {
     /// Answers ZAP requests until `stop`; a broken socket ends it (and with
     /// it every login: libzmq then refuses them, which fails closed).
-    fn serve(mut self, stop: &AtomicBool) {
-        while !stop.load(Ordering::SeqCst) {
+    fn serve(mut self, stop: &Shutdown) {
+        while !stop.is_triggered() {
             let mut items = [
                 self.requests.as_poll_item(zmq::POLLIN),
                 self.verdicts.as_poll_item(zmq::POLLIN),

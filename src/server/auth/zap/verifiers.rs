@@ -3,15 +3,14 @@
 //! sending each verdict back to the ZAP handler (libzmq sockets are not to be
 //! shared between threads, so only the handler answers libzmq).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::queue::{Login, LoginQueue};
 use crate::server::auth::{SharedUsers, Users};
-use crate::server::side_thread::SideThread;
 use crate::server::{ServerError, socket_error};
 use crate::shutdown::Shutdown;
+use crate::side_thread::SideThread;
 
 /// Where verdicts go to the handler.
 pub(super) const VERDICTS_ENDPOINT: &str = "inproc://status-server-zap-verdicts";
@@ -50,10 +49,10 @@ impl Waiting {
     }
 
     /// The next login to verify, waiting for one; `None` once `stop` is raised.
-    fn take(&self, stop: &AtomicBool) -> Option<Login> {
+    fn take(&self, stop: &Shutdown) -> Option<Login> {
         let mut queue = self.lock();
         loop {
-            if stop.load(Ordering::SeqCst) {
+            if stop.is_triggered() {
                 return None;
             }
             if let Some(login) = queue.next(Instant::now()) {
@@ -107,6 +106,10 @@ pub(super) fn start(
             // fail only as the server stops, when no answer matters.
             let _ = verdicts.send_multipart(verdict, 0);
         }
+    })
+    .map_err(|source| ServerError::Thread {
+        name: "login-check",
+        source,
     })
 }
 
