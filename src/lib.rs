@@ -48,6 +48,9 @@
 //! The binaries in `src/bin/` only parse arguments, call into this crate, and
 //! report an error once, with its causes, via [`error_chain`].
 
+// `unsafe` has one home, `sys`, where each block says why it is sound.
+#![deny(unsafe_code)]
+
 pub mod cli;
 pub mod client;
 pub mod curve;
@@ -56,6 +59,7 @@ pub mod protocol;
 pub mod server;
 pub mod shutdown;
 pub mod storage;
+#[allow(unsafe_code)]
 pub mod sys;
 pub mod visible;
 

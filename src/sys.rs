@@ -1,7 +1,8 @@
 //! The calls into C that the programs make beyond what std and rust-zmq
 //! wrap: the open-file limit, the allocator's tunables, a thread's priority,
-//! a socket's peer and its shutdown, a libzmq option rust-zmq lacks, and the
-//! board sent as a reply without a copy. This is the crate's one home for
+//! a socket's peer and its shutdown, the user we act as, the terminal's size,
+//! a libzmq option rust-zmq lacks, and the board sent as a reply without a
+//! copy. This is the crate's one home for
 //! `unsafe`; each block says why it is sound.
 
 use std::ffi::c_void;
@@ -90,6 +91,26 @@ pub fn lower_thread_priority(nice: i32) {
         let now = libc::getpriority(libc::PRIO_PROCESS, thread as libc::id_t);
         libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, now + nice);
     }
+}
+
+/// The user this process acts as, who owns what it creates.
+pub(crate) fn effective_uid() -> u32 {
+    // SAFETY: geteuid(2) takes nothing, touches no memory and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The rows and columns of the terminal on standard output; `None` when it
+/// is no terminal (or says 0).
+pub(crate) fn terminal_size() -> Option<(u16, u16)> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes the winsize it is given, which lives here.
+    let asked = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    (asked && size.ws_row > 0 && size.ws_col > 0).then_some((size.ws_row, size.ws_col))
 }
 
 /// Shuts a connected socket down both ways, leaving its descriptor to its

@@ -183,18 +183,9 @@ impl ScreenSize {
                 .and_then(|v| v.parse::<usize>().ok())
                 .filter(|&n| n > 0)
         };
-        let mut size = libc::winsize {
-            ws_row: 0,
-            ws_col: 0,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCGWINSZ writes the winsize it is given, which lives here.
-        let asked = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
-        let (tty_rows, tty_cols) = match asked {
-            true => (usize::from(size.ws_row), usize::from(size.ws_col)),
-            false => (0, 0),
-        };
+        let (tty_rows, tty_cols) = crate::sys::terminal_size().map_or((0, 0), |(rows, cols)| {
+            (usize::from(rows), usize::from(cols))
+        });
         let pick = |env: Option<usize>, tty: usize, default: usize| {
             env.or((tty > 0).then_some(tty)).unwrap_or(default)
         };

@@ -53,7 +53,12 @@ pub(super) fn open_private(path: &Path) -> Result<(File, bool), StorageError> {
         path: path.to_owned(),
         source,
     })?;
-    check_opened(path, meta.is_file(), meta.uid(), effective_uid())?;
+    check_opened(
+        path,
+        meta.is_file(),
+        meta.uid(),
+        crate::sys::effective_uid(),
+    )?;
     Ok((file, created))
 }
 
@@ -275,12 +280,6 @@ fn check_opened(path: &Path, regular: bool, owner: u32, uid: u32) -> Result<(), 
         });
     }
     Ok(())
-}
-
-/// The user this process acts as, who owns what it creates.
-fn effective_uid() -> u32 {
-    // SAFETY: geteuid(2) takes nothing, touches no memory and cannot fail.
-    unsafe { libc::geteuid() }
 }
 
 /// A file's device and inode: which file it is, whatever its path says now.
