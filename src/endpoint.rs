@@ -18,10 +18,10 @@ pub fn tcp_endpoint(host: &str, port: u16) -> String {
 #[error("the host name '{host}' does not resolve")]
 pub struct ResolveError {
     /// The name as given.
-    pub host: String,
+    pub(crate) host: String,
     /// What the resolver said.
     #[source]
-    pub source: std::io::Error,
+    pub(crate) source: std::io::Error,
 }
 
 /// Whether `host` is an address (or `*`), which needs no resolving.
@@ -101,7 +101,7 @@ pub fn resolve_endpoint(endpoint: &str) -> Result<String, ResolveError> {
 /// Why a `tcp://` endpoint that libzmq could not bind names no device: its
 /// host is a name that does not resolve (libzmq binds addresses and
 /// interface names, and says only "No such device").
-pub fn unresolved_bind_host(endpoint: &str) -> Option<ResolveError> {
+pub(crate) fn unresolved_bind_host(endpoint: &str) -> Option<ResolveError> {
     let (host, port) = tcp_host_port(endpoint)?;
     if is_address(host) {
         return None;
@@ -110,7 +110,7 @@ pub fn unresolved_bind_host(endpoint: &str) -> Option<ResolveError> {
 }
 
 /// Whether an endpoint names an IPv6 address, which libzmq must be told about.
-pub fn is_ipv6_endpoint(endpoint: &str) -> bool {
+pub(crate) fn is_ipv6_endpoint(endpoint: &str) -> bool {
     endpoint.contains('[')
 }
 

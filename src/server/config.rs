@@ -62,7 +62,7 @@ pub enum Listen {
 
 impl Listen {
     /// The ZeroMQ endpoints to bind.
-    pub fn endpoints(&self) -> Vec<String> {
+    pub(crate) fn endpoints(&self) -> Vec<String> {
         match self {
             // A host name is resolved (libzmq would take it for an interface);
             // one that does not resolve is left for the bind to report

@@ -19,17 +19,17 @@ use super::config::{Config, Listen, RESERVED_FDS, StateConfig, beyond_loopback};
 static TIMESTAMPS: AtomicBool = AtomicBool::new(false);
 
 /// Turns the timestamps (and the peers' addresses) on or off.
-pub(crate) fn set_detailed(on: bool) {
+pub(super) fn set_detailed(on: bool) {
     TIMESTAMPS.store(on, Ordering::Relaxed);
 }
 
 /// Whether lines carry times and peers (`--log-time`).
-pub(crate) fn detailed() -> bool {
+pub(super) fn detailed() -> bool {
     TIMESTAMPS.load(Ordering::Relaxed)
 }
 
 /// The start of a line: the time and a space, or nothing.
-pub(crate) fn stamp() -> String {
+pub(super) fn stamp() -> String {
     match detailed() {
         true => format!("{} ", humantime::format_rfc3339_millis(SystemTime::now())),
         false => String::new(),
@@ -42,7 +42,7 @@ macro_rules! log_err {
         eprintln!("{}{}", $crate::server::console::stamp(), format_args!($($arg)*))
     };
 }
-pub(crate) use log_err;
+pub(super) use log_err;
 
 /// Prints where the server listens, publishes and keeps its state.
 pub(super) fn announce(server: &Server) {

@@ -56,7 +56,7 @@ pub enum ServerError {
 }
 
 /// Maps a libzmq error to [`ServerError::Socket`], saying what we were doing.
-pub(crate) fn socket_error(action: &'static str) -> impl FnOnce(zmq::Error) -> ServerError {
+pub(super) fn socket_error(action: &'static str) -> impl FnOnce(zmq::Error) -> ServerError {
     move |source| ServerError::Socket { action, source }
 }
 

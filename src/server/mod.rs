@@ -17,7 +17,7 @@ pub mod auth;
 mod cmd;
 mod config;
 mod connections;
-pub(crate) mod console;
+mod console;
 mod error;
 mod publisher;
 mod serve;
