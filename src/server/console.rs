@@ -111,7 +111,7 @@ pub(super) fn announce(server: &Server) {
 fn waiting_line(listen: &Listen, bound: &str) -> String {
     match listen {
         Listen::PortHost { host, .. } => {
-            let port = bound.rsplit(':').next().unwrap_or(bound);
+            let port = crate::endpoint::split_tcp_endpoint(bound).map_or(bound, |(_, port)| port);
             format!("Waiting for clients on port '{port}' on host '{host}'.")
         }
         Listen::Endpoints(_) => format!("Waiting for clients on '{bound}'."),
@@ -286,14 +286,19 @@ mod tests {
 
     #[test]
     fn the_waiting_line_is_the_originals_for_port_and_host() {
-        let port_host = Listen::PortHost {
-            port: 0,
-            host: "127.0.0.1".into(),
-        };
-        assert_eq!(
-            waiting_line(&port_host, "tcp://127.0.0.1:40123"),
-            "Waiting for clients on port '40123' on host '127.0.0.1'."
-        );
+        for (host, bound, port) in [
+            ("127.0.0.1", "tcp://127.0.0.1:40123", "40123"),
+            ("::1", "tcp://[::1]:40124", "40124"),
+        ] {
+            let listen = Listen::PortHost {
+                port: 0,
+                host: host.into(),
+            };
+            assert_eq!(
+                waiting_line(&listen, bound),
+                format!("Waiting for clients on port '{port}' on host '{host}'.")
+            );
+        }
         let endpoints = Listen::Endpoints(vec!["ipc:///tmp/s".into()]);
         assert_eq!(
             waiting_line(&endpoints, "ipc:///tmp/s"),
