@@ -18,10 +18,10 @@ pub fn tcp_endpoint(host: &str, port: u16) -> String {
 #[error("the host name '{host}' does not resolve")]
 pub struct ResolveError {
     /// The name as given.
-    pub host: String,
+    pub(crate) host: String,
     /// What the resolver said.
     #[source]
-    pub source: std::io::Error,
+    pub(crate) source: std::io::Error,
 }
 
 /// Whether `host` is an address (or `*`), which needs no resolving.
@@ -54,18 +54,29 @@ pub fn resolve_tcp_endpoint(host: &str, port: u16) -> Result<String, ResolveErro
     Ok(tcp_endpoint(&chosen.ip().to_string(), port))
 }
 
-/// The host and port of a `tcp://HOST:PORT` endpoint (a `SOURCE;` prefix
-/// left out, an IPv6 address without its brackets); `None` for other
-/// transports or a shape libzmq will refuse itself.
-pub fn tcp_host_port(endpoint: &str) -> Option<(&str, u16)> {
+/// The host and port of a `tcp://HOST:PORT` endpoint, as written: a
+/// `SOURCE;` prefix (`tcp://SOURCE;HOST:PORT` connects from SOURCE) left out,
+/// an IPv6 address without its brackets, `*` kept for any host or any port.
+/// `None` for other transports, or without a `:PORT`.
+///
+/// The one place the shape of a TCP endpoint is read: resolving, the
+/// loopback check, and the default state file's name all start here.
+pub(crate) fn split_tcp_endpoint(endpoint: &str) -> Option<(&str, &str)> {
     let rest = endpoint.strip_prefix("tcp://")?;
-    // `tcp://SOURCE;HOST:PORT` connects from SOURCE: only HOST is the server.
     let rest = rest.rsplit_once(';').map_or(rest, |(_, host)| host);
     let (host, port) = rest.rsplit_once(':')?;
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
+    Some((host, port))
+}
+
+/// The host and numeric port of a `tcp://HOST:PORT` endpoint (see
+/// [`split_tcp_endpoint`]); `None` for other transports, or a port that is
+/// not a number (`*`), which needs no resolving.
+pub(crate) fn tcp_host_port(endpoint: &str) -> Option<(&str, u16)> {
+    let (host, port) = split_tcp_endpoint(endpoint)?;
     Some((host, port.parse().ok()?))
 }
 
@@ -90,7 +101,7 @@ pub fn resolve_endpoint(endpoint: &str) -> Result<String, ResolveError> {
 /// Why a `tcp://` endpoint that libzmq could not bind names no device: its
 /// host is a name that does not resolve (libzmq binds addresses and
 /// interface names, and says only "No such device").
-pub fn unresolved_bind_host(endpoint: &str) -> Option<ResolveError> {
+pub(crate) fn unresolved_bind_host(endpoint: &str) -> Option<ResolveError> {
     let (host, port) = tcp_host_port(endpoint)?;
     if is_address(host) {
         return None;
@@ -99,7 +110,7 @@ pub fn unresolved_bind_host(endpoint: &str) -> Option<ResolveError> {
 }
 
 /// Whether an endpoint names an IPv6 address, which libzmq must be told about.
-pub fn is_ipv6_endpoint(endpoint: &str) -> bool {
+pub(crate) fn is_ipv6_endpoint(endpoint: &str) -> bool {
     endpoint.contains('[')
 }
 
@@ -133,5 +144,31 @@ mod tests {
         assert!(unresolved_bind_host("tcp://nosuchhost.invalid:7").is_some());
         assert!(unresolved_bind_host("tcp://127.0.0.1:7").is_none());
         assert!(unresolved_bind_host("tcp://*:7").is_none());
+    }
+
+    #[test]
+    fn a_tcp_endpoint_splits_into_host_and_port_as_written() {
+        for (endpoint, parts) in [
+            ("tcp://127.0.0.1:2345", Some(("127.0.0.1", "2345"))),
+            ("tcp://localhost:0", Some(("localhost", "0"))),
+            ("tcp://[::1]:2345", Some(("::1", "2345"))),
+            ("tcp://[::1]:*", Some(("::1", "*"))),
+            ("tcp://*:2345", Some(("*", "2345"))),
+            ("tcp://*:*", Some(("*", "*"))),
+            (
+                "tcp://127.0.0.2;127.0.0.1:2345",
+                Some(("127.0.0.1", "2345")),
+            ),
+            ("tcp://127.0.0.2:0;[::1]:7", Some(("::1", "7"))),
+            ("tcp://eth0:2345", Some(("eth0", "2345"))),
+            ("tcp://nohost", None),
+            ("ipc:///tmp/status.sock", None),
+            ("inproc://x:1", None),
+            ("", None),
+        ] {
+            assert_eq!(split_tcp_endpoint(endpoint), parts, "{endpoint}");
+        }
+        assert_eq!(tcp_host_port("tcp://[::1]:*"), None, "any port: no number");
+        assert_eq!(tcp_host_port("tcp://h:99999"), None, "not a port");
     }
 }

@@ -1,17 +1,16 @@
 //! What the server is told on the command line, and the sockets it binds.
 
-use crate::server::log::log_err;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::protocol::Limits;
 use crate::shutdown::Shutdown;
 use crate::storage::{self, StorageOptions};
-use crate::store::{Store, names};
-use crate::sys::OpenFiles;
+use crate::store::Store;
 
 use super::auth::{ANONYMOUS_DOMAIN, LOGIN_DOMAIN};
-use super::{ServerError, socket_error};
+use super::console::{self, log_err};
+use super::error::{ServerError, socket_error};
 
 /// Default largest number of names on the board (`--max-entries`).
 pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
@@ -63,7 +62,7 @@ pub enum Listen {
 
 impl Listen {
     /// The ZeroMQ endpoints to bind.
-    pub fn endpoints(&self) -> Vec<String> {
+    pub(crate) fn endpoints(&self) -> Vec<String> {
         match self {
             // A host name is resolved (libzmq would take it for an interface);
             // one that does not resolve is left for the bind to report
@@ -73,17 +72,6 @@ impl Listen {
                     .unwrap_or_else(|_| crate::endpoint::tcp_endpoint(host, *port)),
             ],
             Listen::Endpoints(endpoints) => endpoints.clone(),
-        }
-    }
-
-    /// The line the server prints once it listens; the original's for `PORT HOST`.
-    pub fn waiting_line(&self, bound: &str) -> String {
-        match self {
-            Listen::PortHost { host, .. } => {
-                let port = bound.rsplit(':').next().unwrap_or(bound);
-                format!("Waiting for clients on port '{port}' on host '{host}'.")
-            }
-            Listen::Endpoints(_) => format!("Waiting for clients on '{bound}'."),
         }
     }
 }
@@ -147,32 +135,6 @@ impl Config {
             curve_secret: None,
             log_time: false,
         }
-    }
-
-    /// The start-up line with the settings an operator checks.
-    pub(super) fn settings_line(&self) -> String {
-        let storage = match &self.state {
-            StateConfig::InMemory => "in memory".to_owned(),
-            StateConfig::File { options, .. } => format!(
-                "fsync {}, compact past {} bytes",
-                options.fsync, options.compact_at
-            ),
-        };
-        let ttl = self.ttl.map_or_else(
-            || "none".to_owned(),
-            |ttl| humantime::format_duration(ttl).to_string(),
-        );
-        let publish = match self.publish.is_empty() {
-            true => "off".to_owned(),
-            false => self.publish.join(", "),
-        };
-        format!(
-            "Settings: {storage}; ttl {ttl}; publish {publish}; requests up to {} bytes, \
-             names up to {} bytes, at most {}.",
-            self.limits.max_request,
-            self.limits.max_name,
-            names(self.max_entries)
-        )
     }
 
     /// `--ttl` in milliseconds.
@@ -292,11 +254,9 @@ pub(super) fn beyond_loopback(endpoints: &[String]) -> Vec<&str> {
         .iter()
         .map(String::as_str)
         .filter(|endpoint| {
-            let Some(rest) = endpoint.strip_prefix("tcp://") else {
+            let Some((host, _)) = crate::endpoint::split_tcp_endpoint(endpoint) else {
                 return false;
             };
-            let host = rest.rsplit_once(':').map_or(rest, |(host, _)| host);
-            let host = host.trim_start_matches('[').trim_end_matches(']');
             let loopback = host == "localhost"
                 || host
                     .parse::<std::net::IpAddr>()
@@ -350,7 +310,7 @@ pub(super) fn open_store(config: &Config) -> Result<(Store, String), ServerError
     match &config.state {
         StateConfig::InMemory => Ok((
             Store::in_memory(config.max_entries),
-            "State: in memory only (--in-memory); the board is lost when the server stops.".into(),
+            console::IN_MEMORY_LINE.to_owned(),
         )),
         StateConfig::File { path, options } => {
             let path = match path {
@@ -364,12 +324,7 @@ pub(super) fn open_store(config: &Config) -> Result<(Store, String), ServerError
             for warning in &report.warnings {
                 log_err!("warning: {warning}");
             }
-            let summary = format!(
-                "State: {} ({} restored, fsync {}).",
-                path.display(),
-                names(report.restored),
-                options.fsync
-            );
+            let summary = console::state_file_line(&path, report.restored, &options.fsync);
             Ok((store, summary))
         }
     }
@@ -378,20 +333,3 @@ pub(super) fn open_store(config: &Config) -> Result<(Store, String), ServerError
 /// Descriptors kept for libzmq, the state file, the listening sockets: the
 /// rest can be client connections.
 pub(super) const RESERVED_FDS: u64 = 64;
-
-/// The start-up line: how many clients the open-file limit allows.
-pub(super) fn describe_open_files(open_files: &OpenFiles) -> String {
-    let clients = open_files.limit.saturating_sub(RESERVED_FDS);
-    if open_files.raised() {
-        format!(
-            "Clients: up to {clients} at once (the open-file limit, raised from {} to {}).",
-            open_files.before, open_files.limit
-        )
-    } else {
-        format!(
-            "Clients: up to {clients} at once (the open-file limit is {}; raise the hard limit \
-             for more: ulimit -Hn, or LimitNOFILE= in a systemd unit).",
-            open_files.limit
-        )
-    }
-}

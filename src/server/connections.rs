@@ -17,11 +17,11 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use crate::monitor::MonitorEvent;
-use crate::server::log::log_err;
+use crate::server::console::log_err;
 use crate::shutdown::Shutdown;
 
 use super::config::RESERVED_FDS;
-use super::{ServerError, socket_error};
+use super::error::{ServerError, socket_error};
 use crate::side_thread::SideThread;
 
 /// At most one line this often, however many connections are turned away.

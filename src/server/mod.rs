@@ -1,97 +1,51 @@
 //! The server: open the state, bind the sockets, then answer every request
-//! with the board.
+//! with the board. This file wires the parts together and reloads the users
+//! file on SIGHUP.
 //!
 //! - `config`: what the command line says, and binding the sockets.
+//! - `serve`: the serve loop, which stores each batch of updates with one
+//!   write before answering it, expires old statuses and publishes changes.
+//! - `socket`: the request socket's I/O (envelopes, replies, waiting).
+//! - `cmd`: one handler per request kind, testable without a socket.
+//! - `console`: the start-up text and every console line's format.
+//! - `error`: why the server stops, and why a request changed nothing.
 //! - `publisher`: every change pushed to watchers (`--publish`).
 //! - `auth`: logins (`--auth`): the users file, the ZAP handler, rights.
 //! - `connections`: keeps client connections below the open-file limit.
-//! - this file: the serve loop, which stores each batch of updates with one
-//!   write before answering it, expires old statuses and publishes changes.
 
 pub mod auth;
+mod cmd;
 mod config;
 mod connections;
-pub(crate) mod log;
+mod console;
+mod error;
 mod publisher;
+mod serve;
+mod socket;
 
-use crate::server::log::log_err;
 use std::collections::VecDeque;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
-use crate::protocol::{self, ProtocolError, Refusal, Request};
 use crate::shutdown::Shutdown;
-use crate::storage::StorageError;
-use crate::store::{BoardError, Committed, Event, Store, UpdateError, names};
 
 pub use config::{Config, DEFAULT_MAX_ENTRIES, Listen, StateConfig};
+pub use error::ServerError;
 
-use auth::{Caller, Forbidden, SharedUsers, Users, UsersError, ZapHandler};
-use config::{Access, beyond_loopback, bind_server_socket, open_store};
+use crate::store::Store;
+use auth::{SharedUsers, Users, ZapHandler};
+use cmd::RunInfo;
+use config::{Access, bind_server_socket, open_store};
 use connections::ConnectionGuard;
+use console::log_err;
 use publisher::Publisher;
-
-/// Longest a stop waits for updates in hand to become durable.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+use serve::Serving;
+use socket::RequestSocket;
 
 /// Longest a stop then waits for the state to be forced to disk: a disk that
 /// does not answer ends the stop with what may not be on disk, and exit 1.
-const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Most requests taken per round: bounds the wait of the first of them.
-const MAX_BATCH: usize = 256;
-
-/// Why the server could not start or had to stop.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// An endpoint was malformed, in use, or not ours to bind.
-    #[error("cannot bind {endpoint}")]
-    Bind {
-        /// The endpoint as given.
-        endpoint: String,
-        /// What libzmq said.
-        source: zmq::Error,
-    },
-    /// An endpoint's host is a name that resolves to no address.
-    #[error("cannot bind {endpoint}")]
-    Unresolved {
-        /// The endpoint as given.
-        endpoint: String,
-        /// The name and what the resolver said.
-        source: crate::endpoint::ResolveError,
-    },
-    /// The state file could not be opened, read or kept.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    /// The users file of `--auth` cannot be used.
-    #[error(transparent)]
-    Users(#[from] UsersError),
-    /// The CURVE key pair of `--curve-secret` cannot be used.
-    #[error(transparent)]
-    Curve(#[from] crate::curve::CurveError),
-    /// A thread beside the serve loop could not start.
-    #[error("cannot start the {name} thread")]
-    Thread {
-        /// The thread's name.
-        name: &'static str,
-        /// What the system said.
-        source: std::io::Error,
-    },
-    /// A socket operation failed for a reason no request caused.
-    #[error("cannot {action}")]
-    Socket {
-        /// What we were doing.
-        action: &'static str,
-        /// What libzmq said.
-        source: zmq::Error,
-    },
-}
-
-pub(crate) fn socket_error(action: &'static str) -> impl FnOnce(zmq::Error) -> ServerError {
-    move |source| ServerError::Socket { action, source }
-}
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// A server with its state open and its sockets bound, not yet serving.
 pub struct Server {
@@ -127,7 +81,7 @@ impl Server {
     /// The state last: a start that fails (an address in use, a bad endpoint)
     /// leaves no state file behind, and nothing is served before it is open.
     pub fn open(config: Config) -> Result<Server, ServerError> {
-        log::set_detailed(config.log_time);
+        console::set_detailed(config.log_time);
         // The users file first: a server that would let anyone in must not start.
         let users = config.auth.as_deref().map(Users::load).transpose()?;
         let curve = config
@@ -191,67 +145,6 @@ impl Server {
         &self.bound
     }
 
-    /// Prints where the server listens, publishes and keeps its state.
-    pub fn announce(&self) {
-        for endpoint in &self.bound {
-            println!("{}", self.config.listen.waiting_line(endpoint));
-        }
-        log_err!("{}", self.state_line);
-        log_err!("{}", self.config.settings_line());
-        if let Some(open_files) = &self.open_files {
-            log_err!("{}", config::describe_open_files(open_files));
-        }
-        for endpoint in self.publisher.iter().flat_map(|p| &p.endpoints) {
-            log_err!("Publishing changes on '{endpoint}'.");
-        }
-        if let Some(logins) = &self.logins {
-            let users = logins.users.current();
-            log_err!(
-                "Logins: {} from {}; read-only without login on: {}.",
-                users.count(),
-                logins.path.display(),
-                match self.config.anonymous.is_empty() {
-                    true => "none".to_owned(),
-                    false => self.config.anonymous.join(", "),
-                }
-            );
-            if let Some(pair) = &logins.curve {
-                log_err!(
-                    "CURVE: encrypted, logins by key; this server's public key is {}.",
-                    pair.public_z85()
-                );
-                let by_password = users.password_users();
-                if by_password > 0 {
-                    log_err!(
-                        "warning: {} a password, which CURVE cannot check: they cannot log in \
-                         until they have a curve: key",
-                        match by_password {
-                            1 => "1 user has".to_owned(),
-                            n => format!("{n} users have"),
-                        }
-                    );
-                }
-                return;
-            }
-            let mut exposed = beyond_loopback(&self.config.listen.endpoints())
-                .into_iter()
-                .map(str::to_owned)
-                .collect::<Vec<_>>();
-            exposed.extend(
-                beyond_loopback(&self.config.publish)
-                    .into_iter()
-                    .map(str::to_owned),
-            );
-            if !exposed.is_empty() {
-                log_err!(
-                    "warning: PLAIN logins send passwords in clear on {}; keep them on loopback, \
-                     behind an encrypted tunnel, or use CURVE (--curve-secret)",
-                    exposed.join(", ")
-                );
-            }
-        }
-    }
-
     /// Answers requests until `shutdown` is raised, then forces the state to disk.
     pub fn serve(mut self, shutdown: &Shutdown) -> Result<(), ServerError> {
         let served = self.serve_loop(shutdown);
@@ -259,11 +152,7 @@ impl Server {
         let closed = self.store.close(CLOSE_GRACE);
         served?;
         closed?;
-        let kept = match self.config.state {
-            StateConfig::InMemory => "gone with the server (--in-memory: nothing on disk)",
-            StateConfig::File { .. } => "all of it on disk",
-        };
-        log_err!("Stopped: {} on the board, {kept}.", names(self.store.len()));
+        console::stopped(&self.config.state, self.store.len());
         Ok(())
     }
 
@@ -278,13 +167,20 @@ impl Server {
         }
         let ttl_ms = self.config.ttl_ms();
         self.store.set_ttl(ttl_ms);
-        let mut serving = Serving {
-            socket: &self.socket,
-            raw_socket,
-            store: &mut self.store,
-            config: &self.config,
+        let run = RunInfo {
             epoch: new_epoch(),
             ttl_ms,
+            publish: self
+                .publisher
+                .as_ref()
+                .map(|p| p.endpoints.clone())
+                .unwrap_or_default(),
+        };
+        let mut serving = Serving {
+            socket: RequestSocket::new(&self.socket, raw_socket),
+            store: &mut self.store,
+            config: &self.config,
+            run,
             publisher: self.publisher.as_mut(),
             users: self.logins.as_ref().map(|l| l.users.current()),
             waiting: Vec::new(),
@@ -326,7 +222,7 @@ fn reload(logins: Option<&Logins>, before: Option<Arc<Users>>) -> Option<Arc<Use
 pub fn run(config: Config, shutdown: &Shutdown) -> Result<(), ServerError> {
     crate::sys::map_large_blocks();
     let server = Server::open(config)?;
-    server.announce();
+    console::announce(&server);
     server.serve(shutdown)
 }
 
@@ -340,508 +236,4 @@ fn new_epoch() -> String {
     hasher.write_u64(crate::clock::now_ms());
     hasher.write_u32(std::process::id());
     format!("{:016x}", hasher.finish())
-}
-
-/// The serve loop's state: the socket, the board, and the requests in hand.
-///
-/// No request can end this loop: bad ones get an `error: ` reply and change
-/// nothing. Only a broken socket does.
-struct Serving<'a> {
-    socket: &'a zmq::Socket,
-    /// The same socket, for boards sent without a copy.
-    raw_socket: crate::sys::RawSocket,
-    store: &'a mut Store,
-    config: &'a Config,
-    /// This run's identifier, in every snapshot and published change.
-    epoch: String,
-    /// `--ttl` in ms, said in every snapshot.
-    ttl_ms: Option<u64>,
-    publisher: Option<&'a mut Publisher>,
-    /// With `--auth`, the users table every write is checked against.
-    users: Option<Arc<Users>>,
-    /// Updates staged, not yet written.
-    waiting: Vec<Pending>,
-    /// Written batches waiting for their sync, oldest first; one per batch in
-    /// flight in the store, some of them empty (an expiry nobody waits for).
-    syncing: VecDeque<Vec<Pending>>,
-}
-
-/// A request taken from the socket, waiting for its answer.
-struct Pending {
-    /// The REQ envelope: the peer's identity and the routing frames, up to and
-    /// including the empty delimiter. Sent back in front of the reply.
-    envelope: Vec<zmq::Message>,
-    /// What it gets once its change is durable.
-    answer: Answer,
-    /// The change, for the console line printed when it is answered (not
-    /// with `--quiet`): `received` once stored, `refused` if it could not be.
-    change: Option<Change>,
-}
-
-/// A change as the console shows it.
-struct Change {
-    name: String,
-    /// The status set; `None` for a clear.
-    status: Option<String>,
-    /// Who, with `--auth`.
-    user: Option<String>,
-    /// From where (`Peer-Address`), with `--log-time`.
-    peer: Option<String>,
-}
-
-impl Change {
-    /// The console line, as the original prints it for a stored update.
-    fn print(&self, stored: bool) {
-        let line = match (&self.status, stored) {
-            (Some(status), true) => format!("received name: '{}' status: '{status}'", self.name),
-            (None, true) => format!("cleared name: '{}'", self.name),
-            (Some(status), false) => format!(
-                "refused name: '{}' status: '{status}': it could not be stored",
-                self.name
-            ),
-            (None, false) => format!(
-                "refused to clear name: '{}': it could not be stored",
-                self.name
-            ),
-        };
-        let by = self
-            .user
-            .as_ref()
-            .map(|user| format!(" by user '{user}'"))
-            .unwrap_or_default();
-        let from = self
-            .peer
-            .as_ref()
-            .map(|peer| format!(" from {peer}"))
-            .unwrap_or_default();
-        // Errors writing our own log (a closed stdout) must not stop the service.
-        let _ = writeln!(std::io::stdout(), "{}{line}{by}{from}", log::stamp());
-    }
-}
-
-/// The reply a staged request gets.
-enum Answer {
-    /// The plain board: a poll, or an update from any client.
-    Board,
-    /// The snapshot: an extension request.
-    Snapshot,
-    /// Refused.
-    Rejected(Rejected),
-}
-
-/// What became of a request just parsed.
-enum Outcome {
-    /// Answer it now with this.
-    ReplyNow(Immediate),
-    /// Its change is staged; answer with this once it is durable.
-    Staged(Answer, Option<Change>),
-}
-
-/// A reply sent at once.
-enum Immediate {
-    /// The plain board (borrowed from the store when sent).
-    Board,
-    /// Anything else.
-    Bytes(Vec<u8>),
-}
-
-impl Serving<'_> {
-    /// One round: take what is queued (or wait for it), expire, compact when
-    /// due, write the staged changes, publish.
-    fn round(&mut self) -> Result<(), ServerError> {
-        if self.store.is_syncing() {
-            // Wait for a request or the sync thread, whichever comes first.
-            let (readable, synced) = wait(Some(self.socket), self.store)?;
-            if synced {
-                self.finish_syncs();
-            }
-            if readable {
-                self.take_batch(zmq::DONTWAIT)?;
-            }
-        } else {
-            // Only requests to wait for: a blocking receive (RCVTIMEO bounds it)
-            // costs one system call fewer per round than poll, then receive.
-            self.take_batch(0)?;
-        }
-        if let Err(err) = self.store.expire() {
-            log_err!(
-                "warning: cannot expire statuses: {}",
-                crate::error_chain(&err)
-            );
-        }
-        log_events(self.store);
-        // Before the commit: once the batches in flight have landed, a due
-        // compaction runs here, ahead of the next write (it waits for them).
-        if let Err(err) = self.store.maintain() {
-            log_err!("warning: {}", crate::error_chain(&err));
-        }
-        log_events(self.store);
-        self.commit();
-        self.publish();
-        Ok(())
-    }
-
-    /// After a stop: finishes what is in hand. New requests are not taken any
-    /// more, and a sync thread that never answers cannot hold us past the grace.
-    fn finish(mut self) -> Result<(), ServerError> {
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while (self.store.is_syncing() || !self.waiting.is_empty()) && Instant::now() < deadline {
-            if self.store.is_syncing() && wait(None, self.store)?.1 {
-                self.finish_syncs();
-            }
-            self.commit();
-            self.publish();
-        }
-        Ok(())
-    }
-
-    /// Takes the queued requests (up to [`MAX_BATCH`]): answers polls and bad
-    /// requests at once, stages updates into `waiting`.
-    fn take_batch(&mut self, first_flags: i32) -> Result<(), ServerError> {
-        let mut flags = first_flags;
-        for _ in 0..MAX_BATCH {
-            let Some(mut frames) = receive(self.socket, flags)? else {
-                break;
-            };
-            flags = zmq::DONTWAIT;
-            // ROUTER puts the peer's identity first; a REQ peer adds an empty delimiter
-            // before its body. Like a REP socket, drop what has no delimiter.
-            let Some(delimiter) = frames.iter().skip(1).position(|f| f.is_empty()) else {
-                log_err!("dropped a message that has no REQ envelope");
-                continue;
-            };
-            let mut body = frames.split_off(delimiter + 2);
-            let caller = match &self.users {
-                None => Caller::Open,
-                // The login's user, which libzmq attaches to every frame from it.
-                Some(_) => match body.last_mut().or(frames.last_mut()) {
-                    Some(frame) => match frame.gets("User-Id") {
-                        Some(user) if !user.is_empty() => Caller::User(user.to_owned()),
-                        _ => Caller::Anonymous,
-                    },
-                    None => Caller::Anonymous,
-                },
-            };
-            let peer = match log::detailed() {
-                true => body
-                    .last_mut()
-                    .or(frames.last_mut())
-                    .and_then(|frame| frame.gets("Peer-Address"))
-                    .map(str::to_owned),
-                false => None,
-            };
-            let outcome = match body.as_slice() {
-                [] => self.handle(b"", &caller, peer),
-                [frame] => self.handle(frame, &caller, peer),
-                parts => Err(ProtocolError::Multipart { parts: parts.len() }.into()),
-            };
-            match outcome {
-                Ok(Outcome::Staged(answer, change)) => self.waiting.push(Pending {
-                    envelope: frames,
-                    answer,
-                    change,
-                }),
-                // The board is sent as it is, never copied.
-                Ok(Outcome::ReplyNow(Immediate::Board)) => self.send_board(frames),
-                Ok(Outcome::ReplyNow(Immediate::Bytes(bytes))) => {
-                    send_reply(self.socket, frames, &bytes)
-                }
-                Err(err) => reject(self.socket, frames, &err),
-            }
-        }
-        Ok(())
-    }
-
-    /// Parses one request; answers it now or stages its change.
-    fn handle(
-        &mut self,
-        frame: &[u8],
-        caller: &Caller,
-        peer: Option<String>,
-    ) -> Result<Outcome, Rejected> {
-        let request = protocol::parse_request(frame, &self.config.limits)?;
-        let (name, status, answer) = match request {
-            Request::Poll => return Ok(Outcome::ReplyNow(Immediate::Board)),
-            Request::Snapshot => {
-                return Ok(Outcome::ReplyNow(Immediate::Bytes(self.snapshot())));
-            }
-            Request::Since { epoch, seq } => {
-                let reply = if epoch == self.epoch && seq == self.store.seq() {
-                    format!("{}{seq}", protocol::UNCHANGED_PREFIX).into_bytes()
-                } else {
-                    self.snapshot()
-                };
-                return Ok(Outcome::ReplyNow(Immediate::Bytes(reply)));
-            }
-            Request::Update { name, status } => (name, Some(status), Answer::Board),
-            Request::Clear { name } => (name, None, Answer::Snapshot),
-        };
-        let verb = if status.is_some() { "set" } else { "clear" };
-        caller.may_change(self.users.as_deref(), verb, name)?;
-        let was_there = self.store.contains(name);
-        let staged = match status {
-            Some(status) => self.store.stage(name, status),
-            None => self.store.stage_clear(name).map_err(UpdateError::from),
-        };
-        match staged {
-            Ok(()) => {}
-            Err(UpdateError::Board(err)) => return Err(err.into()),
-            Err(UpdateError::Storage(err)) => {
-                log_err!("error: {}", crate::error_chain(&err));
-                return Err(Rejected::Unstored);
-            }
-        }
-        // A clear of a name that is not there changes nothing worth a line.
-        let worth_a_line = status.is_some() || was_there;
-        let change = (!self.config.quiet && worth_a_line).then(|| Change {
-            name: name.to_owned(),
-            status: status.map(str::to_owned),
-            user: match caller {
-                Caller::User(user) => Some(user.clone()),
-                Caller::Open | Caller::Anonymous => None,
-            },
-            peer,
-        });
-        Ok(Outcome::Staged(answer, change))
-    }
-
-    /// The snapshot reply: header, then one timed line per entry.
-    fn snapshot(&mut self) -> Vec<u8> {
-        let header = protocol::SnapshotHeader {
-            epoch: self.epoch.clone(),
-            seq: self.store.seq(),
-            now_ms: self.store.now_ms(),
-            publish: self
-                .publisher
-                .as_ref()
-                .map(|p| p.endpoints.clone())
-                .unwrap_or_default(),
-            ttl_ms: self.ttl_ms,
-        };
-        // Written for this reply only: the board keeps no second copy.
-        let mut out = Vec::new();
-        protocol::encode_snapshot_header(&mut out, &header);
-        self.store.write_timed(&mut out);
-        out
-    }
-
-    /// Writes the staged changes: answers them now, or queues them for their sync.
-    fn commit(&mut self) {
-        if !self.store.has_staged() {
-            return;
-        }
-        let committed = self.store.commit();
-        log_events(self.store);
-        match committed {
-            Ok(Committed::Applied) => {
-                let mut batch = std::mem::take(&mut self.waiting);
-                self.answer(&mut batch);
-            }
-            Ok(Committed::Syncing) => self.syncing.push_back(std::mem::take(&mut self.waiting)),
-            Ok(Committed::Deferred) => {}
-            Err(err) => {
-                let mut batch = std::mem::take(&mut self.waiting);
-                self.unstored(&mut batch, &err);
-            }
-        }
-    }
-
-    /// Answers the batches that finished syncs made durable, oldest first.
-    fn finish_syncs(&mut self) {
-        match self.store.finish_syncs() {
-            Ok(done) => {
-                let done = done.min(self.syncing.len());
-                for mut batch in self.syncing.drain(..done).collect::<Vec<_>>() {
-                    self.answer(&mut batch);
-                }
-            }
-            Err(err) => {
-                for mut batch in self.syncing.drain(..).collect::<Vec<_>>() {
-                    self.unstored(&mut batch, &err);
-                }
-            }
-        }
-    }
-
-    /// Answers a batch whose changes could not be stored.
-    fn unstored(&mut self, batch: &mut Vec<Pending>, err: &StorageError) {
-        log_err!("error: {}", crate::error_chain(err));
-        for pending in batch.iter_mut() {
-            pending.answer = Answer::Rejected(Rejected::Unstored);
-        }
-        self.answer(batch);
-    }
-
-    /// Sends the board behind `envelope`, without copying it.
-    fn send_board(&self, envelope: Vec<zmq::Message>) {
-        let sent = send_envelope(self.socket, envelope).and_then(|to_send| match to_send {
-            true => crate::sys::send_shared(self.raw_socket, self.store.shared_reply()),
-            false => Ok(()),
-        });
-        if let Err(err) = sent {
-            log_err!("could not send a reply: {err}");
-        }
-    }
-
-    /// Answers every request of a batch, emptying it.
-    fn answer(&mut self, batch: &mut Vec<Pending>) {
-        // Built at most once per batch: every clear in it gets the same board.
-        let mut snapshot = None;
-        for pending in batch.drain(..) {
-            if let Some(change) = &pending.change {
-                change.print(!matches!(pending.answer, Answer::Rejected(_)));
-            }
-            match &pending.answer {
-                Answer::Board => self.send_board(pending.envelope),
-                Answer::Snapshot => {
-                    let reply = snapshot.get_or_insert_with(|| self.snapshot());
-                    send_reply(self.socket, pending.envelope, reply);
-                }
-                Answer::Rejected(err) => reject(self.socket, pending.envelope, err),
-            }
-        }
-    }
-
-    /// Publishes what changed since the last round.
-    fn publish(&mut self) {
-        if let Some(publisher) = self.publisher.as_deref_mut() {
-            publisher.publish(&self.epoch, self.store);
-        }
-    }
-}
-
-/// Prints what the store did on its own.
-fn log_events(store: &mut Store) {
-    for event in store.take_events() {
-        match event {
-            Event::Expired { name, age } => log_err!(
-                "expired name: '{name}': not refreshed for {}",
-                humantime::format_duration(std::time::Duration::from_secs(age.as_secs()))
-            ),
-            Event::Reattached { path, names: count } => log_err!(
-                "warning: {} was deleted or replaced while in use; wrote the board ({}) to a new file there",
-                path.display(),
-                names(count)
-            ),
-        }
-    }
-}
-
-/// Waits up to [`Shutdown::CHECK_EVERY`] for a request (if `socket` is given)
-/// or a finished sync; says which came, as (request, sync).
-fn wait(socket: Option<&zmq::Socket>, store: &Store) -> Result<(bool, bool), ServerError> {
-    let sync_fd = store.sync_fd().filter(|_| store.is_syncing());
-    let mut items: Vec<zmq::PollItem> = socket
-        .map(|s| s.as_poll_item(zmq::POLLIN))
-        .into_iter()
-        .chain(sync_fd.map(|fd| zmq::PollItem::from_fd(fd, zmq::POLLIN)))
-        .collect();
-    match zmq::poll(&mut items, Shutdown::CHECK_EVERY_MS.into()) {
-        Ok(0) | Err(zmq::Error::EINTR) => Ok((false, false)),
-        Ok(_) => {
-            let sync_item = usize::from(socket.is_some());
-            Ok((
-                socket.is_some() && items[0].is_readable(),
-                items.get(sync_item).is_some_and(zmq::PollItem::is_readable),
-            ))
-        }
-        Err(source) => Err(socket_error("poll the socket")(source)),
-    }
-}
-
-/// Receives one whole message (waiting at most RCVTIMEO unless `flags` is
-/// DONTWAIT); `None` when nothing came.
-fn receive(socket: &zmq::Socket, flags: i32) -> Result<Option<Vec<zmq::Message>>, ServerError> {
-    let first = match socket.recv_msg(flags) {
-        Ok(frame) => frame,
-        Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => return Ok(None),
-        Err(source) => return Err(socket_error("receive a request")(source)),
-    };
-    let mut frames = vec![first];
-    // The rest of a multipart message has arrived with its first frame: no wait.
-    while socket.get_rcvmore().map_err(socket_error("read RCVMORE"))? {
-        match socket.recv_msg(zmq::DONTWAIT) {
-            Ok(frame) => frames.push(frame),
-            Err(zmq::Error::EINTR) => {}
-            Err(source) => return Err(socket_error("receive a request part")(source)),
-        }
-    }
-    Ok(Some(frames))
-}
-
-/// Why a request changed nothing; its text is the error reply.
-#[derive(Debug, thiserror::Error)]
-enum Rejected {
-    #[error(transparent)]
-    Protocol(#[from] ProtocolError),
-    #[error(transparent)]
-    Board(#[from] BoardError),
-    #[error(transparent)]
-    Forbidden(#[from] Forbidden),
-    /// The update could not be stored; the details go to the server's log, not the client.
-    #[error("the server cannot store updates right now; try again later")]
-    Unstored,
-}
-
-impl Rejected {
-    /// The word the error reply starts with, for programs.
-    fn refusal(&self) -> Refusal {
-        match self {
-            Rejected::Protocol(err) => err.refusal(),
-            Rejected::Board(BoardError::Full { .. }) => Refusal::Full,
-            Rejected::Forbidden(_) => Refusal::Forbidden,
-            Rejected::Unstored => Refusal::Unavailable,
-        }
-    }
-}
-
-/// Answers one request with an error, and logs it.
-fn reject(socket: &zmq::Socket, envelope: Vec<zmq::Message>, err: &Rejected) {
-    log_err!("rejected request: {err}");
-    let reply = protocol::format_error(err.refusal(), err);
-    send_reply(socket, envelope, reply.as_bytes());
-}
-
-/// Sends a reply behind its envelope; a failure concerns one client only and is logged.
-fn send_reply(socket: &zmq::Socket, envelope: Vec<zmq::Message>, reply: &[u8]) {
-    let sent = send_envelope(socket, envelope).and_then(|to_send| match to_send {
-        true => socket.send(reply, zmq::DONTWAIT),
-        false => Ok(()),
-    });
-    if let Err(err) = sent {
-        log_err!("could not send a reply: {err}");
-    }
-}
-
-/// Sends a reply's envelope, the peer's routing id first; the body follows.
-/// `Ok(false)` when the reply is dropped instead, as a REP socket would: the
-/// peer has gone, or it has [`REPLY_HWM`](config::REPLY_HWM) replies unread.
-/// Never blocks.
-fn send_envelope(socket: &zmq::Socket, envelope: Vec<zmq::Message>) -> Result<bool, zmq::Error> {
-    let mut frames = envelope.into_iter();
-    let Some(first) = frames.next() else {
-        return Ok(false);
-    };
-    // Kept for a second try: a refused send consumes its message.
-    let routing_id = first.to_vec();
-    let more = zmq::SNDMORE | zmq::DONTWAIT;
-    match socket.send(first, more) {
-        Ok(()) => {}
-        Err(zmq::Error::EHOSTUNREACH) => return Ok(false),
-        Err(zmq::Error::EAGAIN) => {
-            // libzmq learns that a peer has read its replies from a command it
-            // takes in its own time (once a millisecond while busy), so a REQ
-            // peer that polls fast can look full with nothing unread. Taking the
-            // commands now (ZMQ_EVENTS does) tells a slow word from a full peer.
-            socket.get_events()?;
-            match socket.send(&routing_id[..], more) {
-                Ok(()) => {}
-                Err(zmq::Error::EAGAIN | zmq::Error::EHOSTUNREACH) => return Ok(false),
-                Err(err) => return Err(err),
-            }
-        }
-        Err(err) => return Err(err),
-    }
-    frames.try_for_each(|frame| socket.send(frame, more))?;
-    Ok(true)
 }

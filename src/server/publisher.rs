@@ -1,14 +1,14 @@
 //! The publisher: every change to the board, numbered, on a PUB socket, and a
 //! heartbeat when nothing changes, so watchers know it is alive.
 
-use crate::server::log::log_err;
+use crate::server::console::log_err;
 use std::time::{Duration, Instant};
 
 use crate::protocol::{self, Event, Notice};
 use crate::store::{ChangeKind, Store};
 
 use super::config::{Access, bind_all};
-use super::{ServerError, socket_error};
+use super::error::{ServerError, socket_error};
 
 /// Most changes queued for one watcher before it misses some (and then
 /// catches up from a snapshot): bounds the memory a stalled or hostile

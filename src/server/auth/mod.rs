@@ -12,7 +12,8 @@ mod zap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-pub use users::{Credential, Rights, User, Users, UsersError, glob_matches, hash_password};
+pub(crate) use users::Users;
+pub use users::{Credential, Rights, User, UsersError, glob_matches, hash_password};
 pub(crate) use zap::{ANONYMOUS_DOMAIN, LOGIN_DOMAIN, ZapHandler};
 
 /// The users table the ZAP thread reads and the serve loop replaces on SIGHUP.
@@ -59,7 +60,7 @@ pub(crate) enum Caller {
 
 /// Why a write was refused for rights; the text is the error reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Forbidden {
+pub(crate) enum Forbidden {
     /// A user changing a name outside their rights.
     #[error("user '{user}' may not {verb} '{name}'")]
     NotTheirs {

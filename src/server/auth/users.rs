@@ -99,7 +99,7 @@ pub struct User {
 
 /// The users file as the server holds it.
 #[derive(Debug, Clone)]
-pub struct Users {
+pub(crate) struct Users {
     by_name: HashMap<String, User>,
     /// A hash of nothing anyone knows, verified for unknown users, so that a
     /// refusal takes the same time whether the user exists or not.
@@ -108,7 +108,7 @@ pub struct Users {
 
 impl Users {
     /// Reads and checks the users file: private, well formed, no user twice.
-    pub fn load(path: &Path) -> Result<Users, UsersError> {
+    pub(crate) fn load(path: &Path) -> Result<Users, UsersError> {
         let text = read_private(path).map_err(|err| match err {
             SecretFileError::Io(source) => UsersError::Read {
                 path: path.to_owned(),
@@ -123,7 +123,7 @@ impl Users {
     }
 
     /// Parses the text of a users file read from `path`.
-    pub fn parse(path: &Path, text: &str) -> Result<Users, UsersError> {
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<Users, UsersError> {
         let (by_name, cost) = Users::parse_lines(path, text)?;
         // The decoy costs what every hash in the file costs: an unknown user
         // is refused in the same time as a known one with a wrong password.
@@ -186,12 +186,12 @@ impl Users {
     }
 
     /// How many users there are.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.by_name.len()
     }
 
     /// `1 user`, `3 users`: how many, for the log.
-    pub fn count(&self) -> String {
+    pub(crate) fn count(&self) -> String {
         match self.len() {
             1 => "1 user".to_owned(),
             n => format!("{n} users"),
@@ -199,22 +199,17 @@ impl Users {
     }
 
     /// How many users log in with a password (not a CURVE key).
-    pub fn password_users(&self) -> usize {
+    pub(crate) fn password_users(&self) -> usize {
         self.by_name
             .values()
             .filter(|u| matches!(u.credential, Credential::Password(_)))
             .count()
     }
 
-    /// Whether the file names nobody.
-    pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
-    }
-
     /// Whether `password` is `user`'s. Takes the same time for an unknown
     /// user (a decoy hash of the same cost is verified), so names cannot be
     /// probed by timing.
-    pub fn check_password(&self, user: &str, password: &[u8]) -> bool {
+    pub(crate) fn check_password(&self, user: &str, password: &[u8]) -> bool {
         match self.by_name.get(user).map(|u| &u.credential) {
             Some(Credential::Password(phc)) => verify(phc, password),
             // A key user, or nobody: spend the same time, then refuse.
@@ -226,7 +221,7 @@ impl Users {
     }
 
     /// The user whose CURVE key this is.
-    pub fn user_with_key(&self, key: &[u8]) -> Option<&str> {
+    pub(crate) fn user_with_key(&self, key: &[u8]) -> Option<&str> {
         self.by_name
             .iter()
             .find_map(|(name, user)| match &user.credential {
@@ -236,7 +231,7 @@ impl Users {
     }
 
     /// Whether `user` may set or clear `name`, by the current table.
-    pub fn may_change(&self, user: &str, name: &str) -> bool {
+    pub(crate) fn may_change(&self, user: &str, name: &str) -> bool {
         match self.by_name.get(user).map(|u| &u.rights) {
             Some(Rights::Names { own, globs }) => {
                 (*own && user == name) || globs.iter().any(|glob| glob_matches(glob, name))

@@ -26,7 +26,7 @@ use crate::visible::visible_bytes;
 
 use super::{SharedUsers, Users};
 use crate::server::config::HANDSHAKE_MS;
-use crate::server::{ServerError, socket_error};
+use crate::server::error::{ServerError, socket_error};
 use crate::side_thread::SideThread;
 use queue::{Limits, Login, LoginQueue, Source};
 use tally::Tally;
@@ -127,7 +127,7 @@ impl Handler {
             match zmq::poll(&mut items, Shutdown::CHECK_EVERY_MS.into()) {
                 Ok(_) | Err(zmq::Error::EINTR) => {}
                 Err(err) => {
-                    crate::server::log::log_err!(
+                    crate::server::console::log_err!(
                         "error: the ZAP handler stopped: {err}; no login is accepted"
                     );
                     return;
@@ -201,7 +201,7 @@ impl Handler {
         let mut frames = vec![reply_to.to_vec(), Vec::new()];
         frames.extend(answer.frames);
         if let Err(err) = self.requests.send_multipart(frames, zmq::DONTWAIT) {
-            crate::server::log::log_err!("warning: the ZAP handler could not answer: {err}");
+            crate::server::console::log_err!("warning: the ZAP handler could not answer: {err}");
         }
     }
 }
@@ -262,7 +262,7 @@ fn triage(request: &[Vec<u8>], users: &Users, tally: &mut Tally) -> Triage {
         credentials @ ..,
     ] = request
     else {
-        crate::server::log::log_err!(
+        crate::server::console::log_err!(
             "warning: a malformed ZAP request ({} frames)",
             request.len()
         );

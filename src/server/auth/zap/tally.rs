@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::queue::Dropped;
-use crate::server::log::log_err;
+use crate::server::console::log_err;
 
 /// How long a window of the log is.
 const WINDOW: Duration = Duration::from_secs(10);

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::queue::{Login, LoginQueue};
 use crate::server::auth::{SharedUsers, Users};
-use crate::server::{ServerError, socket_error};
+use crate::server::error::{ServerError, socket_error};
 use crate::shutdown::Shutdown;
 use crate::side_thread::SideThread;
 
