@@ -248,6 +248,11 @@ impl Change {
     }
 }
 
+/// The line of an update the state file did not take: why, with its causes.
+pub(super) fn not_stored(err: &crate::storage::StorageError) {
+    log_err!("error: {}", crate::error_chain(err));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

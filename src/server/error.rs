@@ -7,7 +7,6 @@ use crate::storage::StorageError;
 use crate::store::BoardError;
 
 use super::auth::{Forbidden, UsersError};
-use super::console::log_err;
 
 /// Why the server could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +87,7 @@ impl Rejected {
     /// A change the store could not take: the details to the log, and to the
     /// client only that it was not stored.
     pub(super) fn unstored(err: &StorageError) -> Rejected {
-        log_err!("error: {}", crate::error_chain(err));
+        super::console::not_stored(err);
         Rejected::Unstored
     }
 }

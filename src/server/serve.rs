@@ -17,7 +17,7 @@ use crate::store::{Committed, Store};
 use super::auth::Users;
 use super::cmd::{self, Answer, Context, Immediate, Outcome, RunInfo};
 use super::config::Config;
-use super::console::{Change, log_err, log_events};
+use super::console::{self, Change, log_err, log_events};
 use super::error::{Rejected, ServerError};
 use super::publisher::Publisher;
 use super::socket::RequestSocket;
@@ -186,7 +186,7 @@ impl Serving<'_> {
 
     /// Answers a batch whose changes could not be stored.
     fn unstored(&mut self, batch: &mut Vec<Pending>, err: &StorageError) {
-        log_err!("error: {}", crate::error_chain(err));
+        console::not_stored(err);
         for pending in batch.iter_mut() {
             pending.answer = Answer::Rejected(Rejected::Unstored);
         }
