@@ -47,14 +47,14 @@ pub enum DecodeError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Record<'a> {
     /// Set or remove.
-    pub kind: RecordKind,
+    pub(crate) kind: RecordKind,
     /// The name set or removed.
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// Its status, including the leading `:`; empty for a removal.
-    pub status: &'a str,
+    pub(crate) status: &'a str,
     /// Set: when. Remove: only a status set no later than this goes. In
     /// milliseconds since the Unix epoch.
-    pub set_at_ms: u64,
+    pub(crate) set_at_ms: u64,
 }
 
 /// What a record does to the board.
