@@ -31,7 +31,7 @@ pub(crate) fn names(count: usize) -> String {
 
 /// Why an update was refused; its text becomes the error reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BoardError {
+pub(crate) enum BoardError {
     /// A new name arrived when the board already holds `limit` names.
     #[error("board is full ({}); existing names can still update", names(*.limit))]
     Full {
@@ -42,38 +42,38 @@ pub enum BoardError {
 
 /// A status and when it was set.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
+pub(crate) struct Status {
     /// The status including its leading `:`, as on the wire.
-    pub text: String,
+    pub(crate) text: String,
     /// When it was last set, in milliseconds since the Unix epoch.
-    pub set_at_ms: u64,
+    pub(crate) set_at_ms: u64,
 }
 
 /// One entry as the board holds it, borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EntryRef<'a> {
+pub(crate) struct EntryRef<'a> {
     /// Who.
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// The status including its leading `:`.
-    pub status: &'a str,
+    pub(crate) status: &'a str,
     /// When it was last set, in milliseconds since the Unix epoch.
-    pub set_at_ms: u64,
+    pub(crate) set_at_ms: u64,
 }
 
 /// A change as the publisher sends it: what happened to whom, and its number.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
+pub(crate) struct Change {
     /// The board's sequence number after this change.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// Who.
-    pub name: String,
+    pub(crate) name: String,
     /// What: the new status and its time, or a removal and when.
-    pub kind: ChangeKind,
+    pub(crate) kind: ChangeKind,
 }
 
 /// What a [`Change`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChangeKind {
+pub(crate) enum ChangeKind {
     /// Set (or refreshed) to this status at this time.
     Set(Status),
     /// Removed at this time, for this reason.
@@ -174,7 +174,7 @@ impl Lines {
 
 /// The ordered name → status map, kept as its encoded reply.
 #[derive(Debug, Clone)]
-pub struct Board {
+pub(crate) struct Board {
     lines: Lines,
     /// When each entry's status was set, in board order.
     set_at: Vec<u64>,
@@ -193,7 +193,7 @@ pub struct Board {
 
 impl Board {
     /// An empty board that holds at most `max_entries` names.
-    pub fn new(max_entries: usize) -> Self {
+    pub(crate) fn new(max_entries: usize) -> Self {
         Board {
             lines: Lines::default(),
             set_at: Vec::new(),
@@ -210,7 +210,7 @@ impl Board {
     /// (at most the board's limit), so that a replay does not grow the
     /// table step by step: each growth reads every name again, from all
     /// over memory.
-    pub fn reserve(&mut self, names: usize, bytes: usize) {
+    pub(crate) fn reserve(&mut self, names: usize, bytes: usize) {
         let names = names.min(self.max_entries);
         Arc::make_mut(&mut self.lines.bytes).reserve(bytes);
         self.lines.starts.reserve(names);
@@ -225,12 +225,12 @@ impl Board {
     }
 
     /// Starts keeping a record of changes for [`Board::take_changes`].
-    pub fn record_changes(&mut self) {
+    pub(crate) fn record_changes(&mut self) {
         self.changes.get_or_insert_with(Vec::new);
     }
 
     /// The changes since the last call, oldest first.
-    pub fn take_changes(&mut self) -> Vec<Change> {
+    pub(crate) fn take_changes(&mut self) -> Vec<Change> {
         self.changes
             .as_mut()
             .map(std::mem::take)
@@ -238,7 +238,7 @@ impl Board {
     }
 
     /// The number of the last change.
-    pub fn seq(&self) -> u64 {
+    pub(crate) fn seq(&self) -> u64 {
         self.seq
     }
 
@@ -264,7 +264,7 @@ impl Board {
 
     /// Whether `name` may be set: an existing name always, a new one while there
     /// is room beside `also_new` other new names waiting to be set with it.
-    pub fn check_room(&self, name: &str, also_new: usize) -> Result<(), BoardError> {
+    pub(crate) fn check_room(&self, name: &str, also_new: usize) -> Result<(), BoardError> {
         if self.len() + also_new >= self.max_entries && !self.contains(name) {
             return Err(BoardError::Full {
                 limit: self.max_entries,
@@ -276,7 +276,7 @@ impl Board {
     /// Sets `name`'s status (which starts with `:`) at `set_at_ms`; a new name
     /// goes last. For changes already stored (replayed, or durable now): room
     /// was checked with [`Board::check_room`] before they were stored.
-    pub fn apply_set(&mut self, name: &str, status: &str, set_at_ms: u64) {
+    pub(crate) fn apply_set(&mut self, name: &str, status: &str, set_at_ms: u64) {
         self.put(name, status, set_at_ms);
         self.changed(name, || {
             ChangeKind::Set(Status {
@@ -326,7 +326,7 @@ impl Board {
     /// Removes `name` if its status was set no later than `set_by_ms`; says
     /// whether it did. The condition lets an expiry decided on an old status
     /// leave a refresh that was stored before it alone, in replay too.
-    pub fn remove(&mut self, name: &str, set_by_ms: u64, why: Removal, at_ms: u64) -> bool {
+    pub(crate) fn remove(&mut self, name: &str, set_by_ms: u64, why: Removal, at_ms: u64) -> bool {
         let Some(i) = self.find(name).filter(|&i| self.set_at[i] <= set_by_ms) else {
             return false;
         };
@@ -349,7 +349,7 @@ impl Board {
     }
 
     /// Names whose status was set at or before `cutoff_ms`, with that time.
-    pub fn set_no_later_than(&self, cutoff_ms: u64) -> Vec<(String, u64)> {
+    pub(crate) fn set_no_later_than(&self, cutoff_ms: u64) -> Vec<(String, u64)> {
         self.iter()
             .filter(|e| e.set_at_ms <= cutoff_ms)
             .map(|e| (e.name.to_owned(), e.set_at_ms))
@@ -357,7 +357,7 @@ impl Board {
     }
 
     /// The oldest time among statuses set after `after_ms`, if any.
-    pub fn oldest_after(&self, after_ms: u64) -> Option<u64> {
+    pub(crate) fn oldest_after(&self, after_ms: u64) -> Option<u64> {
         self.set_at
             .iter()
             .copied()
@@ -366,7 +366,7 @@ impl Board {
     }
 
     /// Appends the snapshot's entry lines, `SET_AT_MS NAME STATUS\n`, to `out`.
-    pub fn write_timed(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write_timed(&self, out: &mut Vec<u8>) {
         out.reserve(self.lines.bytes.len() + self.len() * 12);
         for (i, &set_at_ms) in self.set_at.iter().enumerate() {
             // `- NAME STATUS\n` becomes `SET_AT_MS NAME STATUS\n`.
@@ -380,23 +380,23 @@ impl Board {
     /// The reply for the current board: one `- NAME STATUS\n` line per entry
     /// (tests read it; the server sends [`Board::shared_reply`]).
     #[cfg(test)]
-    pub fn encoded(&self) -> &[u8] {
+    pub(crate) fn encoded(&self) -> &[u8] {
         &self.lines.bytes
     }
 
     /// The same reply, shared: to be sent without a copy. The board copies
     /// it before its next change if it is still held then.
-    pub fn shared_reply(&self) -> Arc<Vec<u8>> {
+    pub(crate) fn shared_reply(&self) -> Arc<Vec<u8>> {
         Arc::clone(&self.lines.bytes)
     }
 
     /// Whether `name` is on the board.
-    pub fn contains(&self, name: &str) -> bool {
+    pub(crate) fn contains(&self, name: &str) -> bool {
         self.find(name).is_some()
     }
 
     /// Entries in board order.
-    pub fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> {
         self.set_at.iter().enumerate().map(|(i, &set_at_ms)| {
             let (name, status) = self.lines.entry(i);
             EntryRef {
@@ -408,17 +408,17 @@ impl Board {
     }
 
     /// Bytes of every name and status together.
-    pub fn content_bytes(&self) -> usize {
+    pub(crate) fn content_bytes(&self) -> usize {
         self.content_bytes
     }
 
     /// Number of names on the board.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lines.len()
     }
 
     /// The most names the board takes.
-    pub fn max_entries(&self) -> usize {
+    pub(crate) fn max_entries(&self) -> usize {
         self.max_entries
     }
 }

@@ -23,16 +23,16 @@ pub const FAULTS_ENV: &str = "STATUS_BOARD_TEST_FAULTS";
 
 /// The faults asked for; none by default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Faults {
-    pub(crate) hold_compaction: Option<Duration>,
-    pub(crate) fail_compaction_dir_sync: bool,
-    pub(crate) fail_compaction_identity: bool,
-    pub(crate) hang_fsync: bool,
+pub(super) struct Faults {
+    pub(super) hold_compaction: Option<Duration>,
+    pub(super) fail_compaction_dir_sync: bool,
+    pub(super) fail_compaction_identity: bool,
+    pub(super) hang_fsync: bool,
 }
 
 impl Faults {
     /// The faults `FAULTS_ENV` lists; unknown words are said and ignored.
-    pub(crate) fn from_env() -> Faults {
+    pub(super) fn from_env() -> Faults {
         std::env::var(FAULTS_ENV)
             .map(|list| Faults::parse(&list))
             .unwrap_or_default()

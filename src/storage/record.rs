@@ -47,14 +47,14 @@ pub enum DecodeError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Record<'a> {
     /// Set or remove.
-    pub kind: RecordKind,
+    pub(crate) kind: RecordKind,
     /// The name set or removed.
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// Its status, including the leading `:`; empty for a removal.
-    pub status: &'a str,
+    pub(crate) status: &'a str,
     /// Set: when. Remove: only a status set no later than this goes. In
     /// milliseconds since the Unix epoch.
-    pub set_at_ms: u64,
+    pub(crate) set_at_ms: u64,
 }
 
 /// What a record does to the board.
@@ -138,6 +138,8 @@ fn encode(
 
 /// The checksum covers the length too, so a damaged length cannot pass.
 fn checksum(len: &[u8], payload: &[u8]) -> u32 {
+    #[cfg(test)]
+    tests::HASHED.with(|hashed| hashed.set(hashed.get() + (len.len() + payload.len()) as u64));
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(len);
     hasher.update(payload);
@@ -157,6 +159,14 @@ fn le_u64(b: &[u8]) -> u64 {
 }
 
 /// Reads the record at the start of `data`; returns it and its size in bytes.
+///
+/// The checksum comes after the checks that cost little, so that bytes
+/// crafted to claim long records cost close to linear time to read past
+/// ([`resync`] says why): the length, the kind and the name length first,
+/// then the first control byte in the name and status (a byte below 0x20 or
+/// 0x7F is a control character wherever it is in UTF-8, and no name or
+/// status holds one), then the checksum, then the rest of the contents.
+/// So the reason given for damage is the first of these that fails.
 #[inline]
 pub(crate) fn decode(data: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
     if data.len() < RECORD_HEADER {
@@ -173,9 +183,6 @@ pub(crate) fn decode(data: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
         return Err(DecodeError::Truncated);
     }
     let payload = &data[RECORD_HEADER..end];
-    if checksum(&data[0..4], payload) != le_u32(&data[4..8]) {
-        return Err(DecodeError::BadChecksum);
-    }
     let kind = match payload[0] {
         KIND_SET => RecordKind::Set,
         KIND_REMOVE => RecordKind::Remove,
@@ -186,6 +193,12 @@ pub(crate) fn decode(data: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
     let rest = &payload[FIXED_PAYLOAD..];
     if name_len > rest.len() {
         return Err(DecodeError::BadLength);
+    }
+    if rest.iter().any(|&b| b < 0x20 || b == 0x7F) {
+        return Err(DecodeError::BadContents);
+    }
+    if checksum(&data[0..4], payload) != le_u32(&data[4..8]) {
+        return Err(DecodeError::BadChecksum);
     }
     let (name, status) = rest.split_at(name_len);
     let name = std::str::from_utf8(name).map_err(|_| DecodeError::BadContents)?;
@@ -215,7 +228,16 @@ pub(crate) fn decode(data: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
 /// The first offset at or after `from` where a valid record starts.
 ///
 /// Names and statuses hold no control characters, and every record header
-/// does (its length's high byte is 0), so a record cannot hide in a status.
+/// does (its kind byte is 1 or 2), so a record cannot hide in a status.
+///
+/// Close to linear time, however long the lengths the bytes claim: [`decode`]
+/// checksums an offset only if no control byte follows its header within the
+/// length it claims, and its scan for one stops at the first. The kind byte
+/// of every offset that gets that far is a control byte, which stops the scan
+/// of each offset 11 or more bytes before it; so the offsets that scan (or
+/// checksum) a given byte start within 11 bytes of each other, and each byte
+/// is looked at 11 times at most. (Checksumming first cost the claimed length
+/// at every offset: quadratic in a file crafted to claim lengths that fit.)
 pub(crate) fn resync(data: &[u8], from: usize) -> Option<usize> {
     (from..data.len()).find(|&offset| decode(&data[offset..]).is_ok())
 }
@@ -224,6 +246,19 @@ pub(crate) fn resync(data: &[u8], from: usize) -> Option<usize> {
 pub(super) mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Bytes [`checksum`] has hashed on this thread: the work a scan did.
+        pub(crate) static HASHED: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// Bytes hashed by `work` on this thread.
+    pub(crate) fn bytes_hashed(work: impl FnOnce()) -> u64 {
+        let before = HASHED.with(Cell::get);
+        work();
+        HASHED.with(Cell::get) - before
+    }
 
     pub(crate) fn record(name: &str, status: &str, at: u64) -> Vec<u8> {
         let mut out = Vec::new();
@@ -254,6 +289,27 @@ pub(super) mod tests {
 
     fn valid_name() -> impl Strategy<Value = String> {
         "[^:\\p{Cc}]{1,12}".prop_filter("not the poll name", |n| n != "_")
+    }
+
+    #[test]
+    fn resync_checksums_nothing_where_no_record_can_start() {
+        // Look-alike headers claiming 128 KiB each, a status running into
+        // the next header: only the valid record at the end is checksummed
+        // (checksummed first, each would cost 128 KiB: 1 GiB in all).
+        let mut look_alike = Vec::new();
+        look_alike.extend_from_slice(&(128u32 << 10).to_le_bytes());
+        look_alike.extend_from_slice(&[0xEF; 4]); // a checksum that is wrong
+        look_alike.push(KIND_SET);
+        look_alike.extend_from_slice(&[0x41; 8]);
+        look_alike.extend_from_slice(&1u16.to_le_bytes());
+        look_alike.extend_from_slice(b"a: xxxxxxxxxx");
+        let mut data = look_alike.repeat(1 << 13); // 32 bytes each: 256 KiB
+        let last = data.len();
+        data.extend_from_slice(&record("b", ": 2", 2));
+        let mut found = None;
+        let hashed = bytes_hashed(|| found = resync(&data, 0));
+        assert_eq!(found, Some(last));
+        assert_eq!(hashed, (data.len() - last - 4) as u64);
     }
 
     proptest! {

@@ -201,7 +201,7 @@ impl<'a> Iterator for Replay<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::record::tests::record;
+    use crate::storage::record::tests::{bytes_hashed, record};
     use crate::storage::record::{RecordKind, encode_remove};
 
     fn log_file(records: &[Vec<u8>]) -> Vec<u8> {
@@ -340,6 +340,48 @@ mod tests {
         assert!(matches!(result, Ok(Replayed::Repaired)));
         assert_eq!(records, ["a: 1 @1", "c: 3 @3"]);
         assert!(warnings[0].contains("skipped damaged bytes"));
+    }
+
+    /// A valid record, 4 MiB crafted so that one offset in four claims a
+    /// length of 1 MiB that fits (`00 00 10 00` repeated), a valid record.
+    fn crafted_to_claim_long_records() -> (Vec<u8>, usize, usize) {
+        let mut data = log_file(&[record("a", ": 1", 1)]);
+        let damage = data.len();
+        data.extend_from_slice(&[0, 0, 0x10, 0].repeat(1 << 20));
+        let next = data.len();
+        data.extend_from_slice(&record("b", ": 2", 2));
+        (data, damage, next)
+    }
+
+    #[test]
+    fn crafted_damage_is_refused_after_hashing_little_more_than_the_records() {
+        let (data, damage, next) = crafted_to_claim_long_records();
+        let mut result = None;
+        let hashed = bytes_hashed(|| result = Some(replay_bytes(&data, false).1));
+        match result {
+            Some(Err(StorageError::Damaged {
+                offset, next_valid, ..
+            })) => assert_eq!((offset, next_valid), (damage as u64, next as u64)),
+            other => panic!("expected Damaged, got {other:?}"),
+        }
+        // Before resync checked the cheap fields first, this was about
+        // 2^20 offsets times up to 1 MiB each.
+        assert!(hashed < 1024, "{hashed} bytes hashed for {}", data.len());
+    }
+
+    #[test]
+    fn crafted_damage_is_repaired_after_hashing_little_more_than_the_records() {
+        let (data, damage, next) = crafted_to_claim_long_records();
+        let mut replayed = None;
+        let hashed = bytes_hashed(|| replayed = Some(replay_bytes(&data, true)));
+        let (records, result, warnings) = replayed.expect("replayed");
+        assert!(matches!(result, Ok(Replayed::Repaired)), "{result:?}");
+        assert_eq!(records, ["a: 1 @1", "b: 2 @2"]);
+        assert!(
+            warnings[0].contains(&format!("skipped damaged bytes {damage}..{next}")),
+            "{warnings:?}"
+        );
+        assert!(hashed < 1024, "{hashed} bytes hashed for {}", data.len());
     }
 
     #[test]
