@@ -18,7 +18,8 @@ use crate::visible::visible;
 use super::link::Away;
 use super::refresh::Own;
 use super::render::visible_board;
-use super::request::{Client, RequestError};
+use super::request::Client;
+use super::request_error::RequestError;
 use super::say::Say;
 
 /// A status to deliver: the request, and the text the server keeps.

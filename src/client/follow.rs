@@ -19,7 +19,7 @@ use crate::shutdown::Shutdown;
 
 use super::link::Link;
 use super::mirror::{self, Applied, Mirror};
-use super::request::RequestError;
+use super::request_error::RequestError;
 use super::say::eprintln_visible;
 use super::subscription::Subscription;
 

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use crate::clock::now_ms;
 use crate::shutdown::Shutdown;
 
-use super::request::{Client, RequestError};
+use super::request::Client;
+use super::request_error::RequestError;
 use super::say::eprintln_visible;
 
 /// A [`Client`] and what it knows of the server's presence.

@@ -21,7 +21,8 @@ use crate::protocol::{self, ERROR_PREFIX, ExtendedReply, SNAPSHOT_REQUEST};
 use crate::shutdown::Shutdown;
 use crate::visible::visible;
 
-use super::request::{Client, RequestError};
+use super::request::Client;
+use super::request_error::RequestError;
 use super::say::Say;
 
 /// How long a refresher waits before asking again when the server did not

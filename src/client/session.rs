@@ -15,7 +15,7 @@ use super::login::{self, Login, LoginError};
 use super::options::Options;
 use super::refresh::{Own, Refresher};
 use super::render;
-use super::request::RequestError;
+use super::request_error::RequestError;
 use super::say::{Say, eprintln_visible};
 
 /// Why a run of the client stopped short of success. The program picks
