@@ -306,7 +306,8 @@ fn exit_code(err: &RunError) -> u8 {
         | RunError::LinesRefused { .. }
         | RunError::Unsupported(_)
         | RunError::BadReply { .. }
-        | RunError::Stdout(_) => EXIT_REFUSED,
+        | RunError::Stdout(_)
+        | RunError::Thread { .. } => EXIT_REFUSED,
     }
 }
 
