@@ -45,8 +45,8 @@ pub enum LoginError {
     #[error(transparent)]
     KeyPair(#[from] CurveError),
     /// The password file is unreadable, or others may read it.
-    #[error("{0}")]
-    PasswordFile(String),
+    #[error(transparent)]
+    PasswordFile(SecretFileError),
     /// A password was wanted, and none could be had.
     #[error("{0}")]
     NoPassword(String),
@@ -130,7 +130,7 @@ pub fn resolve(
         let server = curve::decode_key(&server).map_err(LoginError::ServerKey)?;
         let path = config_file("curve.key").ok_or(LoginError::NoHome("find"))?;
         let pair = KeyPair::read(&path).map_err(|e| match e {
-            CurveError::Io { .. } => LoginError::NoKeyPair(path.clone()),
+            CurveError::Secret(SecretFileError::Io { .. }) => LoginError::NoKeyPair(path.clone()),
             other => LoginError::KeyPair(other),
         })?;
         return Ok(Some(Login::Curve { server, pair }));
@@ -201,12 +201,6 @@ fn config_file(name: &str) -> Option<PathBuf> {
 
 /// The first line of the password file, which only its owner may read.
 fn read_password_file(path: &std::path::Path) -> Result<String, LoginError> {
-    let what = format!("the password file {}", path.display());
-    let text = read_private(path).map_err(|err| {
-        LoginError::PasswordFile(match err {
-            SecretFileError::Io(e) => format!("cannot read {what}: {e}"),
-            SecretFileError::Exposed(mode) => SecretFileError::exposed_message(&what, mode),
-        })
-    })?;
+    let text = read_private(path, "the password file").map_err(LoginError::PasswordFile)?;
     Ok(text.lines().next().unwrap_or("").to_owned())
 }
