@@ -188,14 +188,7 @@ pub fn curve_keygen() -> Result<KeyPair, LoginError> {
 
 /// `$XDG_CONFIG_HOME/status-board/NAME`, or `~/.config/status-board/NAME`.
 fn config_file(name: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|home| PathBuf::from(home).join(".config"))
-        })?;
+    let base = crate::xdg::base_dir("XDG_CONFIG_HOME", ".config")?;
     Some(base.join("status-board").join(name))
 }
 
