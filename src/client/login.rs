@@ -47,6 +47,9 @@ pub enum LoginError {
     /// The password file is unreadable, or others may read it.
     #[error(transparent)]
     PasswordFile(SecretFileError),
+    /// A variable of ours in the environment is not UTF-8.
+    #[error("{0}")]
+    Environment(String),
     /// A password was wanted, and none could be had.
     #[error("{0}")]
     NoPassword(String),
@@ -122,11 +125,12 @@ pub fn resolve(
     name: &str,
     endpoint: &str,
 ) -> Result<Option<Login>, LoginError> {
-    let env = |key| std::env::var(key).ok().filter(|v: &String| !v.is_empty());
-    if let Some(server) = server_key
-        .map(str::to_owned)
-        .or_else(|| env(SERVER_KEY_ENV))
-    {
+    let env = |key| crate::cli::env_text(key).map_err(LoginError::Environment);
+    let server_key = match server_key {
+        Some(key) => Some(key.to_owned()),
+        None => env(SERVER_KEY_ENV)?,
+    };
+    if let Some(server) = server_key {
         let server = curve::decode_key(&server).map_err(LoginError::ServerKey)?;
         let path = config_file("curve.key").ok_or(LoginError::NoHome("find"))?;
         let pair = KeyPair::read(&path).map_err(|e| match e {
@@ -135,8 +139,11 @@ pub fn resolve(
         })?;
         return Ok(Some(Login::Curve { server, pair }));
     }
-    let user = user.map(str::to_owned).or_else(|| env(USER_ENV));
-    let password_env = env(PASSWORD_ENV);
+    let user = match user {
+        Some(user) => Some(user.to_owned()),
+        None => env(USER_ENV)?,
+    };
+    let password_env = env(PASSWORD_ENV)?;
     let file = config_file("password");
     let file_exists = file.as_ref().is_some_and(|f| f.exists());
     if user.is_none() && password_env.is_none() && !file_exists {
