@@ -84,7 +84,7 @@ impl std::fmt::Debug for KeyPair {
 
 impl KeyPair {
     /// A new key pair from libzmq (libsodium's randomness).
-    pub fn generate() -> Result<KeyPair, CurveError> {
+    pub(crate) fn generate() -> Result<KeyPair, CurveError> {
         if !available() {
             return Err(CurveError::Unavailable);
         }
@@ -132,7 +132,7 @@ impl KeyPair {
     }
 
     /// Reads a key pair file, which only its owner may read.
-    pub fn read(path: &Path) -> Result<KeyPair, CurveError> {
+    pub(crate) fn read(path: &Path) -> Result<KeyPair, CurveError> {
         if !available() {
             return Err(CurveError::Unavailable);
         }

@@ -19,13 +19,13 @@ use crate::secret_file::{SecretFileError, read_private};
 use crate::visible::visible;
 
 /// The environment variable for the user to log in as.
-pub const USER_ENV: &str = "STATUS_BOARD_USER";
+const USER_ENV: &str = "STATUS_BOARD_USER";
 
 /// The environment variable for the password.
-pub const PASSWORD_ENV: &str = "STATUS_BOARD_PASSWORD";
+const PASSWORD_ENV: &str = "STATUS_BOARD_PASSWORD";
 
 /// The environment variable for the server's CURVE public key.
-pub const SERVER_KEY_ENV: &str = "STATUS_BOARD_SERVER_KEY";
+const SERVER_KEY_ENV: &str = "STATUS_BOARD_SERVER_KEY";
 
 /// Why no login could be made of what the command line and environment
 /// give: a mistake in how the client was started, but for
@@ -86,7 +86,7 @@ impl std::fmt::Debug for Login {
 
 impl Login {
     /// Sets the login on a socket before it connects.
-    pub fn apply(&self, socket: &zmq::Socket) -> Result<(), zmq::Error> {
+    pub(crate) fn apply(&self, socket: &zmq::Socket) -> Result<(), zmq::Error> {
         match self {
             Login::Plain { user, password } => {
                 socket.set_plain_username(Some(user))?;
@@ -101,7 +101,7 @@ impl Login {
     }
 
     /// Who logs in, as the user reads it: `'alice'`, or `the key ABC…`.
-    pub fn who(&self) -> String {
+    pub(crate) fn who(&self) -> String {
         match self {
             Login::Plain { user, .. } => format!("'{user}'"),
             Login::Curve { pair, .. } => format!("the key {}", pair.public_z85()),
@@ -109,7 +109,7 @@ impl Login {
     }
 
     /// Why a server refuses this kind of login.
-    pub fn refusal(&self) -> &'static str {
+    pub(crate) fn refusal(&self) -> &'static str {
         match self {
             Login::Plain { .. } => "wrong user or password",
             Login::Curve { .. } => "a key the server does not know",
@@ -119,7 +119,7 @@ impl Login {
 
 /// The login the command line and environment ask for, if any; `name` is
 /// the client's NAME, `endpoint` where it connects (for the prompt).
-pub fn resolve(
+pub(crate) fn resolve(
     user: Option<&str>,
     server_key: Option<&str>,
     name: &str,
@@ -165,7 +165,7 @@ pub fn resolve(
 
 /// The password of `user` at `endpoint`, typed at a prompt on the terminal
 /// with no echo. Ctrl-C there is [`LoginError::Interrupted`].
-pub fn ask_password(user: &str, endpoint: &str) -> Result<String, LoginError> {
+pub(crate) fn ask_password(user: &str, endpoint: &str) -> Result<String, LoginError> {
     let prompt = format!(
         "Password for '{}' at {}: ",
         visible(user),

@@ -50,7 +50,7 @@ mod session;
 mod subscription;
 mod watcher;
 
-pub use login::{Login, LoginError, PASSWORD_ENV, SERVER_KEY_ENV, USER_ENV, curve_keygen};
+pub use login::{Login, LoginError, curve_keygen};
 pub use modes::run;
 pub use options::Options;
 pub use request::{DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};

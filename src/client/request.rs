@@ -105,7 +105,7 @@ impl Client {
 
     /// Another client to the same server, with the same settings and login,
     /// on a context of its own (for a thread of its own).
-    pub fn sibling(&self) -> Client {
+    pub(crate) fn sibling(&self) -> Client {
         Client::new(
             &self.endpoint,
             self.timeout,
@@ -115,13 +115,13 @@ impl Client {
     }
 
     /// The ZeroMQ context, for other sockets to the same server (a subscriber).
-    pub fn context(&self) -> &zmq::Context {
+    pub(crate) fn context(&self) -> &zmq::Context {
         &self.context
     }
 
     /// Sets this client's login on another socket to the same server (a
     /// subscriber), before it connects.
-    pub fn log_in(&self, socket: &zmq::Socket) -> Result<(), zmq::Error> {
+    pub(crate) fn log_in(&self, socket: &zmq::Socket) -> Result<(), zmq::Error> {
         match &self.login {
             Some(login) => login.apply(socket),
             None => Ok(()),
@@ -129,17 +129,17 @@ impl Client {
     }
 
     /// How long each try waits for its reply.
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }
 
     /// The login this client gives, if any.
-    pub fn login(&self) -> Option<&Login> {
+    pub(crate) fn login(&self) -> Option<&Login> {
         self.login.as_ref()
     }
 
     /// Gives `login` from the next connection on (the one open is closed).
-    pub fn set_login(&mut self, login: Option<Login>) {
+    pub(crate) fn set_login(&mut self, login: Option<Login>) {
         self.login = login;
         self.connection = None;
     }

@@ -94,7 +94,7 @@ pub enum RequestError {
 
 impl RequestError {
     /// The endpoint the error is about, if it is about one.
-    pub fn endpoint(&self) -> Option<&str> {
+    pub(crate) fn endpoint(&self) -> Option<&str> {
         match self {
             RequestError::Connect { endpoint, .. }
             | RequestError::NoReply { endpoint, .. }

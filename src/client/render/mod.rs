@@ -19,8 +19,9 @@ use std::time::Duration;
 
 use crate::visible::visible;
 
-pub use json::{write_json, write_mirror_json};
-pub use screen::{KEEP_SHOWN_FOR, ScreenSize, Style, write_screen};
+pub use json::write_json;
+pub use json::write_mirror_json;
+pub use screen::{ScreenSize, Style, write_screen};
 
 /// The status as a person typed it: without the protocol's `:` and the space after it.
 pub fn display_status(status: &str) -> &str {
@@ -32,7 +33,7 @@ pub fn display_status(status: &str) -> &str {
 /// line [`visible`]: the newlines between lines are kept, every other control
 /// character is shown as an escape. Borrowed when there is none, which is
 /// almost always.
-pub fn visible_board(board: &str) -> Cow<'_, str> {
+pub(crate) fn visible_board(board: &str) -> Cow<'_, str> {
     if !board.chars().any(|c| c.is_control() && c != '\n') {
         return Cow::Borrowed(board);
     }
@@ -41,7 +42,7 @@ pub fn visible_board(board: &str) -> Cow<'_, str> {
 }
 
 /// Writes a board's text bare, as one-shot mode prints it.
-pub fn write_board(out: &mut impl Write, board: &str) -> io::Result<()> {
+pub(crate) fn write_board(out: &mut impl Write, board: &str) -> io::Result<()> {
     out.write_all(visible_board(board).as_bytes())
 }
 
@@ -52,7 +53,7 @@ pub fn write_block(out: &mut impl Write, count: u64, board: &str) -> io::Result<
 }
 
 /// An age as a person reads it: `just now`, `42 s ago`, `3 min ago`, `5 h ago`, `2 days ago`.
-pub fn format_age(age: Duration) -> String {
+pub(crate) fn format_age(age: Duration) -> String {
     let secs = age.as_secs();
     match secs {
         0..5 => "just now".into(),

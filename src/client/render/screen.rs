@@ -27,7 +27,7 @@ impl Style {
     }
 
     /// `text` in the SGR style `code` (`1;31`: bold red), or as it is under `NO_COLOR`.
-    pub fn paint(self, code: &str, text: &str) -> String {
+    pub(crate) fn paint(self, code: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
@@ -49,7 +49,7 @@ impl ScreenSize {
     /// `LINES` and `COLUMNS` where set (as curses reads them), else what the
     /// terminal on stdout says, else 24 × 80. Read at each redraw, so a
     /// resized window is followed within a second.
-    pub fn of_stdout() -> ScreenSize {
+    pub(crate) fn of_stdout() -> ScreenSize {
         let env = |key| {
             std::env::var(key)
                 .ok()
@@ -71,7 +71,7 @@ impl ScreenSize {
 
 /// How long a change keeps its row on a screen too small for every name:
 /// what changed in the last minute takes the place of the oldest rows.
-pub const KEEP_SHOWN_FOR: Duration = Duration::from_secs(60);
+const KEEP_SHOWN_FOR: Duration = Duration::from_secs(60);
 
 /// Cells between two columns of names.
 const COLUMN_GAP: usize = 3;
