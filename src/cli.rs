@@ -1,6 +1,7 @@
 //! What the programs' command lines share: shell completions and a man
 //! page, generated from their clap definitions (`--generate WHAT`), how a
-//! watcher's `--interval` is read, and the exit code after Ctrl-C.
+//! watcher's `--interval` is read, the defaults they share (the server's
+//! port and host, the environment variables), and the exit code after Ctrl-C.
 //!
 //! The man page is clap_mangen's but for two sections written here: its
 //! SYNOPSIS lists flags without their values (`[--state]`), and its
@@ -19,6 +20,43 @@ use clap::{Arg, ArgAction};
 /// SIGINT, as a shell reports it). Each program's other codes are its own,
 /// in its `--help`; the library returns errors and never picks a code.
 pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// The port a server listens on, and a client or the gateway asks, unless told otherwise.
+pub const DEFAULT_PORT: u16 = 2345;
+
+/// The host a server listens on, and a client or the gateway asks, unless told otherwise.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+
+/// `tcp://127.0.0.1:2345`: the endpoint of [`DEFAULT_HOST`] and [`DEFAULT_PORT`].
+pub fn default_endpoint() -> String {
+    format!("tcp://{DEFAULT_HOST}:{DEFAULT_PORT}")
+}
+
+/// The environment variable naming the server's endpoint, for the client and the gateway.
+pub const ENDPOINT_ENV: &str = "STATUS_BOARD_ENDPOINT";
+
+/// The value of the environment variable `key`, `None` when it is unset or
+/// empty. A value that is not UTF-8 is an error that names the variable:
+/// taken for unset, it would send a client to the default server unsaid.
+pub fn env_text(key: &str) -> Result<Option<String>, String> {
+    env_value(key, std::env::var(key))
+}
+
+/// [`env_text`] of a value already looked up (the tests cannot set the
+/// environment: other threads read it).
+fn env_value(
+    key: &str,
+    value: Result<String, std::env::VarError>,
+) -> Result<Option<String>, String> {
+    match value {
+        Ok(text) if text.is_empty() => Ok(None),
+        Ok(text) => Ok(Some(text)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(format!("{key} is not UTF-8: set it to text, or unset it"))
+        }
+    }
+}
 
 /// `--interval SECONDS`: fractions allowed, from a millisecond to a day.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -232,6 +270,21 @@ fn roff_escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_environment_value_that_is_not_utf8_is_said_not_taken_for_unset() {
+        use std::env::VarError;
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt;
+        assert_eq!(super::env_value("K", Ok("v".into())), Ok(Some("v".into())));
+        assert_eq!(super::env_value("K", Ok(String::new())), Ok(None));
+        assert_eq!(super::env_value("K", Err(VarError::NotPresent)), Ok(None));
+        let bad = Err(VarError::NotUnicode(OsString::from_vec(vec![0xff])));
+        assert_eq!(
+            super::env_value("STATUS_BOARD_ENDPOINT", bad),
+            Err("STATUS_BOARD_ENDPOINT is not UTF-8: set it to text, or unset it".into())
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -43,24 +43,17 @@ pub enum CurveError {
         /// The file.
         path: PathBuf,
     },
-    /// Reading or writing failed.
-    #[error("cannot {action} {}", .path.display())]
-    Io {
-        /// `read` or `write`.
-        action: &'static str,
+    /// Writing a new key pair failed.
+    #[error("cannot write {}", .path.display())]
+    Write {
         /// The file.
         path: PathBuf,
         /// Why not.
         source: std::io::Error,
     },
-    /// Others could read the secret key.
-    #[error("{}", SecretFileError::exposed_message(&.path.display().to_string(), *.mode))]
-    Exposed {
-        /// The file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
+    /// The file cannot be read, or others could read the secret key.
+    #[error(transparent)]
+    Secret(#[from] SecretFileError),
     /// Not a key pair file.
     #[error("{} is not a CURVE key pair file: {why}", .path.display())]
     Malformed {
@@ -91,7 +84,7 @@ impl std::fmt::Debug for KeyPair {
 
 impl KeyPair {
     /// A new key pair from libzmq (libsodium's randomness).
-    pub fn generate() -> Result<KeyPair, CurveError> {
+    pub(crate) fn generate() -> Result<KeyPair, CurveError> {
         if !available() {
             return Err(CurveError::Unavailable);
         }
@@ -105,8 +98,7 @@ impl KeyPair {
     /// Makes a key pair and writes it to a new file that only its owner can read.
     pub fn write_new(path: &Path) -> Result<KeyPair, CurveError> {
         let pair = KeyPair::generate()?;
-        let io = |source| CurveError::Io {
-            action: "write",
+        let io = |source| CurveError::Write {
             path: path.to_owned(),
             source,
         };
@@ -140,21 +132,11 @@ impl KeyPair {
     }
 
     /// Reads a key pair file, which only its owner may read.
-    pub fn read(path: &Path) -> Result<KeyPair, CurveError> {
+    pub(crate) fn read(path: &Path) -> Result<KeyPair, CurveError> {
         if !available() {
             return Err(CurveError::Unavailable);
         }
-        let text = read_private(path).map_err(|err| match err {
-            SecretFileError::Io(source) => CurveError::Io {
-                action: "read",
-                path: path.to_owned(),
-                source,
-            },
-            SecretFileError::Exposed(mode) => CurveError::Exposed {
-                path: path.to_owned(),
-                mode,
-            },
-        })?;
+        let text = read_private(path, "")?;
         KeyPair::parse(&text).map_err(|why| CurveError::Malformed {
             path: path.to_owned(),
             why,
@@ -284,7 +266,7 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
         assert!(matches!(
             KeyPair::read(&path),
-            Err(CurveError::Exposed { .. })
+            Err(CurveError::Secret(SecretFileError::Exposed { .. }))
         ));
     }
 }

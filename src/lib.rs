@@ -75,6 +75,7 @@ mod monitor;
 mod secret_file;
 mod side_thread;
 mod store;
+mod xdg;
 
 use std::error::Error;
 

@@ -48,7 +48,7 @@ pub enum Hangup {
 /// How a program leaves when a signal comes while it waits on a person
 /// (see [`Shutdown::exit_if_signalled_during`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Leave {
+pub(crate) enum Leave {
     /// As a success (exit 0): Ctrl-C is how a person leaves a prompt.
     Done,
     /// As interrupted: with the code given to [`Shutdown::on_signals`].
@@ -80,10 +80,10 @@ impl Shutdown {
     /// How often every wait looks at the flag, in ms: well under the one
     /// second a stop may take. The one setting for the server's receive
     /// timeout, the client's reply wait and a watcher's wait for changes.
-    pub const CHECK_EVERY_MS: i32 = 100;
+    pub(crate) const CHECK_EVERY_MS: i32 = 100;
 
     /// [`Shutdown::CHECK_EVERY_MS`] as a duration.
-    pub const CHECK_EVERY: Duration = Duration::from_millis(Self::CHECK_EVERY_MS as u64);
+    pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(Self::CHECK_EVERY_MS as u64);
 
     /// A flag not yet raised, that no signal raises (a thread's, a test's):
     /// [`Leave::Interrupted`] leaves it with 1, a plain failure.
@@ -130,7 +130,7 @@ impl Shutdown {
     }
 
     /// Whether SIGHUP asked for a reload since the last call.
-    pub fn take_reload(&self) -> bool {
+    pub(crate) fn take_reload(&self) -> bool {
         self.0.reload.swap(false, Ordering::SeqCst)
     }
 
@@ -139,7 +139,7 @@ impl Shutdown {
     ///
     /// For waits that cannot look at the flag (a line editor, a read of stdin)
     /// and leave nothing unfinished when cut short.
-    pub fn exit_if_signalled_during<T>(&self, leave: Leave, wait: impl FnOnce() -> T) -> T {
+    pub(crate) fn exit_if_signalled_during<T>(&self, leave: Leave, wait: impl FnOnce() -> T) -> T {
         let code = match leave {
             Leave::Done => 0,
             Leave::Interrupted => self.0.interrupted_exit,
@@ -159,7 +159,7 @@ impl Shutdown {
     }
 
     /// Whether a stop has been asked for.
-    pub fn is_triggered(&self) -> bool {
+    pub(crate) fn is_triggered(&self) -> bool {
         self.0.stop.load(Ordering::Relaxed)
     }
 

@@ -38,7 +38,7 @@ pub fn visible(text: &str) -> Cow<'_, str> {
 
 /// Bytes that should be UTF-8 text, made [`visible`]: a byte that is not
 /// UTF-8 shows as U+FFFD.
-pub fn visible_bytes(bytes: &[u8]) -> Cow<'_, str> {
+pub(crate) fn visible_bytes(bytes: &[u8]) -> Cow<'_, str> {
     match String::from_utf8_lossy(bytes) {
         Cow::Borrowed(text) => visible(text),
         Cow::Owned(text) => Cow::Owned(visible(&text).into_owned()),

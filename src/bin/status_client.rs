@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use status_board::cli::EXIT_INTERRUPTED;
+use status_board::cli::{self, EXIT_INTERRUPTED};
 use status_board::client::{
     self, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, LoginError, Options, RequestError, RunError,
     eprintln_visible,
@@ -166,10 +166,9 @@ struct Args {
 
 impl Args {
     fn into_options(self) -> Result<Options, String> {
-        let env = |key| std::env::var(key).ok().filter(|v: &String| !v.is_empty());
         let name = self
             .name
-            .or_else(|| env("STATUS_BOARD_NAME"))
+            .map_or_else(|| cli::env_text("STATUS_BOARD_NAME"), |name| Ok(Some(name)))?
             .unwrap_or_else(|| POLL_NAME.to_owned());
         let writes = self.set.is_some() || self.clear;
         if writes && self.port.is_none() && name.parse::<u16>().is_ok() {
@@ -181,6 +180,10 @@ impl Args {
         // A host name is resolved here, for every way of giving it: one that
         // does not resolve is said now (libzmq would retry it in silence).
         let unresolved = |e: status_board::endpoint::ResolveError| status_board::error_chain(&e);
+        let env_endpoint = match (&self.endpoint, self.port, &self.host) {
+            (None, None, None) => cli::env_text(cli::ENDPOINT_ENV)?,
+            _ => None,
+        };
         let (endpoint, greeting) = match (self.endpoint, self.port, self.host) {
             (Some(endpoint), _, _) => {
                 let greeting = format!("Connecting to '{endpoint}'.");
@@ -189,8 +192,8 @@ impl Args {
                     greeting,
                 )
             }
-            (None, None, None) if env("STATUS_BOARD_ENDPOINT").is_some() => {
-                let endpoint = env("STATUS_BOARD_ENDPOINT").unwrap_or_default();
+            (None, None, None) if env_endpoint.is_some() => {
+                let endpoint = env_endpoint.unwrap_or_default();
                 let greeting = format!("Connecting to '{endpoint}'.");
                 (
                     status_board::endpoint::resolve_endpoint(&endpoint).map_err(unresolved)?,
@@ -198,8 +201,8 @@ impl Args {
                 )
             }
             (None, port, host) => {
-                let port = port.unwrap_or(2345);
-                let host = host.unwrap_or_else(|| "127.0.0.1".to_owned());
+                let port = port.unwrap_or(cli::DEFAULT_PORT);
+                let host = host.unwrap_or_else(|| cli::DEFAULT_HOST.to_owned());
                 let endpoint = status_board::endpoint::resolve_tcp_endpoint(&host, port)
                     .map_err(unresolved)?;
                 let greeting = format!("Connecting to port '{port}' of host '{host}'.");
@@ -306,7 +309,8 @@ fn exit_code(err: &RunError) -> u8 {
         | RunError::LinesRefused { .. }
         | RunError::Unsupported(_)
         | RunError::BadReply { .. }
-        | RunError::Stdout(_) => EXIT_REFUSED,
+        | RunError::Stdout(_)
+        | RunError::Thread { .. } => EXIT_REFUSED,
     }
 }
 
@@ -319,6 +323,7 @@ fn login_exit_code(err: &LoginError) -> u8 {
         | LoginError::NoKeyPair(_)
         | LoginError::KeyPair(_)
         | LoginError::PasswordFile(_)
+        | LoginError::Environment(_)
         | LoginError::NoPassword(_) => EXIT_USAGE,
     }
 }

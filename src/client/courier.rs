@@ -10,15 +10,16 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
 
 use crate::shutdown::Shutdown;
+use crate::side_thread::SideThread;
 use crate::visible::visible;
 
 use super::link::Away;
 use super::refresh::Own;
 use super::render::visible_board;
-use super::request::{Client, RequestError};
+use super::request::Client;
+use super::request_error::RequestError;
 use super::say::Say;
 
 /// A status to deliver: the request, and the text the server keeps.
@@ -36,22 +37,22 @@ pub(super) struct Courier {
     waiting: Arc<Mutex<Option<Parcel>>>,
     /// Why the server is away, as said last (by the courier or the prompt).
     said: Arc<Mutex<Option<Away>>>,
-    stop: Shutdown,
     done: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
+    /// Stopped and joined on drop.
+    _thread: SideThread,
 }
 
 impl Courier {
     /// Starts a courier that sends with `client` and tells `say`; `own` is
-    /// the client's own status, which a delivery sets.
-    pub(super) fn start(mut client: Client, mut say: Say, own: Own) -> Courier {
+    /// the client's own status, which a delivery sets. Fails only if the
+    /// system cannot start a thread.
+    pub(super) fn start(mut client: Client, mut say: Say, own: Own) -> std::io::Result<Courier> {
         let waiting: Arc<Mutex<Option<Parcel>>> = Arc::new(Mutex::new(None));
         let said: Arc<Mutex<Option<Away>>> = Arc::new(Mutex::new(None));
-        let stop = Shutdown::new();
         let done = Arc::new(AtomicBool::new(false));
-        let (held, stopping, finished) = (Arc::clone(&waiting), stop.clone(), Arc::clone(&done));
+        let (held, finished) = (Arc::clone(&waiting), Arc::clone(&done));
         let last_said = Arc::clone(&said);
-        let thread = thread::spawn(move || {
+        let thread = SideThread::spawn("courier", move |stopping: &Shutdown| {
             let said_now = || *last_said.lock().unwrap_or_else(|p| p.into_inner());
             let note = |away| *last_said.lock().unwrap_or_else(|p| p.into_inner()) = away;
             while !stopping.is_triggered() {
@@ -61,7 +62,7 @@ impl Courier {
                     continue;
                 };
                 let mut posting = own.posting();
-                match client.request(parcel.request.as_bytes(), &stopping) {
+                match client.request(parcel.request.as_bytes(), stopping) {
                     Ok(reply) => {
                         let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
                         if held.as_ref() == Some(&parcel) {
@@ -125,14 +126,13 @@ impl Courier {
                 }
             }
             finished.store(true, Ordering::SeqCst);
-        });
-        Courier {
+        })?;
+        Ok(Courier {
             waiting,
             said,
-            stop,
             done,
-            thread: Some(thread),
-        }
+            _thread: thread,
+        })
     }
 
     /// Gives the courier `parcel` to send, in place of any it holds; `away`
@@ -169,15 +169,6 @@ pub(super) fn what_now(away: Away) -> &'static str {
         Away::Silent | Away::NotZeroMq => {
             "your status is kept and sent when the server is back \
              (type another to replace it; Ctrl-C to leave)"
-        }
-    }
-}
-
-impl Drop for Courier {
-    fn drop(&mut self) {
-        self.stop.trigger();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }

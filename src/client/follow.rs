@@ -19,7 +19,7 @@ use crate::shutdown::Shutdown;
 
 use super::link::Link;
 use super::mirror::{self, Applied, Mirror};
-use super::request::RequestError;
+use super::request_error::RequestError;
 use super::say::eprintln_visible;
 use super::subscription::Subscription;
 
@@ -210,12 +210,12 @@ impl Follower {
 
     /// Whether the server has answered at least once (with a board, or a
     /// refusal of the request).
-    pub fn has_answered(&self) -> bool {
+    pub(crate) fn has_answered(&self) -> bool {
         self.answered
     }
 
     /// Whether published changes are queued: the next steps bring them at once.
-    pub fn has_pending(&self) -> bool {
+    pub(crate) fn has_pending(&self) -> bool {
         !self.received.is_empty()
     }
 

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use crate::clock::now_ms;
 use crate::shutdown::Shutdown;
 
-use super::request::{Client, RequestError};
+use super::request::Client;
+use super::request_error::RequestError;
 use super::say::eprintln_visible;
 
 /// A [`Client`] and what it knows of the server's presence.
@@ -52,19 +53,19 @@ impl Link {
     }
 
     /// The server's endpoint.
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
     /// The program's name, for what it says on stderr.
-    pub fn program(&self) -> &'static str {
+    pub(crate) fn program(&self) -> &'static str {
         self.program
     }
 
     /// One round of tries of `request`: the reply, or `None` if the server is
     /// away (said on stderr when an outage begins or changes its reason; and
     /// its end).
-    pub fn round(
+    pub(crate) fn round(
         &mut self,
         request: &str,
         shutdown: &Shutdown,
@@ -95,7 +96,11 @@ impl Link {
     }
 
     /// One request with its tries, kept track of: the reply, or why none came.
-    pub fn request(&mut self, request: &str, shutdown: &Shutdown) -> Result<Vec<u8>, RequestError> {
+    pub(crate) fn request(
+        &mut self,
+        request: &str,
+        shutdown: &Shutdown,
+    ) -> Result<Vec<u8>, RequestError> {
         let reply = self.client.request(request.as_bytes(), shutdown)?;
         if self.outage.take().is_some() {
             eprintln_visible(format_args!(
@@ -111,28 +116,28 @@ impl Link {
 
     /// Whether `err` means the server is away for now (see the module's
     /// comment), and how; `None` if it ends the feed.
-    pub fn away(&self, err: &RequestError) -> Option<Away> {
+    pub(crate) fn away(&self, err: &RequestError) -> Option<Away> {
         Away::of(err, self.answered)
     }
 
     /// Notes that the server is away for `away`'s reason, as said by the caller.
-    pub fn went_away(&mut self, away: Away) {
+    pub(crate) fn went_away(&mut self, away: Away) {
         self.said = Some(away);
         self.outage.get_or_insert_with(Instant::now);
     }
 
     /// Something came from the server: a reply or a published message.
-    pub fn heard(&mut self) {
+    pub(crate) fn heard(&mut self) {
         self.last_contact = (Instant::now(), now_ms());
     }
 
     /// Whether the server is away: the last round went unanswered.
-    pub fn is_away(&self) -> bool {
+    pub(crate) fn is_away(&self) -> bool {
         self.outage.is_some()
     }
 
     /// How long since the server was last heard.
-    pub fn silent_for(&self) -> Duration {
+    pub(crate) fn silent_for(&self) -> Duration {
         self.last_contact.0.elapsed()
     }
 
@@ -144,7 +149,7 @@ impl Link {
 
 /// Why a server that answered before does not now, as said to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Away {
+pub(crate) enum Away {
     /// No reply, or nothing listens: stopped, or restarting.
     Silent,
     /// It wants a login, and we have none: restarted with `--auth`.
@@ -160,7 +165,7 @@ pub enum Away {
 impl Away {
     /// What `err` means for a feed, if the server is only away for now;
     /// `answered` says whether it has answered before.
-    pub fn of(err: &RequestError, answered: bool) -> Option<Away> {
+    pub(crate) fn of(err: &RequestError, answered: bool) -> Option<Away> {
         match err {
             RequestError::NoReply { .. } | RequestError::NothingListens { .. } => {
                 Some(Away::Silent)
@@ -175,7 +180,7 @@ impl Away {
     }
 
     /// What to say about it, once: what happened, and what it may mean.
-    pub fn says(self, err: &RequestError) -> String {
+    pub(crate) fn says(self, err: &RequestError) -> String {
         let endpoint = err.endpoint().unwrap_or_default();
         match self {
             Away::Silent | Away::NotZeroMq | Away::LoginRefused => err.to_string(),

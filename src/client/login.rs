@@ -19,13 +19,13 @@ use crate::secret_file::{SecretFileError, read_private};
 use crate::visible::visible;
 
 /// The environment variable for the user to log in as.
-pub const USER_ENV: &str = "STATUS_BOARD_USER";
+const USER_ENV: &str = "STATUS_BOARD_USER";
 
 /// The environment variable for the password.
-pub const PASSWORD_ENV: &str = "STATUS_BOARD_PASSWORD";
+const PASSWORD_ENV: &str = "STATUS_BOARD_PASSWORD";
 
 /// The environment variable for the server's CURVE public key.
-pub const SERVER_KEY_ENV: &str = "STATUS_BOARD_SERVER_KEY";
+const SERVER_KEY_ENV: &str = "STATUS_BOARD_SERVER_KEY";
 
 /// Why no login could be made of what the command line and environment
 /// give: a mistake in how the client was started, but for
@@ -45,8 +45,11 @@ pub enum LoginError {
     #[error(transparent)]
     KeyPair(#[from] CurveError),
     /// The password file is unreadable, or others may read it.
+    #[error(transparent)]
+    PasswordFile(SecretFileError),
+    /// A variable of ours in the environment is not UTF-8.
     #[error("{0}")]
-    PasswordFile(String),
+    Environment(String),
     /// A password was wanted, and none could be had.
     #[error("{0}")]
     NoPassword(String),
@@ -83,7 +86,7 @@ impl std::fmt::Debug for Login {
 
 impl Login {
     /// Sets the login on a socket before it connects.
-    pub fn apply(&self, socket: &zmq::Socket) -> Result<(), zmq::Error> {
+    pub(crate) fn apply(&self, socket: &zmq::Socket) -> Result<(), zmq::Error> {
         match self {
             Login::Plain { user, password } => {
                 socket.set_plain_username(Some(user))?;
@@ -98,7 +101,7 @@ impl Login {
     }
 
     /// Who logs in, as the user reads it: `'alice'`, or `the key ABC…`.
-    pub fn who(&self) -> String {
+    pub(crate) fn who(&self) -> String {
         match self {
             Login::Plain { user, .. } => format!("'{user}'"),
             Login::Curve { pair, .. } => format!("the key {}", pair.public_z85()),
@@ -106,7 +109,7 @@ impl Login {
     }
 
     /// Why a server refuses this kind of login.
-    pub fn refusal(&self) -> &'static str {
+    pub(crate) fn refusal(&self) -> &'static str {
         match self {
             Login::Plain { .. } => "wrong user or password",
             Login::Curve { .. } => "a key the server does not know",
@@ -116,27 +119,31 @@ impl Login {
 
 /// The login the command line and environment ask for, if any; `name` is
 /// the client's NAME, `endpoint` where it connects (for the prompt).
-pub fn resolve(
+pub(crate) fn resolve(
     user: Option<&str>,
     server_key: Option<&str>,
     name: &str,
     endpoint: &str,
 ) -> Result<Option<Login>, LoginError> {
-    let env = |key| std::env::var(key).ok().filter(|v: &String| !v.is_empty());
-    if let Some(server) = server_key
-        .map(str::to_owned)
-        .or_else(|| env(SERVER_KEY_ENV))
-    {
+    let env = |key| crate::cli::env_text(key).map_err(LoginError::Environment);
+    let server_key = match server_key {
+        Some(key) => Some(key.to_owned()),
+        None => env(SERVER_KEY_ENV)?,
+    };
+    if let Some(server) = server_key {
         let server = curve::decode_key(&server).map_err(LoginError::ServerKey)?;
         let path = config_file("curve.key").ok_or(LoginError::NoHome("find"))?;
         let pair = KeyPair::read(&path).map_err(|e| match e {
-            CurveError::Io { .. } => LoginError::NoKeyPair(path.clone()),
+            CurveError::Secret(SecretFileError::Io { .. }) => LoginError::NoKeyPair(path.clone()),
             other => LoginError::KeyPair(other),
         })?;
         return Ok(Some(Login::Curve { server, pair }));
     }
-    let user = user.map(str::to_owned).or_else(|| env(USER_ENV));
-    let password_env = env(PASSWORD_ENV);
+    let user = match user {
+        Some(user) => Some(user.to_owned()),
+        None => env(USER_ENV)?,
+    };
+    let password_env = env(PASSWORD_ENV)?;
     let file = config_file("password");
     let file_exists = file.as_ref().is_some_and(|f| f.exists());
     if user.is_none() && password_env.is_none() && !file_exists {
@@ -158,7 +165,7 @@ pub fn resolve(
 
 /// The password of `user` at `endpoint`, typed at a prompt on the terminal
 /// with no echo. Ctrl-C there is [`LoginError::Interrupted`].
-pub fn ask_password(user: &str, endpoint: &str) -> Result<String, LoginError> {
+pub(crate) fn ask_password(user: &str, endpoint: &str) -> Result<String, LoginError> {
     let prompt = format!(
         "Password for '{}' at {}: ",
         visible(user),
@@ -188,25 +195,12 @@ pub fn curve_keygen() -> Result<KeyPair, LoginError> {
 
 /// `$XDG_CONFIG_HOME/status-board/NAME`, or `~/.config/status-board/NAME`.
 fn config_file(name: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|home| PathBuf::from(home).join(".config"))
-        })?;
+    let base = crate::xdg::base_dir("XDG_CONFIG_HOME", ".config")?;
     Some(base.join("status-board").join(name))
 }
 
 /// The first line of the password file, which only its owner may read.
 fn read_password_file(path: &std::path::Path) -> Result<String, LoginError> {
-    let what = format!("the password file {}", path.display());
-    let text = read_private(path).map_err(|err| {
-        LoginError::PasswordFile(match err {
-            SecretFileError::Io(e) => format!("cannot read {what}: {e}"),
-            SecretFileError::Exposed(mode) => SecretFileError::exposed_message(&what, mode),
-        })
-    })?;
+    let text = read_private(path, "the password file").map_err(LoginError::PasswordFile)?;
     Ok(text.lines().next().unwrap_or("").to_owned())
 }

@@ -15,7 +15,7 @@ use crate::clock::now_ms;
 use crate::protocol::{Entry, Event, Notice, Removal, Snapshot, SnapshotHeader};
 
 /// How long a change stays marked on a terminal watcher.
-pub const MARK_FOR: Duration = Duration::from_secs(10);
+pub(crate) const MARK_FOR: Duration = Duration::from_secs(10);
 
 /// One name on the mirrored board.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +94,7 @@ impl Mirror {
     /// Takes a snapshot in; after the first, entries that differ from before
     /// are marked changed. Whether the board differs from before (the first
     /// one always does).
-    pub fn reset(&mut self, snapshot: Snapshot) -> bool {
+    pub(crate) fn reset(&mut self, snapshot: Snapshot) -> bool {
         let differs = self.replace(snapshot, self.filled);
         let first = !self.filled;
         self.filled = true;
@@ -257,7 +257,7 @@ impl Mirror {
 
     /// How long ago the server set a status, by the server's clock; `None`
     /// from the original server.
-    pub fn age(&self, entry: &MirrorEntry) -> Option<Duration> {
+    pub(crate) fn age(&self, entry: &MirrorEntry) -> Option<Duration> {
         let set_at = entry.set_at_ms?;
         Some(Duration::from_millis(
             self.server_now_ms().saturating_sub(set_at),
@@ -265,7 +265,7 @@ impl Mirror {
     }
 
     /// The board as the original protocol prints it: `- NAME STATUS` lines.
-    pub fn plain(&self) -> String {
+    pub(crate) fn plain(&self) -> String {
         let mut out = Vec::new();
         for (name, entry) in &self.entries {
             crate::protocol::encode_entry(&mut out, name, &entry.status);
@@ -294,7 +294,7 @@ fn offset(server_now_ms: u64) -> i64 {
 /// The endpoint to subscribe to: one of `published` on the transport we reach
 /// the server by, with a wildcard host (`0.0.0.0`, `*`, `::`) replaced by the
 /// server's host.
-pub fn publisher_endpoint(server: &str, published: &[String]) -> Option<String> {
+pub(crate) fn publisher_endpoint(server: &str, published: &[String]) -> Option<String> {
     let transport = |e: &str| e.split_once("://").map(|(t, _)| t.to_owned());
     let chosen = published
         .iter()

@@ -12,8 +12,8 @@
 //! - `login`: who to log in as on a server with `--auth`, and the password;
 //!   [`LoginError`].
 //! - `probe`: what is at an endpoint whose handshake ended with no reason said.
-//! - `request`: one request, one reply, never an endless wait (Lazy
-//!   Pirate); [`RequestError`], what a request can fail with.
+//! - `request_error`: [`RequestError`], what a request can fail with.
+//! - `request`: one request, one reply, never an endless wait (Lazy Pirate).
 //! - `link`: a connection that rides out the server's absence (and its
 //!   restarts with or without logins), for long-running feeds.
 //! - `mirror`: a watcher's copy of the board (the Clone pattern).
@@ -44,14 +44,16 @@ mod probe;
 mod refresh;
 pub mod render;
 pub mod request;
+mod request_error;
 mod say;
 mod session;
 mod subscription;
 mod watcher;
 
-pub use login::{Login, LoginError, PASSWORD_ENV, SERVER_KEY_ENV, USER_ENV, curve_keygen};
+pub use login::{Login, LoginError, curve_keygen};
 pub use modes::run;
 pub use options::Options;
-pub use request::{DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, RequestError};
+pub use request::{DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS};
+pub use request_error::RequestError;
 pub use say::eprintln_visible;
 pub use session::RunError;

@@ -15,7 +15,8 @@ use super::login;
 use super::mirror::Mirror;
 use super::options::{Mode, Options};
 use super::refresh::Own;
-use super::request::{Client, RequestError};
+use super::request::Client;
+use super::request_error::RequestError;
 use super::say::{Say, eprintln_visible};
 use super::session::{RunError, Session};
 use super::watcher;
@@ -126,7 +127,7 @@ impl Session<'_> {
                             false => Box::new(|text| eprintln!("{text}")),
                         },
                         "until the end of input",
-                    );
+                    )?;
                 }
                 Err(RunError::Refused { message, .. }) => {
                     refused += 1;
@@ -233,7 +234,8 @@ impl Session<'_> {
                         self.link.client.sibling(),
                         printer(&mut editor),
                         self.own.clone(),
-                    );
+                    )
+                    .map_err(RunError::thread("courier"))?;
                     fresh.hand(held, None);
                     courier = Some(fresh);
                 }
@@ -274,7 +276,7 @@ impl Session<'_> {
             Ok(board) => {
                 self.show(&board, true)?;
                 if parcel.is_some() {
-                    self.keep_fresh(|| printer(editor), "Ctrl-D to stop");
+                    self.keep_fresh(|| printer(editor), "Ctrl-D to stop")?;
                 }
                 return Ok(());
             }
@@ -299,13 +301,17 @@ impl Session<'_> {
         eprintln_visible(format_args!("status_client: {}", away.says(&err)));
         if let Some(parcel) = parcel {
             eprintln!("status_client: {}", courier::what_now(away));
-            let courier = courier.get_or_insert_with(|| {
-                Courier::start(
-                    self.link.client.sibling(),
-                    printer(editor),
-                    self.own.clone(),
-                )
-            });
+            let courier = match courier {
+                Some(courier) => courier,
+                None => courier.insert(
+                    Courier::start(
+                        self.link.client.sibling(),
+                        printer(editor),
+                        self.own.clone(),
+                    )
+                    .map_err(RunError::thread("courier"))?,
+                ),
+            };
             courier.hand(parcel, Some(away));
         }
         Ok(())

@@ -14,14 +14,15 @@
 //! is left alone, and said.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::protocol::{self, ERROR_PREFIX, ExtendedReply, SNAPSHOT_REQUEST};
 use crate::shutdown::Shutdown;
+use crate::side_thread::SideThread;
 use crate::visible::visible;
 
-use super::request::{Client, RequestError};
+use super::request::Client;
+use super::request_error::RequestError;
 use super::say::Say;
 
 /// How long a refresher waits before asking again when the server did not
@@ -91,47 +92,37 @@ impl Own {
 
 /// The thread that keeps the client's own status from expiring; stopped on drop.
 pub(super) struct Refresher {
-    stop: Shutdown,
-    thread: Option<thread::JoinHandle<()>>,
+    _thread: SideThread,
 }
 
 impl Refresher {
     /// Starts keeping `name`'s status in `own` fresh, through `client`;
     /// `say` tells the user, `to_stop` how they stop it (`Ctrl-D to stop`).
+    /// Fails only if the system cannot start a thread.
     pub(super) fn start(
         client: Client,
         name: &str,
         own: Own,
         say: Say,
         to_stop: &'static str,
-    ) -> Refresher {
-        let stop = Shutdown::new();
-        let mut work = Work {
-            client,
-            name: name.to_owned(),
-            own,
-            say,
-            to_stop,
-            stop: stop.clone(),
-            ttl: None,
-            seen_posts: 0,
-            next_look: None,
-            looked_at: None,
-        };
-        let thread = thread::spawn(move || work.run());
-        Refresher {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Refresher {
-    fn drop(&mut self) {
-        self.stop.trigger();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    ) -> std::io::Result<Refresher> {
+        let name = name.to_owned();
+        let thread = SideThread::spawn("refresher", move |stop: &Shutdown| {
+            Work {
+                client,
+                name,
+                own,
+                say,
+                to_stop,
+                stop: stop.clone(),
+                ttl: None,
+                seen_posts: 0,
+                next_look: None,
+                looked_at: None,
+            }
+            .run()
+        })?;
+        Ok(Refresher { _thread: thread })
     }
 }
 

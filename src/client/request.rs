@@ -17,124 +17,14 @@ use crate::shutdown::Shutdown;
 
 use super::login::Login;
 use super::probe::{self, Greeting};
+pub use super::request_error::RequestError;
+use super::request_error::socket_error;
 
 /// Default wait for one reply, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 2500;
 
 /// Default number of tries per request.
 pub const DEFAULT_RETRIES: u32 = 3;
-
-/// Why a request got no usable reply.
-#[derive(Debug, thiserror::Error)]
-pub enum RequestError {
-    /// The endpoint string is not one libzmq can connect to.
-    #[error("cannot connect to {endpoint}")]
-    Connect {
-        /// The endpoint as given.
-        endpoint: String,
-        /// What libzmq said.
-        source: zmq::Error,
-    },
-    /// Every try timed out.
-    #[error(
-        "no reply from {endpoint} after {tries} {} of {timeout_ms} ms each; is status_server running there?",
-        if *.tries == 1 { "try" } else { "tries" }
-    )]
-    NoReply {
-        /// The endpoint asked.
-        endpoint: String,
-        /// Tries made.
-        tries: u32,
-        /// Wait per try.
-        timeout_ms: u64,
-    },
-    /// The connection was refused: nothing listens there.
-    #[error("nothing listens at {endpoint} (connection refused); is status_server running there?")]
-    NothingListens {
-        /// The endpoint asked.
-        endpoint: String,
-    },
-    /// The peer does not speak ZeroMQ: its handshake failed.
-    #[error(
-        "{endpoint} does not speak ZeroMQ (the handshake failed); is that the status_server's port?"
-    )]
-    NotZeroMq {
-        /// The endpoint asked.
-        endpoint: String,
-    },
-    /// The endpoint is a status server's publisher: it speaks ZeroMQ, but
-    /// only to subscribers.
-    #[error(
-        "{endpoint} is a status server's publisher (it only sends changes); the requests go to \
-         the server's main endpoint, which it prints first: Waiting for clients on ..."
-    )]
-    Publisher {
-        /// The endpoint asked.
-        endpoint: String,
-    },
-    /// The server checked our login and refused it.
-    #[error("{endpoint} refused the login of {who} ({why})")]
-    LoginRefused {
-        /// The endpoint asked.
-        endpoint: String,
-        /// Who we said we were: `'alice'`, or `the key …`.
-        who: String,
-        /// What that kind of refusal means.
-        why: &'static str,
-    },
-    /// The endpoint needs a login, and we gave none.
-    #[error(
-        "{endpoint} wants a login: give --user (or STATUS_BOARD_USER) and a password \
-         (STATUS_BOARD_PASSWORD, ~/.config/status-board/password, or the prompt on a terminal)"
-    )]
-    LoginWanted {
-        /// The endpoint asked.
-        endpoint: String,
-    },
-    /// We gave a login, and the endpoint takes none (an open server, or an
-    /// `--anonymous` endpoint).
-    #[error(
-        "{endpoint} does not take this login (a server without --auth, a read-only \
-         endpoint, or PLAIN and CURVE mixed up); leave out --user, STATUS_BOARD_USER and \
-         the password, or the server key"
-    )]
-    LoginUnwanted {
-        /// The endpoint asked.
-        endpoint: String,
-    },
-    /// Ctrl-C or SIGTERM arrived while waiting.
-    #[error("interrupted")]
-    Interrupted,
-    /// A socket operation failed for a reason other than silence.
-    #[error("cannot {action}")]
-    Socket {
-        /// What we were doing.
-        action: &'static str,
-        /// What libzmq said.
-        source: zmq::Error,
-    },
-}
-
-impl RequestError {
-    /// The endpoint the error is about, if it is about one.
-    pub fn endpoint(&self) -> Option<&str> {
-        match self {
-            RequestError::Connect { endpoint, .. }
-            | RequestError::NoReply { endpoint, .. }
-            | RequestError::NothingListens { endpoint }
-            | RequestError::NotZeroMq { endpoint }
-            | RequestError::Publisher { endpoint }
-            | RequestError::LoginRefused { endpoint, .. }
-            | RequestError::LoginWanted { endpoint }
-            | RequestError::LoginUnwanted { endpoint } => Some(endpoint),
-            RequestError::Interrupted | RequestError::Socket { .. } => None,
-        }
-    }
-}
-
-fn socket_error(action: &'static str) -> impl FnOnce(zmq::Error) -> RequestError {
-    move |source| RequestError::Socket { action, source }
-}
 
 /// A REQ connection to one server that retries, reconnects and gives up in time.
 pub struct Client {
@@ -215,7 +105,7 @@ impl Client {
 
     /// Another client to the same server, with the same settings and login,
     /// on a context of its own (for a thread of its own).
-    pub fn sibling(&self) -> Client {
+    pub(crate) fn sibling(&self) -> Client {
         Client::new(
             &self.endpoint,
             self.timeout,
@@ -225,13 +115,13 @@ impl Client {
     }
 
     /// The ZeroMQ context, for other sockets to the same server (a subscriber).
-    pub fn context(&self) -> &zmq::Context {
+    pub(crate) fn context(&self) -> &zmq::Context {
         &self.context
     }
 
     /// Sets this client's login on another socket to the same server (a
     /// subscriber), before it connects.
-    pub fn log_in(&self, socket: &zmq::Socket) -> Result<(), zmq::Error> {
+    pub(crate) fn log_in(&self, socket: &zmq::Socket) -> Result<(), zmq::Error> {
         match &self.login {
             Some(login) => login.apply(socket),
             None => Ok(()),
@@ -239,17 +129,17 @@ impl Client {
     }
 
     /// How long each try waits for its reply.
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }
 
     /// The login this client gives, if any.
-    pub fn login(&self) -> Option<&Login> {
+    pub(crate) fn login(&self) -> Option<&Login> {
         self.login.as_ref()
     }
 
     /// Gives `login` from the next connection on (the one open is closed).
-    pub fn set_login(&mut self, login: Option<Login>) {
+    pub(crate) fn set_login(&mut self, login: Option<Login>) {
         self.login = login;
         self.connection = None;
     }

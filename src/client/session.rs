@@ -15,7 +15,7 @@ use super::login::{self, Login, LoginError};
 use super::options::Options;
 use super::refresh::{Own, Refresher};
 use super::render;
-use super::request::RequestError;
+use super::request_error::RequestError;
 use super::say::{Say, eprintln_visible};
 
 /// Why a run of the client stopped short of success. The program picks
@@ -64,6 +64,15 @@ pub enum RunError {
     /// Standard output could not be written.
     #[error("cannot write standard output")]
     Stdout(#[source] io::Error),
+    /// The system could not start a thread beside the prompt (the courier,
+    /// the refresher).
+    #[error("cannot start the {what} thread")]
+    Thread {
+        /// Which.
+        what: &'static str,
+        /// What the system said.
+        source: io::Error,
+    },
     /// The line editor could not use the terminal.
     #[error("cannot use the terminal")]
     Terminal(#[source] ReadlineError),
@@ -77,6 +86,13 @@ pub enum RunError {
         /// The endpoint asked.
         endpoint: String,
     },
+}
+
+impl RunError {
+    /// A thread named `what` that the system could not start.
+    pub(super) fn thread(what: &'static str) -> impl FnOnce(io::Error) -> RunError {
+        move |source| RunError::Thread { what, source }
+    }
 }
 
 impl From<FollowError> for RunError {
@@ -179,16 +195,23 @@ impl Session<'_> {
 
     /// Starts keeping the status just posted fresh, if not yet: `say` is
     /// where the refresher speaks, `to_stop` how the user stops it.
-    pub(super) fn keep_fresh(&mut self, say: impl FnOnce() -> Say, to_stop: &'static str) {
+    pub(super) fn keep_fresh(
+        &mut self,
+        say: impl FnOnce() -> Say,
+        to_stop: &'static str,
+    ) -> Result<(), RunError> {
         if self.refresher.is_none() {
-            self.refresher = Some(Refresher::start(
+            let refresher = Refresher::start(
                 self.link.client.sibling(),
                 &self.options.name,
                 self.own.clone(),
                 say(),
                 to_stop,
-            ));
+            )
+            .map_err(RunError::thread("refresher"))?;
+            self.refresher = Some(refresher);
         }
+        Ok(())
     }
 
     /// Like [`Session::ask`], but a server that stops answering is said once

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use crate::shutdown::Shutdown;
 
-use super::request::{Client, RequestError};
+use super::request::Client;
+use super::request_error::RequestError;
 
 /// Most published messages taken off the socket at once.
 const DRAIN_AT_ONCE: usize = 1024;

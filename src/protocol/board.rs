@@ -40,7 +40,7 @@ impl Refusal {
     ];
 
     /// The word on the wire.
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         Refusal::WORDS
             .iter()
             .find_map(|&(refusal, word)| (refusal == self).then_some(word))
@@ -65,7 +65,7 @@ impl Refusal {
 
 /// Builds the one-frame error reply for a rejected request:
 /// `error: WORD: what was wrong and what is expected`.
-pub fn format_error(refusal: Refusal, err: &impl fmt::Display) -> String {
+pub(crate) fn format_error(refusal: Refusal, err: &impl fmt::Display) -> String {
     format!("{ERROR_PREFIX}{}: {err}", refusal.word())
 }
 

@@ -17,14 +17,19 @@ mod tests;
 
 use std::fmt;
 
-pub use board::{Entry, Refusal, encode_entry, format_error, parse_board};
-pub use name::{check_line, check_name, check_stored_name, does_not_show};
+// `pub` for the binaries, the tests and the fuzz targets in `fuzz/`.
+pub(crate) use board::format_error;
+pub use board::{Entry, Refusal, encode_entry, parse_board};
+pub use name::{check_line, check_name, check_stored_name};
 pub use notice::{Event, Notice, Removal, encode_notice, parse_notice};
 pub use request::{Request, format_clear, format_since, format_update, parse_request};
 pub use snapshot::{
-    ExtendedReply, Snapshot, SnapshotHeader, encode_snapshot_header, encode_timed_entry,
-    parse_extended_reply, parse_snapshot,
+    ExtendedReply, Snapshot, SnapshotHeader, encode_snapshot_header, parse_extended_reply,
 };
+// Only a fuzz target re-encodes a snapshot's entries; the server writes
+// them from the board.
+#[cfg(any(test, fuzzing))]
+pub use snapshot::encode_timed_entry;
 
 /// The name that asks for the board without storing anything.
 pub const POLL_NAME: &str = "_";
@@ -37,13 +42,13 @@ pub const ERROR_PREFIX: &str = "error: ";
 
 /// Starts every extension request. To the original server it is a poll (the
 /// name `_`), so it answers with the plain board and our client can tell.
-pub const EXTENSION_PREFIX: &str = "_:@";
+pub(crate) const EXTENSION_PREFIX: &str = "_:@";
 
 /// Asks for the board with ages, its sequence number and the publisher.
 pub const SNAPSHOT_REQUEST: &str = "_:@board";
 
 /// First line of a snapshot reply; a board reply never starts like this.
-pub const SNAPSHOT_MAGIC: &str = "status-board 1\n";
+pub(crate) const SNAPSHOT_MAGIC: &str = "status-board 1\n";
 
 /// A snapshot reply's answer to `_:@since` when nothing changed.
 pub const UNCHANGED_PREFIX: &str = "unchanged ";
@@ -171,7 +176,7 @@ pub enum ProtocolError {
 
 impl ProtocolError {
     /// The kind of refusal this error makes of a request.
-    pub fn refusal(&self) -> Refusal {
+    pub(crate) fn refusal(&self) -> Refusal {
         match self {
             ProtocolError::TooLarge { .. } | ProtocolError::NameTooLong { .. } => Refusal::TooLong,
             _ => Refusal::Invalid,
@@ -206,6 +211,6 @@ pub fn as_text(frame: &[u8]) -> Result<&str, ProtocolError> {
 
 /// Splits `NAME: STATUS` at the first `:`; the status keeps its colon, as the
 /// original stores it. `None` without a colon.
-pub fn split_entry(text: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_entry(text: &str) -> Option<(&str, &str)> {
     text.find(':').map(|colon| text.split_at(colon))
 }

@@ -45,7 +45,7 @@ pub fn check_stored_name(name: &str) -> Result<(), ProtocolError> {
 /// default-ignorable code points (Hangul fillers, variation selectors, tags),
 /// and blanks other than the plain space. Unicode 16.0's tables
 /// (DerivedCoreProperties.txt, DerivedGeneralCategory.txt, PropList.txt).
-pub fn does_not_show(c: char) -> bool {
+pub(crate) fn does_not_show(c: char) -> bool {
     const RANGES: &[(u32, u32)] = &[
         (0x00A0, 0x00A0), // no-break space
         (0x00AD, 0x00AD), // soft hyphen

@@ -40,6 +40,7 @@ pub fn encode_snapshot_header(out: &mut Vec<u8>, header: &SnapshotHeader) {
 }
 
 /// Appends one snapshot entry line, `SET_AT_MS NAME STATUS\n`.
+#[cfg(any(test, fuzzing))]
 pub fn encode_timed_entry(out: &mut Vec<u8>, set_at_ms: u64, name: &str, status: &str) {
     use std::io::Write;
     let _ = writeln!(out, "{set_at_ms} {name}{status}");
@@ -93,7 +94,7 @@ pub fn parse_extended_reply(frame: &[u8]) -> Result<ExtendedReply, ProtocolError
 }
 
 /// Parses a snapshot reply (one that starts with [`SNAPSHOT_MAGIC`]).
-pub fn parse_snapshot(text: &str) -> Result<Snapshot, ProtocolError> {
+fn parse_snapshot(text: &str) -> Result<Snapshot, ProtocolError> {
     let malformed = |line: &str| ProtocolError::Malformed {
         what: "snapshot line",
         text: line.to_owned(),

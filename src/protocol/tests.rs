@@ -1,4 +1,5 @@
 use super::board::{Reply, parse_reply};
+use super::name::does_not_show;
 use super::*;
 use proptest::prelude::*;
 

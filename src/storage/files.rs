@@ -307,13 +307,8 @@ pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
 /// must exist ([`require_dir`]).
 pub(crate) fn prepare_default_path(endpoint: &str) -> Result<PathBuf, StorageError> {
     let (key, legacy) = state_key(endpoint)?;
-    let base = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::var_os("HOME")
-            .filter(|v| !v.is_empty())
-            .map(|home| PathBuf::from(home).join(".local/state"))
-            .ok_or(StorageError::NoDefaultDir)?,
-    };
+    let base =
+        crate::xdg::base_dir("XDG_STATE_HOME", ".local/state").ok_or(StorageError::NoDefaultDir)?;
     let dir = base.join("status-board");
     create_private_dirs(&dir)?;
     let path = dir.join(format!("{key}.log"));

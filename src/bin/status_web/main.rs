@@ -139,14 +139,12 @@ fn try_main() -> Result<(), (String, u8)> {
         return status_board::cli::generate(<Args as clap::CommandFactory>::command(), what)
             .map_err(usage);
     }
-    let endpoint = args
-        .endpoint
-        .or_else(|| {
-            std::env::var("STATUS_BOARD_ENDPOINT")
-                .ok()
-                .filter(|e| !e.is_empty())
-        })
-        .unwrap_or_else(|| "tcp://127.0.0.1:2345".to_owned());
+    let endpoint = match args.endpoint {
+        Some(endpoint) => endpoint,
+        None => status_board::cli::env_text(status_board::cli::ENDPOINT_ENV)
+            .map_err(usage)?
+            .unwrap_or_else(status_board::cli::default_endpoint),
+    };
     let endpoint = resolved(&endpoint).map_err(usage)?;
     let read_endpoint = args
         .read_endpoint

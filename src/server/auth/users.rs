@@ -22,22 +22,9 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 /// the table it had, on a reload).
 #[derive(Debug, thiserror::Error)]
 pub enum UsersError {
-    /// The file cannot be read.
-    #[error("cannot read the users file {}", .path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why not.
-        source: std::io::Error,
-    },
-    /// Others could read the password hashes.
-    #[error("{}", SecretFileError::exposed_message(&format!("the users file {}", .path.display()), *.mode))]
-    Exposed {
-        /// The file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
+    /// The file cannot be read, or others could read the password hashes.
+    #[error(transparent)]
+    File(#[from] SecretFileError),
     /// A line that is not a user.
     #[error("the users file {} line {line}: {why}", .path.display())]
     Malformed {
@@ -109,16 +96,7 @@ pub(crate) struct Users {
 impl Users {
     /// Reads and checks the users file: private, well formed, no user twice.
     pub(crate) fn load(path: &Path) -> Result<Users, UsersError> {
-        let text = read_private(path).map_err(|err| match err {
-            SecretFileError::Io(source) => UsersError::Read {
-                path: path.to_owned(),
-                source,
-            },
-            SecretFileError::Exposed(mode) => UsersError::Exposed {
-                path: path.to_owned(),
-                mode,
-            },
-        })?;
+        let text = read_private(path, "the users file")?;
         Users::parse(path, &text)
     }
 

@@ -1,143 +1,16 @@
-//! How a client shows a board: the original's text block, JSON for scripts,
-//! or a terminal screen redrawn in place.
-//!
-//! Names and statuses are whatever a server sent: the original server stores
-//! any text, and a foreign server may send anything. Every function here
-//! that writes them for a person shows their control characters as escapes
-//! ([`visible`]), so a status cannot set the window title, write the
-//! clipboard (OSC 52), clear the screen or overwrite a line. JSON escapes
-//! them its own way and carries them exactly.
+//! The watcher's terminal screen: the board redrawn in place, in columns
+//! that fit the window, with ages, fresh changes marked and names that just
+//! left shown where they were.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
-use super::mirror::{Departure, MARK_FOR, Mirror};
-use crate::protocol::{Entry, Removal};
+use super::cells::{cells, fit, pad};
+use super::{display_status, format_age};
+use crate::client::mirror::{Departure, MARK_FOR, Mirror};
+use crate::protocol::Removal;
 use crate::visible::visible;
-
-/// The status as a person typed it: without the protocol's `:` and the space after it.
-pub fn display_status(status: &str) -> &str {
-    let text = status.strip_prefix(':').unwrap_or(status);
-    text.strip_prefix(' ').unwrap_or(text)
-}
-
-/// A board's text (`- NAME: STATUS` lines) as the original prints it, each
-/// line [`visible`]: the newlines between lines are kept, every other control
-/// character is shown as an escape. Borrowed when there is none, which is
-/// almost always.
-pub fn visible_board(board: &str) -> Cow<'_, str> {
-    if !board.chars().any(|c| c.is_control() && c != '\n') {
-        return Cow::Borrowed(board);
-    }
-    let lines: Vec<Cow<'_, str>> = board.split('\n').map(visible).collect();
-    Cow::Owned(lines.join("\n"))
-}
-
-/// Writes a board's text bare, as one-shot mode prints it.
-pub fn write_board(out: &mut impl Write, board: &str) -> io::Result<()> {
-    out.write_all(visible_board(board).as_bytes())
-}
-
-/// Writes the original client's block: `----------------- N`, the board, a blank line.
-pub fn write_block(out: &mut impl Write, count: u64, board: &str) -> io::Result<()> {
-    // print("-----------------", count); print(states)
-    writeln!(out, "----------------- {count}\n{}", visible_board(board))
-}
-
-/// Writes one board as one line of JSON: `{"entries":[{"name":…,"status":…}]}`.
-pub fn write_json(out: &mut impl Write, entries: &[Entry]) -> io::Result<()> {
-    let entries: Vec<serde_json::Value> = entries
-        .iter()
-        .map(|e| serde_json::json!({ "name": e.name, "status": display_status(&e.status) }))
-        .collect();
-    write_json_line(out, &serde_json::json!({ "entries": entries }))
-}
-
-/// Writes `document` as one line of compact JSON that a terminal can show
-/// safely: see [`TerminalSafe`].
-fn write_json_line(out: &mut impl Write, document: &serde_json::Value) -> io::Result<()> {
-    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, TerminalSafe);
-    document.serialize(&mut serializer)?;
-    writeln!(out)
-}
-
-/// serde_json's compact form, except that DEL and the C1 controls
-/// (U+0080–U+009F) in strings are written as `\u00XX` escapes: serde_json
-/// escapes only C0 and writes those as they are, and some terminals obey
-/// U+009B like `ESC [`. The document is the same JSON, with the same strings.
-struct TerminalSafe;
-
-impl serde_json::ser::Formatter for TerminalSafe {
-    fn write_string_fragment<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        let mut rest = fragment;
-        // C0 never reaches a fragment (serde_json escapes it first): what is
-        // a control here is DEL or C1.
-        while let Some((at, c)) = rest.char_indices().find(|(_, c)| c.is_control()) {
-            writer.write_all(&rest.as_bytes()[..at])?;
-            write!(writer, "\\u{:04x}", u32::from(c))?;
-            rest = &rest[at + c.len_utf8()..];
-        }
-        writer.write_all(rest.as_bytes())
-    }
-}
-
-/// Writes a watched board as one line of JSON. With our server each entry
-/// also has `set_at` (RFC 3339, the server's clock) and `age_s`, and the
-/// document has the board's `seq`; with the original, only names and statuses.
-pub fn write_mirror_json(out: &mut impl Write, mirror: &Mirror) -> io::Result<()> {
-    let entries: Vec<serde_json::Value> = mirror
-        .entries()
-        .map(|(name, entry)| {
-            let mut value = serde_json::json!({
-                "name": name,
-                "status": display_status(&entry.status),
-            });
-            if let (Some(at), Some(age)) = (entry.set_at_ms, mirror.age(entry)) {
-                if let Some(set_at) = rfc3339_millis(at) {
-                    value["set_at"] = set_at.into();
-                }
-                value["age_s"] = age.as_secs().into();
-            }
-            value
-        })
-        .collect();
-    let document = match mirror.is_original() {
-        true => serde_json::json!({ "entries": entries }),
-        false => serde_json::json!({ "seq": mirror.seq, "entries": entries }),
-    };
-    write_json_line(out, &document)
-}
-
-/// A server's time (ms since the Unix epoch) in RFC 3339, or `None` past the
-/// year 9999, which RFC 3339 cannot write: humantime's `Display` then fails,
-/// and `to_string` would panic on a time any server may send.
-fn rfc3339_millis(at_ms: u64) -> Option<String> {
-    use std::fmt::Write as _;
-    let at = UNIX_EPOCH.checked_add(Duration::from_millis(at_ms))?;
-    let mut text = String::new();
-    write!(text, "{}", humantime::format_rfc3339_millis(at)).ok()?;
-    Some(text)
-}
-
-/// An age as a person reads it: `just now`, `42 s ago`, `3 min ago`, `5 h ago`, `2 days ago`.
-pub fn format_age(age: Duration) -> String {
-    let secs = age.as_secs();
-    match secs {
-        0..5 => "just now".into(),
-        5..60 => format!("{secs} s ago"),
-        60..3600 => format!("{} min ago", secs / 60),
-        3600..86_400 => format!("{} h ago", secs / 3600),
-        86_400..172_800 => "1 day ago".into(),
-        _ => format!("{} days ago", secs / 86_400),
-    }
-}
 
 /// SGR sequences for the screen, or nothing at all under `NO_COLOR`.
 #[derive(Debug, Clone, Copy)]
@@ -154,7 +27,7 @@ impl Style {
     }
 
     /// `text` in the SGR style `code` (`1;31`: bold red), or as it is under `NO_COLOR`.
-    pub fn paint(self, code: &str, text: &str) -> String {
+    pub(crate) fn paint(self, code: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
@@ -176,7 +49,7 @@ impl ScreenSize {
     /// `LINES` and `COLUMNS` where set (as curses reads them), else what the
     /// terminal on stdout says, else 24 × 80. Read at each redraw, so a
     /// resized window is followed within a second.
-    pub fn of_stdout() -> ScreenSize {
+    pub(crate) fn of_stdout() -> ScreenSize {
         let env = |key| {
             std::env::var(key)
                 .ok()
@@ -196,95 +69,9 @@ impl ScreenSize {
     }
 }
 
-/// How many cells `text` takes on a terminal, escape sequences aside.
-fn cells(text: &str) -> usize {
-    let mut used = 0;
-    walk(text, |piece| {
-        if let Piece::Char(_, width) = piece {
-            used += width;
-        }
-        true
-    });
-    used
-}
-
-/// `text` cut to at most `room` cells (escape sequences kept, taking none),
-/// with `…` where it was cut; and the cells it takes.
-///
-/// The sequences it keeps are the client's own (its colours): a server's
-/// text comes here only [`visible`], with no escape character left in it.
-fn fit(text: &str, room: usize) -> (String, usize) {
-    let total = cells(text);
-    if total <= room {
-        return (text.to_owned(), total);
-    }
-    if room == 0 {
-        return (String::new(), 0);
-    }
-    // What fits in all but one cell, then the ellipsis in that one.
-    let budget = room - 1;
-    let (mut out, mut used, mut styled) = (String::new(), 0, false);
-    walk(text, |piece| match piece {
-        Piece::Escape(sequence) => {
-            out.push_str(sequence);
-            styled = true;
-            true
-        }
-        Piece::Char(c, width) if used + width <= budget => {
-            out.push(c);
-            used += width;
-            true
-        }
-        Piece::Char(..) => false,
-    });
-    out.push('…');
-    if styled {
-        out.push_str("\x1b[0m");
-    }
-    (out, used + 1)
-}
-
-/// A piece of terminal text: an escape sequence, or a character and its cells.
-enum Piece<'a> {
-    Escape(&'a str),
-    Char(char, usize),
-}
-
-/// Calls `each` for every piece of `text` while it says to go on.
-fn walk<'a>(text: &'a str, mut each: impl FnMut(Piece<'a>) -> bool) {
-    use unicode_width::UnicodeWidthChar;
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        let piece = match c {
-            // CSI: ESC [ parameters final-byte.
-            '\u{1b}' if rest[1..].starts_with('[') => {
-                let end = rest[2..]
-                    .find(|c: char| ('@'..='~').contains(&c))
-                    .map_or(rest.len(), |at| 2 + at + 1);
-                let (sequence, after) = rest.split_at(end);
-                rest = after;
-                Piece::Escape(sequence)
-            }
-            c => {
-                rest = &rest[c.len_utf8()..];
-                Piece::Char(c, c.width().unwrap_or(0))
-            }
-        };
-        if !each(piece) {
-            return;
-        }
-    }
-}
-
-/// `text` padded with spaces to `width` cells.
-fn pad(text: &str, width: usize) -> String {
-    let taken = cells(text);
-    format!("{text}{}", " ".repeat(width.saturating_sub(taken)))
-}
-
 /// How long a change keeps its row on a screen too small for every name:
 /// what changed in the last minute takes the place of the oldest rows.
-pub const KEEP_SHOWN_FOR: Duration = Duration::from_secs(60);
+const KEEP_SHOWN_FOR: Duration = Duration::from_secs(60);
 
 /// Cells between two columns of names.
 const COLUMN_GAP: usize = 3;
@@ -523,85 +310,7 @@ pub fn write_screen(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn display_status_drops_colon_and_one_space() {
-        assert_eq!(display_status(": in a meeting"), "in a meeting");
-        assert_eq!(display_status(":  two spaces"), " two spaces");
-        assert_eq!(display_status(":tight"), "tight");
-        assert_eq!(display_status(":"), "");
-    }
-
-    #[test]
-    fn block_is_the_originals_print_output() {
-        let mut out = Vec::new();
-        write_block(&mut out, 0, "- Jackson: I'm BAD\n").unwrap();
-        assert_eq!(out, b"----------------- 0\n- Jackson: I'm BAD\n\n");
-    }
-
-    #[test]
-    fn json_is_one_line_and_escapes() {
-        let mut out = Vec::new();
-        let entries = vec![Entry {
-            name: "a\"b".into(),
-            status: ": x\\y".into(),
-            set_at_ms: None,
-        }];
-        write_json(&mut out, &entries).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "{\"entries\":[{\"name\":\"a\\\"b\",\"status\":\"x\\\\y\"}]}\n"
-        );
-    }
-
-    #[test]
-    fn fit_counts_cells_and_cuts_with_an_ellipsis() {
-        assert_eq!(fit("hello", 10), ("hello".to_owned(), 5));
-        assert_eq!(fit("hello world", 8), ("hello w…".to_owned(), 8));
-        assert_eq!(cells("日本語"), 6, "wide characters take two cells");
-        assert_eq!(fit("日本語です", 7).1, 7);
-        assert_eq!(cells("\x1b[1;32mgreen\x1b[0m"), 5, "escapes take no cells");
-        let (cut, used) = fit("\x1b[1mbold and long\x1b[0m", 6);
-        assert_eq!(used, 6);
-        assert!(
-            cut.starts_with("\x1b[1m") && cut.ends_with("…\x1b[0m"),
-            "{cut:?}"
-        );
-    }
-
-    #[test]
-    fn a_board_shows_control_characters_as_escapes_and_keeps_its_lines() {
-        let board = "- ev\x1b]0;t\x07il: \x1b[2J \u{9b}2J a\rb\n- bob: fine\n";
-        assert_eq!(
-            visible_board(board),
-            "- ev\\x1b]0;t\\x07il: \\x1b[2J \\u{9b}2J a\\rb\n- bob: fine\n"
-        );
-        assert!(matches!(visible_board("- a: b\n"), Cow::Borrowed(_)));
-        let mut out = Vec::new();
-        write_block(&mut out, 3, "- a: \x07\n").unwrap();
-        assert_eq!(out, b"----------------- 3\n- a: \\x07\n\n");
-    }
-
-    #[test]
-    fn json_escapes_del_and_c1_too_and_carries_them_exactly() {
-        let status = ": \x1b]52;c;aGk=\x07 \u{9b}2J \u{85} \x7f \r 王";
-        let entries = vec![Entry {
-            name: "\u{9b}n".into(),
-            status: status.into(),
-            set_at_ms: None,
-        }];
-        let mut out = Vec::new();
-        write_json(&mut out, &entries).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        assert!(
-            !text.trim_end().chars().any(char::is_control),
-            "nothing raw: {text:?}"
-        );
-        assert!(text.contains("\\u009b2J \\u0085 \\u007f"), "{text}");
-        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(back["entries"][0]["name"], "\u{9b}n");
-        assert_eq!(back["entries"][0]["status"], display_status(status));
-    }
+    use crate::protocol::Entry;
 
     /// A screen of `mirror` as the watcher draws it, in colour.
     fn screen(mirror: &mut Mirror, color: bool) -> String {
@@ -816,50 +525,5 @@ mod tests {
         );
         let lines = drawn(&board(&[]), 80, 24);
         assert!(lines[2].contains("(the board is empty)"), "{lines:#?}");
-    }
-
-    #[test]
-    fn a_time_past_the_year_9999_is_left_out_of_json_not_a_panic() {
-        use crate::protocol::{Snapshot, SnapshotHeader};
-        // Found by fuzz/fuzz_targets/render.rs: humantime writes no year
-        // past 9999, and `to_string` panicked on its error.
-        let entry = |name: &str, set_at_ms| Entry {
-            name: name.into(),
-            status: ": x".into(),
-            set_at_ms: Some(set_at_ms),
-        };
-        let mirror = Mirror::new(Snapshot {
-            header: SnapshotHeader {
-                epoch: "e1".into(),
-                seq: 1,
-                now_ms: 1_700_000_000_000,
-                ..SnapshotHeader::default()
-            },
-            entries: vec![
-                entry("far", 253_402_300_800_000),
-                entry("last", 253_402_300_799_999),
-                entry("max", u64::MAX),
-            ],
-        });
-        let mut out = Vec::new();
-        write_mirror_json(&mut out, &mirror).unwrap();
-        let document: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        let entries = document["entries"].as_array().unwrap();
-        assert_eq!(entries.len(), 3);
-        assert!(entries[0].get("set_at").is_none(), "{document}");
-        assert!(entries[2].get("set_at").is_none(), "{document}");
-        assert_eq!(entries[1]["set_at"], "9999-12-31T23:59:59.999Z");
-        assert!(entries.iter().all(|e| e["age_s"].is_u64()), "{document}");
-    }
-
-    #[test]
-    fn ages_read_as_a_person_says_them() {
-        let s = Duration::from_secs;
-        assert_eq!(format_age(s(0)), "just now");
-        assert_eq!(format_age(s(42)), "42 s ago");
-        assert_eq!(format_age(s(3 * 60 + 59)), "3 min ago");
-        assert_eq!(format_age(s(5 * 3600)), "5 h ago");
-        assert_eq!(format_age(s(86_400 + 5)), "1 day ago");
-        assert_eq!(format_age(s(3 * 86_400)), "3 days ago");
     }
 }
