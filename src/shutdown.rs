@@ -86,7 +86,7 @@ impl Shutdown {
     pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(Self::CHECK_EVERY_MS as u64);
 
     /// A flag not yet raised, that no signal raises (a thread's, a test's):
-    /// [`Leave::Interrupted`] leaves it with 1, a plain failure.
+    /// `Leave::Interrupted` leaves it with 1, a plain failure.
     pub fn new() -> Self {
         Self::default()
     }

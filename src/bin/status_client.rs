@@ -55,7 +55,8 @@ use status_board::visible::visible;
 ///        or Ctrl-C at the status prompt or in watch mode
 ///   1    the server refused an update (an `error: ...` reply), a piped line was
 ///        refused (by the server, or not UTF-8, empty, longer than 1 MiB), cannot
-///        --clear (the original server), or sent a reply that is not a board
+///        --clear (the original server), or sent a reply that is not a board;
+///        or the client itself failed (stdout closed, a thread that cannot start)
 ///   2    usage: bad arguments, a name or text the protocol cannot carry, an
 ///        empty status, an invalid endpoint, a host name that does not resolve,
 ///        unreadable input

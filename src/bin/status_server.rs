@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::builder::TypedValueParser;
-use status_board::cli::EXIT_INTERRUPTED;
+use status_board::cli::{self, EXIT_INTERRUPTED};
 use status_board::protocol::{DEFAULT_MAX_NAME, DEFAULT_MAX_REQUEST, Limits};
 use status_board::server::{self, Config, DEFAULT_MAX_ENTRIES, Listen, StateConfig};
 use status_board::shutdown::{Hangup, Shutdown};
@@ -38,11 +38,11 @@ use status_board::storage::{DEFAULT_COMPACT_AT, Fsync, StorageOptions};
 #[command(name = "status_server", version, verbatim_doc_comment)]
 struct Args {
     /// TCP port to listen on (0 picks a free one)
-    #[arg(default_value_t = 2345)]
+    #[arg(default_value_t = cli::DEFAULT_PORT)]
     port: u16,
 
     /// Interface address to listen on, IPv4 or IPv6
-    #[arg(default_value = "127.0.0.1")]
+    #[arg(default_value = cli::DEFAULT_HOST)]
     host: String,
 
     /// Listen on a ZeroMQ endpoint instead of PORT/HOST (repeatable), e.g. tcp://0.0.0.0:2345, ipc:///tmp/status.sock

@@ -59,7 +59,7 @@ pub enum Step {
         /// Whether the mirror differs from what the last step showed.
         changed: bool,
     },
-    /// Nothing new for a moment (at most [`Shutdown::CHECK_EVERY`]): time to
+    /// Nothing new for a moment (at most `Shutdown::CHECK_EVERY`): time to
     /// redraw ages, or to look at the terminal's size.
     Idle,
     /// The server did not answer a round of tries; it is asked again at the next pull.

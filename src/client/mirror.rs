@@ -29,7 +29,7 @@ pub struct MirrorEntry {
     pub changed: Option<Instant>,
 }
 
-/// A name that left the board, shown for [`MARK_FOR`] where it was.
+/// A name that left the board, shown for `MARK_FOR` where it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Departure {
     /// Who.
@@ -101,7 +101,7 @@ impl Mirror {
         differs || first
     }
 
-    /// Takes the original server's plain board in (no times, no numbers), as [`Mirror::reset`].
+    /// Takes the original server's plain board in (no times, no numbers), as `Mirror::reset`.
     pub fn reset_original(&mut self, entries: Vec<Entry>) -> bool {
         self.reset(Self::as_snapshot(entries))
     }
@@ -243,7 +243,7 @@ impl Mirror {
         self.entries.iter().map(|(n, e)| (n.as_str(), e))
     }
 
-    /// Names that left the board within [`MARK_FOR`], in the order they left.
+    /// Names that left the board within `MARK_FOR`, in the order they left.
     pub fn recent_departures(&self) -> impl Iterator<Item = &Departure> {
         self.departures
             .iter()

@@ -335,18 +335,15 @@ fn state_key(endpoint: &str) -> Result<(String, Option<String>), StorageError> {
             })
             .collect()
     };
-    let Some(rest) = endpoint.strip_prefix("tcp://") else {
+    if !endpoint.starts_with("tcp://") {
         return Ok((safe(endpoint), None));
-    };
-    let (host, port) = rest.rsplit_once(':').unwrap_or(("", rest));
+    }
+    let (host, port) = crate::endpoint::split_tcp_endpoint(endpoint).unwrap_or(("", ""));
     match port.parse::<u16>() {
-        Ok(port) if port != 0 => {
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            Ok((
-                format!("tcp-{}-{port}", safe(host)),
-                Some(format!("port-{port}")),
-            ))
-        }
+        Ok(port) if port != 0 => Ok((
+            format!("tcp-{}-{port}", safe(host)),
+            Some(format!("port-{port}")),
+        )),
         _ => Err(StorageError::NoStableKey(endpoint.to_owned())),
     }
 }

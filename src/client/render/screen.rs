@@ -251,14 +251,14 @@ impl Layout {
 
 /// Redraws the whole screen of `size`: a title line, then the board, each
 /// name with its age (when the server says it), `*` in front of what changed
-/// in the last [`MARK_FOR`], and names that just left (`-`, `left` or
+/// in the last `MARK_FOR`, and names that just left (`-`, `left` or
 /// `expired`) where they were, as long.
 ///
 /// It fits: widths are counted in terminal cells, statuses take the width
 /// there is (cut with `…` only when longer), names that do not fit one
 /// column go into more on a wide screen, and when they do not fit at all the
 /// last line says how many more there are, so the screen never scrolls;
-/// what changed in the last [`KEEP_SHOWN_FOR`] stays on it. Each line
+/// what changed in the last `KEEP_SHOWN_FOR` stays on it. Each line
 /// clears to its end and the rest of the screen is cleared after the last,
 /// so nothing flickers and nothing stale stays behind.
 pub fn write_screen(
