@@ -1,5 +1,8 @@
 //! `status_client`: post your status, or watch the board.
 
+// The library's `sys` holds every C call; a program has none of its own.
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -1,5 +1,8 @@
 //! `status_server`: the status board server, a drop-in for the Python original.
 
+// The library's `sys` holds every C call; a program has none of its own.
+#![deny(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

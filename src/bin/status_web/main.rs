@@ -19,6 +19,9 @@
 //! These live here, not in the library, so that only this program links an
 //! async runtime.
 
+// The library's `sys` holds every C call; a program has none of its own.
+#![deny(unsafe_code)]
+
 mod accept;
 mod app;
 mod connections;
