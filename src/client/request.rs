@@ -394,6 +394,7 @@ mod tests {
         let socket = context.socket(zmq::REP).expect("REP");
         socket.set_linger(0).expect("LINGER");
         socket.set_plain_server(true).expect("PLAIN");
+        socket.set_rcvtimeo(30_000).expect("RCVTIMEO");
         socket.bind("tcp://127.0.0.1:0").expect("bind");
         let bound = socket
             .get_last_endpoint()
@@ -450,6 +451,8 @@ mod tests {
     /// Takes every PLAIN login made in `context`, for as long as it lives.
     fn take_every_login(context: &zmq::Context) {
         let handler = context.socket(zmq::REP).expect("ZAP REP");
+        // Ends with the test: idle for 30 s, or the context ending (ETERM).
+        handler.set_rcvtimeo(30_000).expect("RCVTIMEO");
         handler.bind("inproc://zeromq.zap.01").expect("bind ZAP");
         std::thread::spawn(move || {
             while let Ok(request) = handler.recv_multipart(0) {
