@@ -45,38 +45,49 @@ pub(crate) enum HttpError {
     },
 }
 
-/// `http://HOST:PORT` as given, and what it resolves to.
+/// `http://HOST:PORT` or `https://HOST:PORT` as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Url {
     /// As given, for messages.
     pub(crate) text: String,
     /// `HOST:PORT`, for the Host header and the resolver.
     authority: String,
+    /// `https://`: TLS, the host checked against the member's certificate.
+    pub(crate) tls: bool,
 }
 
 impl Url {
-    /// Parses `http://HOST:PORT` (a trailing `/` is allowed).
+    /// Parses `http://HOST:PORT` or `https://HOST:PORT` (a trailing `/` is allowed).
     pub(crate) fn parse(text: &str) -> Result<Url, String> {
-        let rest = if let Some(rest) = text.strip_prefix("http://") {
-            rest
-        } else if text.starts_with("https://") {
-            return Err(format!(
-                "{text}: TLS to etcd is not built in yet; use http:// on a trusted network"
-            ));
+        let (rest, tls) = if let Some(rest) = text.strip_prefix("http://") {
+            (rest, false)
+        } else if let Some(rest) = text.strip_prefix("https://") {
+            (rest, true)
         } else {
-            return Err(format!("{text}: not an http://HOST:PORT URL"));
+            return Err(format!("{text}: not an http(s)://HOST:PORT URL"));
         };
         let authority = rest.trim_end_matches('/');
         let port_ok = authority
             .rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !port_ok || authority.contains('/') || authority.contains('@') {
-            return Err(format!("{text}: not an http://HOST:PORT URL"));
+            return Err(format!("{text}: not an http(s)://HOST:PORT URL"));
         }
         Ok(Url {
             text: text.to_owned(),
             authority: authority.to_owned(),
+            tls,
         })
+    }
+
+    /// The host, as a certificate names it (an IP address without brackets).
+    #[cfg_attr(not(feature = "etcd-tls"), allow(dead_code))]
+    fn host(&self) -> &str {
+        let host = self
+            .authority
+            .rsplit_once(':')
+            .map_or(self.authority.as_str(), |(host, _)| host);
+        host.trim_start_matches('[').trim_end_matches(']')
     }
 
     fn addresses(&self) -> io::Result<Vec<SocketAddr>> {
@@ -90,18 +101,71 @@ pub(crate) struct Answer {
     pub(crate) body: Vec<u8>,
 }
 
+/// The bytes' way to a member: plain TCP, or TLS over it.
+#[derive(Debug)]
+enum Transport {
+    Plain(TcpStream),
+    #[cfg(feature = "etcd-tls")]
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Transport {
+    /// The TCP connection under it, for its timeouts.
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(stream) => stream,
+            #[cfg(feature = "etcd-tls")]
+            Transport::Tls(stream) => stream.get_ref(),
+        }
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => stream.read(buf),
+            #[cfg(feature = "etcd-tls")]
+            Transport::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => stream.write(buf),
+            #[cfg(feature = "etcd-tls")]
+            Transport::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(stream) => stream.flush(),
+            #[cfg(feature = "etcd-tls")]
+            Transport::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
 /// One kept-alive connection to one etcd member.
 #[derive(Debug)]
 pub(crate) struct Connection {
-    stream: TcpStream,
+    stream: Transport,
     host: String,
     /// Bytes read past the last answer's end (none, with a well-behaved peer).
     buffer: Vec<u8>,
 }
 
 impl Connection {
-    /// Connects, trying each address the host resolves to, each within `timeout`.
-    pub(crate) fn open(url: &Url, timeout: Duration) -> Result<Connection, HttpError> {
+    /// Connects, trying each address the host resolves to, each within
+    /// `timeout`; over TLS for an `https://` URL (the handshake happens with
+    /// the first request, under its deadline).
+    pub(crate) fn open(
+        url: &Url,
+        tls: Option<&super::tls::Tls>,
+        timeout: Duration,
+    ) -> Result<Connection, HttpError> {
         let mut last = io::Error::new(io::ErrorKind::NotFound, "resolves to no address");
         for address in url.addresses()? {
             match TcpStream::connect_timeout(&address, timeout) {
@@ -109,7 +173,7 @@ impl Connection {
                     // Small requests answered at once: no Nagle delay.
                     stream.set_nodelay(true)?;
                     return Ok(Connection {
-                        stream,
+                        stream: secure(url, tls, stream)?,
                         host: url.authority.clone(),
                         buffer: Vec::new(),
                     });
@@ -181,8 +245,9 @@ impl Connection {
             let mut text = std::mem::take(&mut self.buffer);
             let _ = self
                 .stream
+                .tcp()
                 .set_read_timeout(Some(Duration::from_millis(200)));
-            let _ = (&self.stream).take(4096).read_to_end(&mut text);
+            let _ = (&mut self.stream).take(4096).read_to_end(&mut text);
             return Err(HttpError::Status {
                 status: head.status,
                 body: String::from_utf8_lossy(&text).into_owned(),
@@ -216,14 +281,18 @@ impl Connection {
         }
         request.extend_from_slice(b"\r\n");
         request.extend_from_slice(body);
-        self.stream.set_write_timeout(Some(remaining(deadline)?))?;
+        self.stream
+            .tcp()
+            .set_write_timeout(Some(remaining(deadline)?))?;
         self.stream.write_all(&request).map_err(timed)?;
         Ok(())
     }
 
     /// Reads more bytes into the buffer, waiting until `deadline` at most.
     fn fill(&mut self, deadline: Instant) -> Result<(), HttpError> {
-        self.stream.set_read_timeout(Some(remaining(deadline)?))?;
+        self.stream
+            .tcp()
+            .set_read_timeout(Some(remaining(deadline)?))?;
         let mut chunk = [0u8; 16 * 1024];
         let read = self.stream.read(&mut chunk).map_err(timed)?;
         if read == 0 {
@@ -245,6 +314,41 @@ impl Connection {
             }
             self.fill(deadline)?;
         }
+    }
+}
+
+/// The transport an URL asks for: TLS needs its configuration.
+#[cfg(feature = "etcd-tls")]
+fn secure(
+    url: &Url,
+    tls: Option<&super::tls::Tls>,
+    stream: TcpStream,
+) -> Result<Transport, HttpError> {
+    match (url.tls, tls) {
+        (false, _) => Ok(Transport::Plain(stream)),
+        (true, Some(tls)) => {
+            let name = rustls::pki_types::ServerName::try_from(url.host().to_owned())
+                .map_err(|_| HttpError::Malformed("a host name TLS cannot check"))?;
+            let connection = rustls::ClientConnection::new(tls.0.clone(), name)
+                .map_err(|e| HttpError::Io(io::Error::other(e)))?;
+            Ok(Transport::Tls(Box::new(rustls::StreamOwned::new(
+                connection, stream,
+            ))))
+        }
+        (true, None) => Err(HttpError::Malformed("https:// without --etcd-ca")),
+    }
+}
+
+/// The transport an URL asks for: this build has plain TCP only.
+#[cfg(not(feature = "etcd-tls"))]
+fn secure(
+    url: &Url,
+    _tls: Option<&super::tls::Tls>,
+    stream: TcpStream,
+) -> Result<Transport, HttpError> {
+    match url.tls {
+        false => Ok(Transport::Plain(stream)),
+        true => Err(HttpError::Malformed("https:// in a build without TLS")),
     }
 }
 
