@@ -426,9 +426,9 @@ struct Chunks {
     left: usize,
     /// The CRLF after a chunk's data is still to come.
     crlf: bool,
-    /// The last (empty) chunk's size line was read.
+    /// The last (empty) chunk's size line was read: trailers follow.
     last: bool,
-    /// ... and the empty line after it: the body is complete.
+    /// ... and the empty line after them: the body is complete.
     finished: bool,
 }
 
@@ -442,7 +442,17 @@ impl Chunks {
         let mut used = 0;
         while !self.finished && used < input.len() {
             let rest = &input[used..];
-            if self.left > 0 {
+            if self.last {
+                // Trailers (etcd sends gRPC's on error answers), then an empty line.
+                let Some(end) = find(rest, b"\r\n") else {
+                    if rest.len() > MAX_HEAD {
+                        return Err(HttpError::Malformed("trailer too long"));
+                    }
+                    break;
+                };
+                used += end + 2;
+                self.finished = end == 0;
+            } else if self.left > 0 {
                 let take = self.left.min(rest.len());
                 out.extend_from_slice(&rest[..take]);
                 self.left -= take;
@@ -459,7 +469,6 @@ impl Chunks {
                 }
                 self.crlf = false;
                 used += 2;
-                self.finished = self.last;
             } else {
                 let Some(end) = find(rest, b"\r\n") else {
                     if rest.len() > 1024 {
@@ -474,9 +483,7 @@ impl Chunks {
                     .map_err(|_| HttpError::Malformed("chunk size"))?;
                 used += end + 2;
                 if size == 0 {
-                    // No trailers from etcd: the empty line ends the body.
                     self.last = true;
-                    self.crlf = true;
                 } else {
                     self.left = size;
                 }
@@ -552,8 +559,12 @@ mod tests {
 
     #[test]
     fn chunks_decode_across_any_split() {
-        let wire = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n";
-        for split in 0..wire.len() {
+        let plain = &b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n"[..];
+        let trailers = &b"5\r\nhello\r\n7\r\n, world\r\n0\r\nGrpc-Trailer: x\r\n\r\n"[..];
+        for (wire, split) in [plain, trailers]
+            .into_iter()
+            .flat_map(|wire| (0..wire.len()).map(move |split| (wire, split)))
+        {
             let mut chunks = Chunks::default();
             let mut out = Vec::new();
             let mut pending = wire[..split].to_vec();
@@ -580,8 +591,11 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_http_urls_with_a_port_are_taken() {
+    fn only_http_and_https_urls_with_a_port_are_taken() {
         assert!(Url::parse("http://127.0.0.1:2379").is_ok());
+        let tls = Url::parse("https://[::1]:2379").expect("https");
+        assert!(tls.tls);
+        assert_eq!(tls.host(), "::1");
         assert!(Url::parse("http://etcd-1.example:2379/").is_ok());
         assert!(Url::parse("http://[::1]:2379").is_ok());
         for bad in [
@@ -589,7 +603,7 @@ mod tests {
             "http://127.0.0.1",
             "http://user@host:1",
             "http://h:1/x",
-            "https://h:1",
+            "ftp://h:1",
         ] {
             assert!(Url::parse(bad).is_err(), "{bad}");
         }
