@@ -440,9 +440,15 @@ impl Follower {
             return true;
         }
         // It spoke before and stopped: the server may be gone or restarted.
+        // Given others, ask the next at once rather than wait out this
+        // one's tries; alone, it is asked again, and waited for.
         sub.last_heard = Instant::now();
         self.want_snapshot = true;
         self.publisher_lost = true;
+        self.link.client.fail_over(format_args!(
+            "its publisher went silent: no heartbeat in {} s",
+            SILENCE.as_secs()
+        ));
         true
     }
 }

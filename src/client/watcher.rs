@@ -226,7 +226,7 @@ impl Watcher<'_> {
         let names = mirror.entries().count();
         format!(
             "status board at {} · {how} · {names} {}",
-            visible(&options.endpoint),
+            visible(link.endpoint()),
             if names == 1 { "name" } else { "names" }
         )
     }
