@@ -168,7 +168,7 @@ impl Watcher<'_> {
         eprintln_visible(format_args!(
             "{}: no contact yet with {}: no board is shown until it answers",
             link.program(),
-            link.endpoint()
+            link.client.endpoints()
         ));
     }
 
