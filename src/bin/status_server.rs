@@ -33,6 +33,16 @@ use status_board::{ClusterConfig, EtcdCredentials, EtcdTlsFiles};
 ///   status_server --publish tcp://127.0.0.1:2346 --ttl 8h
 ///   status_server --auth users --anonymous tcp://0.0.0.0:2347
 ///   status_server --hash-password           # a line for the users file
+///   status_server 2345 0.0.0.0 --etcd http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379
+///                                          # one gateway of a board kept in etcd
+///
+/// A cluster (--etcd, docs/CLUSTER.md): run one status_server per machine, each
+/// in front of the same etcd cluster. An update is acknowledged once a majority
+/// of etcd has it on disk; polls are answered from a copy the gateway keeps in
+/// step with etcd's watch. Without an etcd quorum updates are refused within
+/// 2 s (`error: unavailable: ...`) and polls still answered, marked stale.
+/// etcd's login: STATUS_BOARD_ETCD_USER and STATUS_BOARD_ETCD_PASSWORD, or
+/// --etcd-credentials FILE.
 ///
 /// Logins (--auth FILE): one user a line, NAME:PASSWORD-HASH[:RIGHTS], where
 /// RIGHTS is self (the default: the name equal to the user's), ro (read

@@ -390,3 +390,37 @@ impl Watch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn file(text: &str, mode: u32) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("etcd-credentials");
+        std::fs::write(&path, text).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        (dir, path)
+    }
+
+    #[test]
+    fn credentials_come_from_a_private_file_of_user_and_password() {
+        let (_dir, path) = file("gw:s3cret:with:colons\nignored\n", 0o600);
+        let credentials = Credentials::from_file(&path).expect("read");
+        assert_eq!(credentials.user, "gw");
+        assert_eq!(credentials.password, "s3cret:with:colons");
+        assert!(
+            !format!("{credentials:?}").contains("s3cret"),
+            "never printed"
+        );
+        let (_dir, open) = file("gw:s3cret\n", 0o644);
+        let refused = Credentials::from_file(&open).expect_err("readable by others");
+        assert!(!refused.contains("s3cret"), "{refused}");
+        for bad in ["gw\n", ":pw\n", "gw:\n", ""] {
+            let (_dir, path) = file(bad, 0o600);
+            assert!(Credentials::from_file(&path).is_err(), "{bad:?}");
+        }
+    }
+}
