@@ -180,6 +180,15 @@ pub(crate) enum Op {
     Delete { key: Vec<u8> },
 }
 
+impl Op {
+    /// The key it writes.
+    pub(crate) fn key(&self) -> &[u8] {
+        match self {
+            Op::Put { key, .. } | Op::Delete { key } => key,
+        }
+    }
+}
+
 /// One condition of a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Compare {

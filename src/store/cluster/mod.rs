@@ -336,7 +336,12 @@ impl Cluster {
     pub(crate) fn send(&mut self, txns: Vec<Txn>) -> u64 {
         let id = self.next_job;
         self.next_job += 1;
-        if self.jobs.send(Job { id, txns }).is_err() {
+        let job = Job {
+            id,
+            txns,
+            sent: Instant::now(),
+        };
+        if self.jobs.send(job).is_err() {
             self.written
                 .insert(id, Err("the etcd writer thread has stopped".into()));
         }

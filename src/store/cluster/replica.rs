@@ -132,6 +132,10 @@ impl Replica {
         let mut fresh = Board::new(board.max_entries());
         self.mod_revisions.clear();
         self.markers.clear();
+        // etcd sorts by create_revision only, not stably: names created in
+        // one transaction are put in key order here, as the watch applies them.
+        let mut kvs = kvs;
+        kvs.sort_by(|a, b| (a.create_revision, &a.key).cmp(&(b.create_revision, &b.key)));
         for kv in &kvs {
             if let Some(name) = self.name_of(&kv.key, true) {
                 if let Some(value) = parse_status(&kv.value) {
@@ -188,6 +192,13 @@ impl Replica {
                 }
             }
             board.number_as(u64::try_from(revision).unwrap_or(0));
+            // Names created in one transaction share their create_revision:
+            // they go on the board in key order, as a load sorts them.
+            let mut group: Vec<&WatchEvent> = group.iter().collect();
+            group.sort_by(|a, b| {
+                let created = |e: &WatchEvent| !e.is_delete() && e.kv.create_revision == revision;
+                (created(a), &a.kv.key).cmp(&(created(b), &b.kv.key))
+            });
             for event in group {
                 let Some(name) = self.name_of(&event.kv.key, true) else {
                     continue;
@@ -228,6 +239,30 @@ impl Replica {
         crate::protocol::check_name(name, &limits)
             .ok()
             .map(|()| name.to_owned())
+    }
+
+    /// Joins consecutive unconditional transactions whose keys do not meet
+    /// (etcd takes a key once per transaction), up to the size etcd takes.
+    pub(super) fn merge(txns: impl Iterator<Item = Txn>) -> Vec<Txn> {
+        let mut merged: Vec<Txn> = Vec::new();
+        let mut keys: HashSet<Vec<u8>> = HashSet::new();
+        for txn in txns {
+            let joins = merged.last().is_some_and(|last| {
+                last.compare.is_empty()
+                    && txn.compare.is_empty()
+                    && last.ops.len() + txn.ops.len() <= 2 * PUTS_PER_TXN
+                    && txn.ops.iter().all(|op| !keys.contains(op.key()))
+            });
+            if !joins {
+                keys.clear();
+            }
+            keys.extend(txn.ops.iter().map(|op| op.key().to_vec()));
+            match merged.last_mut() {
+                Some(last) if joins => last.ops.extend(txn.ops),
+                _ => merged.push(txn),
+            }
+        }
+        merged
     }
 
     /// Transactions for a batch of changes in order: puts together, each
@@ -468,5 +503,69 @@ mod tests {
             }]
         );
         assert_eq!(clear.ops.len(), 2, "the delete and its marker");
+    }
+
+    #[test]
+    fn names_created_in_one_revision_are_in_key_order_whether_watched_or_loaded() {
+        let created = |key: &str, value: &str| WatchEvent {
+            kind: String::new(),
+            kv: kv(key, value, 30, 30),
+        };
+        let (mut watched, mut board) = loaded();
+        watched.apply(
+            &mut board,
+            &[
+                created("/p/names/zed", &status("z", 1)),
+                created("/p/names/abe", &status("a", 1)),
+            ],
+        );
+        let mut fresh = Replica::new(b"/p/");
+        let mut loaded_board = Board::new(10);
+        fresh.load(
+            &mut loaded_board,
+            header(30),
+            vec![
+                kv("/p/names/zed", &status("z", 1), 30, 30),
+                kv("/p/names/a", &status("one", 1), 3, 7),
+                kv("/p/names/abe", &status("a", 1), 30, 30),
+                kv("/p/names/b", &status("two", 2), 5, 5),
+            ],
+        );
+        assert_eq!(board.encoded(), loaded_board.encoded());
+        assert_eq!(board.encoded(), b"- a: one\n- b: two\n- abe: a\n- zed: z\n");
+    }
+
+    #[test]
+    fn queued_puts_merge_into_one_transaction_unless_a_key_comes_again_or_a_condition() {
+        let puts = |names: &[&str]| Txn {
+            compare: Vec::new(),
+            ops: names
+                .iter()
+                .map(|n| Op::Put {
+                    key: n.as_bytes().to_vec(),
+                    value: Vec::new(),
+                })
+                .collect(),
+        };
+        let conditional = Txn {
+            compare: vec![Compare::Exists { key: b"x".to_vec() }],
+            ops: vec![Op::Delete { key: b"x".to_vec() }],
+        };
+        let merged = Replica::merge(
+            [
+                puts(&["a", "b"]),
+                puts(&["c"]),
+                puts(&["a"]),
+                conditional,
+                puts(&["d"]),
+                puts(&["e"]),
+            ]
+            .into_iter(),
+        );
+        let sizes: Vec<(usize, usize)> = merged
+            .iter()
+            .map(|t| (t.compare.len(), t.ops.len()))
+            .collect();
+        assert_eq!(sizes, [(0, 3), (0, 1), (1, 1), (0, 2)]);
     }
 }

@@ -12,14 +12,24 @@ use std::time::{Duration, Instant};
 use crate::etcd::{Etcd, EtcdError, Header, KeyValue, WatchEvent};
 use crate::shutdown::Shutdown;
 
-use super::replica::Txn;
+use super::replica::{Replica, Txn};
 use super::{CHECK_EVERY, WATCH_LAG, WRITE_WITHIN};
 
 /// A batch of transactions, answered together.
 pub(super) struct Job {
     pub(super) id: u64,
     pub(super) txns: Vec<Txn>,
+    /// When the serve loop sent it: its updates are refused if etcd has not
+    /// taken them within [`WRITE_WITHIN`] of this.
+    pub(super) sent: Instant,
 }
+
+/// Most jobs written together (each is one round of the serve loop).
+const MAX_JOBS_MERGED: usize = 64;
+
+/// Longest the idle check of the quorum takes: a job that comes meanwhile
+/// waits behind it.
+const CHECK_WITHIN: Duration = Duration::from_millis(700);
 
 /// What the threads tell the serve loop.
 pub(super) enum Feed {
@@ -60,30 +70,21 @@ pub(super) fn write_loop(
     while !stop.is_triggered() {
         match jobs.recv_timeout(Shutdown::CHECK_EVERY) {
             Ok(job) => {
-                let deadline = Instant::now() + WRITE_WITHIN;
-                // The revision to wait for in the copy: the last write that
-                // happened (a transaction whose condition failed wrote nothing).
-                let mut result = Ok(0);
-                for txn in &job.txns {
-                    match etcd.txn(&txn.compare, &txn.ops, deadline) {
-                        Ok((header, true)) => result = Ok(header.revision),
-                        Ok((_, false)) => {}
-                        Err(err) => {
-                            if matches!(err, EtcdError::Unavailable { .. }) {
-                                notify.send(Feed::Health(Err(crate::error_chain(&err))));
-                            }
-                            result = Err(crate::error_chain(&err));
-                            break;
-                        }
-                    }
+                // Every job queued meanwhile goes with it: one commit for all
+                // (etcd's fsync is the cost, not the size of the transaction).
+                let mut batch = vec![job];
+                batch.extend(jobs.try_iter().take(MAX_JOBS_MERGED));
+                let result = write(&mut etcd, &batch, notify);
+                for job in &batch {
+                    notify.send(Feed::Written(job.id, result.clone()));
                 }
-                notify.send(Feed::Written(job.id, result));
                 last_check = Instant::now();
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if last_check.elapsed() >= CHECK_EVERY {
+                    // Short: a job that comes meanwhile waits for it.
                     let checked = etcd
-                        .check(prefix, Instant::now() + WRITE_WITHIN)
+                        .check(prefix, Instant::now() + CHECK_WITHIN)
                         .map(|_| ())
                         .map_err(|err| crate::error_chain(&err));
                     notify.send(Feed::Health(checked));
@@ -93,6 +94,32 @@ pub(super) fn write_loop(
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
     }
+}
+
+/// Writes some jobs' transactions, merged where they can be, within
+/// [`WRITE_WITHIN`] of the first job's sending; returns the revision to
+/// wait for in the copy (that of the last write that happened: a
+/// transaction whose condition failed wrote nothing), or why not.
+fn write(etcd: &mut Etcd, batch: &[Job], notify: &Notify) -> Result<i64, String> {
+    let Some(first) = batch.first() else {
+        return Ok(0);
+    };
+    let deadline = first.sent + WRITE_WITHIN;
+    let txns = Replica::merge(batch.iter().flat_map(|job| job.txns.iter().cloned()));
+    let mut revision = 0;
+    for txn in &txns {
+        match etcd.txn(&txn.compare, &txn.ops, deadline) {
+            Ok((header, true)) => revision = header.revision,
+            Ok((_, false)) => {}
+            Err(err) => {
+                if matches!(err, EtcdError::Unavailable { .. }) {
+                    notify.send(Feed::Health(Err(crate::error_chain(&err))));
+                }
+                return Err(crate::error_chain(&err));
+            }
+        }
+    }
+    Ok(revision)
 }
 
 /// The watcher: follows the prefix from `start`, loading it again when the
