@@ -65,6 +65,10 @@ pub(crate) struct EntryRef<'a> {
 pub(crate) struct Change {
     /// The board's sequence number after this change.
     pub(crate) seq: u64,
+    /// The board's sequence number before it: `seq - 1` on a single server;
+    /// on a gateway the revision of the change before (revisions jump, and
+    /// several changes share one).
+    pub(crate) prev: u64,
     /// Who.
     pub(crate) name: String,
     /// What: the new status and its time, or a removal and when.
@@ -187,6 +191,8 @@ pub(crate) struct Board {
     content_bytes: usize,
     /// Counts every change (a refresh too: it moves the status's time).
     seq: u64,
+    /// On a gateway, the etcd revision the next changes carry instead of a count.
+    revision: Option<u64>,
     /// Changes not yet taken by the publisher; `None` when nobody publishes.
     changes: Option<Vec<Change>>,
 }
@@ -202,6 +208,7 @@ impl Board {
             max_entries,
             content_bytes: 0,
             seq: 0,
+            revision: None,
             changes: None,
         }
     }
@@ -229,6 +236,11 @@ impl Board {
         self.changes.get_or_insert_with(Vec::new);
     }
 
+    /// Whether changes are recorded for the publisher.
+    pub(crate) fn records_changes(&self) -> bool {
+        self.changes.is_some()
+    }
+
     /// The changes since the last call, oldest first.
     pub(crate) fn take_changes(&mut self) -> Vec<Change> {
         self.changes
@@ -242,12 +254,26 @@ impl Board {
         self.seq
     }
 
+    /// Numbers the changes from now on with `revision` (an etcd revision,
+    /// which several changes may share) rather than counting them.
+    pub(crate) fn number_as(&mut self, revision: u64) {
+        self.revision = Some(revision);
+    }
+
+    /// Sets the board's sequence number without a change (a gateway's copy,
+    /// rebuilt at an etcd revision).
+    pub(crate) fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+
     /// Counts a change; records it (built only then) if anyone publishes.
     fn changed(&mut self, name: &str, kind: impl FnOnce() -> ChangeKind) {
-        self.seq += 1;
+        let prev = self.seq;
+        self.seq = self.revision.unwrap_or(prev + 1);
         if let Some(changes) = &mut self.changes {
             changes.push(Change {
                 seq: self.seq,
+                prev,
                 name: name.to_owned(),
                 kind: kind(),
             });

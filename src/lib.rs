@@ -14,8 +14,9 @@
 //!    its async HTTP stays out of this crate);
 //! 2. [`server`] and [`client`], side by side;
 //! 3. `store`: the board and its log together;
-//! 4. `board` (the name → status map as its reply) and [`storage`] (the
-//!    state file's records);
+//! 4. `board` (the name → status map as its reply), [`storage`] (the
+//!    state file's records) and `etcd` (a client of an etcd cluster, for a
+//!    gateway's board);
 //! 5. [`protocol`] (the wire format both sides share) and [`endpoint`];
 //! 6. the ground: [`sys`] (every C call: the one home of `unsafe`),
 //!    [`shutdown`], `side_thread`, `monitor`, `clock`, `secret_file`, `xdg`,
@@ -33,6 +34,8 @@ pub mod cli;
 pub mod client;
 pub mod curve;
 pub mod endpoint;
+pub use etcd::Credentials as EtcdCredentials;
+pub use store::{ClusterConfig, ClusterError, Imported};
 pub mod protocol;
 pub mod server;
 pub mod shutdown;
@@ -49,6 +52,7 @@ pub mod fuzz_api;
 
 mod board;
 mod clock;
+mod etcd;
 mod monitor;
 mod secret_file;
 mod side_thread;

@@ -12,6 +12,7 @@ use status_board::protocol::{DEFAULT_MAX_NAME, DEFAULT_MAX_REQUEST, Limits};
 use status_board::server::{self, Config, DEFAULT_MAX_ENTRIES, Listen, StateConfig};
 use status_board::shutdown::{Hangup, Shutdown};
 use status_board::storage::{DEFAULT_COMPACT_AT, Fsync, StorageOptions};
+use status_board::{ClusterConfig, EtcdCredentials};
 
 /// Keeps a name → status board and answers every request with the whole board.
 ///
@@ -79,6 +80,28 @@ struct Args {
     #[arg(long, conflicts_with_all = ["state", "fsync", "repair", "compact_at"])]
     in_memory: bool,
 
+    /// Keep the board in an etcd cluster instead of a state file: this
+    /// server is one of its gateways (run one per machine). Client URLs of
+    /// its members, comma-separated, e.g.
+    /// http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379 [default: STATUS_BOARD_ETCD]
+    #[arg(long, value_name = "URL,...", value_delimiter = ',',
+          conflicts_with_all = ["state", "in_memory", "fsync", "repair", "compact_at"])]
+    etcd: Vec<String>,
+
+    /// Where in etcd the board lives: every key starts with it
+    #[arg(long, value_name = "PREFIX", default_value = "/status-board/")]
+    etcd_prefix: String,
+
+    /// etcd's user and password, `USER:PASSWORD` on the first line of FILE
+    /// (mode 0600) [default: STATUS_BOARD_ETCD_USER and STATUS_BOARD_ETCD_PASSWORD]
+    #[arg(long, value_name = "FILE")]
+    etcd_credentials: Option<std::path::PathBuf>,
+
+    /// With --etcd: first load a single server's state file into the
+    /// cluster's board; names it has already keep their status there
+    #[arg(long, value_name = "STATE_FILE")]
+    import: Option<std::path::PathBuf>,
+
     /// When updates are forced to disk: always (before each reply; survives a
     /// power cut), everysec (once a second), no (when the OS decides). Every
     /// acknowledged update survives a crash or kill -9 with any of them.
@@ -144,8 +167,48 @@ fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
     Ok(ttl)
 }
 
+/// `--etcd`, or `STATUS_BOARD_ETCD`, with its login: the cluster, if any.
+fn cluster_config(args: &Args) -> Result<Option<ClusterConfig>, String> {
+    let urls = match args.etcd.is_empty() {
+        false => args.etcd.clone(),
+        true => cli::env_text("STATUS_BOARD_ETCD")?
+            .map(|list| list.split(',').map(|u| u.trim().to_owned()).collect())
+            .unwrap_or_default(),
+    };
+    if urls.is_empty() {
+        if args.import.is_some() {
+            return Err("--import loads a state file into etcd: give --etcd too".into());
+        }
+        return Ok(None);
+    }
+    let credentials = match &args.etcd_credentials {
+        Some(path) => Some(EtcdCredentials::from_file(path)?),
+        None => match (
+            cli::env_text("STATUS_BOARD_ETCD_USER")?,
+            cli::env_text("STATUS_BOARD_ETCD_PASSWORD")?,
+        ) {
+            (Some(user), Some(password)) => Some(EtcdCredentials { user, password }),
+            (None, None) => None,
+            _ => {
+                return Err(
+                    "set both STATUS_BOARD_ETCD_USER and STATUS_BOARD_ETCD_PASSWORD, or neither"
+                        .into(),
+                );
+            }
+        },
+    };
+    if args.etcd_prefix.is_empty() {
+        return Err("--etcd-prefix must not be empty: the board would take all of etcd".into());
+    }
+    Ok(Some(ClusterConfig {
+        urls,
+        prefix: args.etcd_prefix.clone(),
+        credentials,
+    }))
+}
+
 impl Args {
-    fn into_config(self) -> Config {
+    fn into_config(self, cluster: Option<ClusterConfig>) -> Config {
         let listen = if self.bind.is_empty() {
             Listen::PortHost {
                 port: self.port,
@@ -154,7 +217,12 @@ impl Args {
         } else {
             Listen::Endpoints(self.bind)
         };
-        let state = if self.in_memory {
+        let state = if let Some(cluster) = cluster {
+            StateConfig::Cluster {
+                cluster,
+                import: self.import,
+            }
+        } else if self.in_memory {
             StateConfig::InMemory
         } else {
             StateConfig::File {
@@ -236,7 +304,8 @@ fn try_main() -> Result<(), Stop> {
     if args.curve_secret.is_some() && !status_board::curve::available() {
         return Err(Stop::Error(status_board::curve::UNAVAILABLE.into()));
     }
-    Ok(serve(args.into_config())?)
+    let cluster = cluster_config(&args)?;
+    Ok(serve(args.into_config(cluster))?)
 }
 
 /// Serves until Ctrl-C or SIGTERM; SIGHUP reloads the users file.

@@ -88,6 +88,13 @@ pub enum StateConfig {
         /// Sync policy, compaction size, repair.
         options: StorageOptions,
     },
+    /// In an etcd cluster (`--etcd`): this server is one of its gateways.
+    Cluster {
+        /// The members, the prefix, the login.
+        cluster: crate::store::ClusterConfig,
+        /// `--import STATE_FILE`: a single server's board to load first.
+        import: Option<PathBuf>,
+    },
 }
 
 /// Everything the server needs to know, as given on the command line.
@@ -312,6 +319,15 @@ pub(super) fn open_store(config: &Config) -> Result<(Store, String), ServerError
             Store::in_memory(config.max_entries),
             console::IN_MEMORY_LINE.to_owned(),
         )),
+        StateConfig::Cluster { cluster, import } => {
+            let mut store = Store::cluster(cluster, config.max_entries)?;
+            if let Some(path) = import {
+                let imported = store.import(path)?;
+                log_err!("{}", console::imported_line(path, &imported));
+            }
+            let line = console::cluster_line(cluster, store.len());
+            Ok((store, line))
+        }
         StateConfig::File { path, options } => {
             let path = match path {
                 Some(path) => path.clone(),

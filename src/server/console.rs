@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use crate::storage::Fsync;
-use crate::store::{Event, Store, names};
+use crate::store::{Event, Health, Store, names};
 use crate::sys::OpenFiles;
 
 use super::Server;
@@ -118,6 +118,35 @@ fn waiting_line(listen: &Listen, bound: &str) -> String {
     }
 }
 
+/// An update etcd did not take: the details to the log, the client is told
+/// only that the board is read-only.
+pub(super) fn not_stored_in_cluster(why: &str) {
+    log_err!(
+        "not stored: etcd did not take it ({}); its client was told the board is read-only",
+        crate::visible::visible(why)
+    );
+}
+
+/// The start-up line for a board kept in an etcd cluster.
+pub(super) fn cluster_line(cluster: &crate::store::ClusterConfig, count: usize) -> String {
+    format!(
+        "State: etcd at {}, prefix {:?} ({} loaded); updates acknowledged once a majority has them.",
+        cluster.urls.join(","),
+        cluster.prefix,
+        names(count)
+    )
+}
+
+/// The line after `--import`.
+pub(super) fn imported_line(path: &Path, imported: &crate::store::Imported) -> String {
+    format!(
+        "Imported {}: {} added, {} already on the board kept.",
+        path.display(),
+        names(imported.added),
+        names(imported.kept)
+    )
+}
+
 /// The start-up line for a board kept in memory only.
 pub(super) const IN_MEMORY_LINE: &str =
     "State: in memory only (--in-memory); the board is lost when the server stops.";
@@ -135,6 +164,7 @@ pub(super) fn state_file_line(path: &Path, restored: usize, fsync: &Fsync) -> St
 fn settings_line(config: &Config) -> String {
     let storage = match &config.state {
         StateConfig::InMemory => "in memory".to_owned(),
+        StateConfig::Cluster { cluster, .. } => format!("etcd prefix {:?}", cluster.prefix),
         StateConfig::File { options, .. } => format!(
             "fsync {}, compact past {} bytes",
             options.fsync, options.compact_at
@@ -179,6 +209,7 @@ pub(super) fn stopped(state: &StateConfig, count: usize) {
     let kept = match state {
         StateConfig::InMemory => "gone with the server (--in-memory: nothing on disk)",
         StateConfig::File { .. } => "all of it on disk",
+        StateConfig::Cluster { .. } => "all of it in etcd",
     };
     log_err!("Stopped: {} on the board, {kept}.", names(count));
 }
@@ -194,6 +225,20 @@ pub(super) fn log_events(store: &mut Store) {
             Event::Reattached { path, names: count } => log_err!(
                 "warning: {} was deleted or replaced while in use; wrote the board ({}) to a new file there",
                 path.display(),
+                names(count)
+            ),
+            Event::Cluster(Health::Lost(why)) => log_err!(
+                "etcd: no quorum ({}): updates refused, polls answered from the copy, marked stale",
+                crate::visible::visible(&why)
+            ),
+            Event::Cluster(Health::Back) => {
+                log_err!("etcd: quorum back: updates taken again")
+            }
+            Event::Cluster(Health::Loaded {
+                names: count,
+                revision,
+            }) => log_err!(
+                "etcd: loaded the board again at revision {revision} ({}): watchers start over",
                 names(count)
             ),
         }

@@ -30,6 +30,9 @@ pub enum ServerError {
     /// The state file could not be opened, read or kept.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The etcd cluster of `--etcd` cannot be used.
+    #[error(transparent)]
+    Cluster(#[from] crate::store::ClusterError),
     /// The users file of `--auth` cannot be used.
     #[error(transparent)]
     Users(#[from] UsersError),
@@ -71,6 +74,9 @@ pub(super) enum Rejected {
     /// The update could not be stored; the details go to the server's log, not the client.
     #[error("the server cannot store updates right now; try again later")]
     Unstored,
+    /// A gateway's etcd cluster has no quorum: the board is read-only.
+    #[error("the board is read-only: its etcd cluster has no quorum; try again later")]
+    NoQuorum,
 }
 
 impl Rejected {
@@ -80,7 +86,7 @@ impl Rejected {
             Rejected::Protocol(err) => err.refusal(),
             Rejected::Board(BoardError::Full { .. }) => Refusal::Full,
             Rejected::Forbidden(_) => Refusal::Forbidden,
-            Rejected::Unstored => Refusal::Unavailable,
+            Rejected::Unstored | Rejected::NoQuorum => Refusal::Unavailable,
         }
     }
 

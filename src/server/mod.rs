@@ -168,7 +168,12 @@ impl Server {
         let ttl_ms = self.config.ttl_ms();
         self.store.set_ttl(ttl_ms);
         let run = RunInfo {
-            epoch: new_epoch(),
+            // A gateway's epoch is its cluster's and prefix's: a watcher may
+            // move between the gateways of one board and keep its numbers.
+            epoch: self
+                .store
+                .cluster_epoch()
+                .map_or_else(new_epoch, str::to_owned),
             ttl_ms,
             publish: self
                 .publisher

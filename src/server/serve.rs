@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::protocol::ProtocolError;
 use crate::storage::StorageError;
-use crate::store::{Committed, Store};
+use crate::store::{Committed, Store, Synced};
 
 use super::auth::Users;
 use super::cmd::{self, Answer, Context, Immediate, Outcome, RunInfo};
@@ -60,10 +60,11 @@ impl Serving<'_> {
     /// One round: take what is queued (or wait for it), expire, compact when
     /// due, write the staged changes, publish.
     pub(super) fn round(&mut self) -> Result<(), ServerError> {
-        if self.store.is_syncing() {
-            // Wait for a request or the sync thread, whichever comes first.
+        if self.store.is_syncing() || self.store.has_feed() {
+            // Wait for a request or the sync thread (a gateway: its etcd
+            // threads), whichever comes first.
             let (readable, synced) = self.socket.wait(true, self.store)?;
-            if synced {
+            if synced || self.store.has_feed() {
                 self.finish_syncs();
             }
             if readable {
@@ -98,6 +99,9 @@ impl Serving<'_> {
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         while (self.store.is_syncing() || !self.waiting.is_empty()) && Instant::now() < deadline {
             if self.store.is_syncing() && self.socket.wait(false, self.store)?.1 {
+                self.finish_syncs();
+            }
+            if self.store.has_feed() {
                 self.finish_syncs();
             }
             self.commit();
@@ -171,8 +175,16 @@ impl Serving<'_> {
     fn finish_syncs(&mut self) {
         match self.store.finish_syncs() {
             Ok(done) => {
-                let done = done.min(self.syncing.len());
-                for mut batch in self.syncing.drain(..done).collect::<Vec<_>>() {
+                for synced in done {
+                    let Some(mut batch) = self.syncing.pop_front() else {
+                        break;
+                    };
+                    if let Synced::Refused(why) = synced {
+                        console::not_stored_in_cluster(&why);
+                        for pending in &mut batch {
+                            pending.answer = Answer::Rejected(Rejected::NoQuorum);
+                        }
+                    }
                     self.answer(&mut batch);
                 }
             }

@@ -44,7 +44,9 @@ impl<'a> RequestSocket<'a> {
     /// Waits up to [`Shutdown::CHECK_EVERY`] for a request (if `requests`) or
     /// a finished sync of `store`; says which came, as (request, sync).
     pub(super) fn wait(&self, requests: bool, store: &Store) -> Result<(bool, bool), ServerError> {
-        let sync_fd = store.sync_fd().filter(|_| store.is_syncing());
+        let sync_fd = store
+            .sync_fd()
+            .filter(|_| store.is_syncing() || store.has_feed());
         let mut items: Vec<zmq::PollItem> = requests
             .then(|| self.socket.as_poll_item(zmq::POLLIN))
             .into_iter()
