@@ -34,9 +34,15 @@ impl Gateway {
     /// A gateway bound at `bind`, publishing at `publish` (a restart reuses
     /// the endpoints a killed one had).
     pub fn start_at(etcd: &str, bind: &str, publish: &str) -> Gateway {
+        Gateway::start_with(etcd, bind, publish, &[])
+    }
+
+    /// [`Gateway::start_at`] with `extra` arguments.
+    pub fn start_with(etcd: &str, bind: &str, publish: &str, extra: &[&str]) -> Gateway {
         let mut command = server_command();
         command
             .args(["--etcd", etcd, "--bind", bind, "--publish", publish])
+            .args(extra)
             .env_remove("STATUS_BOARD_ETCD")
             .stdin(Stdio::null());
         let (child, stdout, stderr) = spawn_piped(&mut command);

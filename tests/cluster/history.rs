@@ -105,8 +105,14 @@ pub fn lost_writes(ops: &[Op], board: &str) -> Vec<String> {
 /// Something a watcher saw that carries the board's sequence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen {
-    /// A published change: `rev EPOCH SEQ AT PREV`.
-    Notice { epoch: String, seq: u64, prev: u64 },
+    /// A published change: `rev EPOCH SEQ AT PREV` (PREV: the revision
+    /// published before), or `set|del EPOCH SEQ AT …` (several of which
+    /// may share a revision).
+    Notice {
+        epoch: String,
+        seq: u64,
+        prev: Option<u64>,
+    },
     /// A heartbeat: `hb EPOCH SEQ AT`.
     Heartbeat { epoch: String, seq: u64 },
     /// A snapshot's header (`_:@board`).
@@ -140,7 +146,12 @@ pub fn parse_published(frame: &[u8]) -> Option<Seen> {
         ["rev", epoch, seq, _at, prev, ..] => Some(Seen::Notice {
             epoch: (*epoch).to_owned(),
             seq: seq.parse().ok()?,
-            prev: prev.parse().ok()?,
+            prev: Some(prev.parse().ok()?),
+        }),
+        ["set" | "del", epoch, seq, ..] => Some(Seen::Notice {
+            epoch: (*epoch).to_owned(),
+            seq: seq.parse().ok()?,
+            prev: None,
         }),
         ["hb", epoch, seq, ..] => Some(Seen::Heartbeat {
             epoch: (*epoch).to_owned(),
@@ -163,15 +174,24 @@ pub fn falling(seen: &[Seen]) -> Vec<String> {
             if before.epoch() != item.epoch() {
                 wrong.push(format!("the epoch changed: {before:?} then {item:?}"));
             }
-            let rises = match item {
-                Seen::Notice { seq, .. } => *seq > before.seq(),
+            let rises = match (item, before) {
+                // Changes of one revision, published one by one, share it.
+                (Seen::Notice { prev: None, .. }, Seen::Notice { prev: None, .. }) => {
+                    item.seq() >= before.seq()
+                }
+                (Seen::Notice { .. }, _) => item.seq() > before.seq(),
                 _ => item.seq() >= before.seq(),
             };
             if !rises {
                 wrong.push(format!("the sequence fell: {before:?} then {item:?}"));
             }
         }
-        if let Seen::Notice { seq, prev, .. } = item {
+        if let Seen::Notice {
+            seq,
+            prev: Some(prev),
+            ..
+        } = item
+        {
             if prev >= seq {
                 wrong.push(format!("a notice's PREV is not below its SEQ: {item:?}"));
             }
@@ -321,7 +341,16 @@ fn notice(seq: u64, prev: u64) -> Seen {
     Seen::Notice {
         epoch: "etcd-1".to_owned(),
         seq,
-        prev,
+        prev: Some(prev),
+    }
+}
+
+/// A `set`/`del` notice, which does not name the revision before.
+fn change(seq: u64) -> Seen {
+    Seen::Notice {
+        epoch: "etcd-1".to_owned(),
+        seq,
+        prev: None,
     }
 }
 
@@ -350,6 +379,17 @@ fn a_rising_watcher_passes() {
         parse_published(b"hb etcd-1 9 1795244024181"),
         Some(heartbeat(9))
     );
+    // One by one, changes of one revision share its number.
+    let seen = [heartbeat(4), change(9), change(9), heartbeat(9), change(12)];
+    assert_eq!(falling(&seen), Vec::<String>::new());
+    assert_eq!(
+        parse_published(b"set etcd-1 9 1795244024181 w0: n=3"),
+        Some(change(9))
+    );
+    assert_eq!(
+        parse_published(b"del etcd-1 12 1795244024181 cleared w0"),
+        Some(change(12))
+    );
     let snapshots = [4, 4, 9, 15].map(|seq| Seen::Snapshot {
         epoch: "etcd-1".to_owned(),
         seq,
@@ -363,6 +403,11 @@ fn a_falling_or_repeated_sequence_is_caught() {
     assert!(wrong[0].contains("fell"), "{wrong:?}");
     let wrong = falling(&[heartbeat(9), notice(9, 4)]);
     assert!(wrong.iter().any(|w| w.contains("fell")), "{wrong:?}");
+    // A change after a heartbeat at its revision: published twice, or late.
+    let wrong = falling(&[change(9), heartbeat(9), change(9)]);
+    assert_eq!(wrong.len(), 1, "{wrong:?}");
+    let wrong = falling(&[change(9), change(8)]);
+    assert_eq!(wrong.len(), 1, "{wrong:?}");
     let snapshots = [5, 3].map(|seq| Seen::Snapshot {
         epoch: "etcd-1".to_owned(),
         seq,

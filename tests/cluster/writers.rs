@@ -68,6 +68,33 @@ impl Writers {
         self.wait_acknowledged_since(&all, since, bound)
     }
 
+    /// Waits until every writer has had `count` writes acknowledged from
+    /// `since` on: a run long enough to mean something around a fault.
+    pub fn wait_all_acknowledged_count(&self, count: usize, since: Instant, bound: Duration) {
+        let deadline = Instant::now() + bound;
+        let mut ops = self.log.ops.lock().expect("ops");
+        loop {
+            let counts: Vec<usize> = self
+                .names
+                .iter()
+                .map(|name| {
+                    ops.iter()
+                        .filter(|op| &op.name == name && op.invoked >= since && op.acknowledged())
+                        .count()
+                })
+                .collect();
+            if counts.iter().all(|&c| c >= count) {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "not {count} writes acknowledged for every writer within {bound:?}: {counts:?}"
+            );
+            ops = self.log.more.wait_timeout(ops, left).expect("ops").0;
+        }
+    }
+
     /// [`Writers::wait_all_acknowledged_since`] for the writers numbered in `which`.
     pub fn wait_acknowledged_since(
         &self,
@@ -175,5 +202,37 @@ fn write(name: &str, endpoints: &[String], stop: &AtomicBool, log: &Log) {
             socket = connect(&endpoints[at]);
         }
         thread::sleep(PACE);
+    }
+}
+
+impl Writers {
+    /// Waits until writer `k` has had a write refused that it sent at or
+    /// after `since`; that refusal. Panics after `bound`.
+    pub fn wait_refused(&self, k: usize, since: Instant, bound: Duration) -> String {
+        let deadline = Instant::now() + bound;
+        let name = &self.names[k];
+        let mut ops = self.log.ops.lock().expect("ops");
+        loop {
+            let refused = ops.iter().find_map(|op| match &op.outcome {
+                Outcome::Refused(reply) if &op.name == name && op.invoked >= since => {
+                    Some(reply.clone())
+                }
+                _ => None,
+            });
+            if let Some(reply) = refused {
+                return reply;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "{name} had no write refused within {bound:?}; its last: {:#?}",
+                ops.iter()
+                    .rev()
+                    .filter(|op| &op.name == name)
+                    .take(4)
+                    .collect::<Vec<_>>()
+            );
+            ops = self.log.more.wait_timeout(ops, left).expect("ops").0;
+        }
     }
 }
