@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::peers::Network;
-use crate::common::{Running, free_port, send_signal};
+use crate::common::{Running, free_port, run_with_input, send_signal};
 
 pub const ETCD: &str = "/usr/bin/etcd";
 pub const ETCDCTL: &str = "/usr/bin/etcdctl";
@@ -326,14 +326,21 @@ impl Cluster {
     /// Runs etcdctl against `members` with `args`; its stdout, or a panic
     /// with its stderr.
     pub fn etcdctl(&self, members: &[usize], args: &[&str]) -> String {
-        let output = Command::new(ETCDCTL)
-            .env("ETCDCTL_API", "3")
-            .arg("--endpoints")
-            .arg(self.urls_of(members))
-            .args(["--command-timeout", "5s"])
-            .args(args)
-            .output()
-            .expect("run etcdctl");
+        self.etcdctl_with_input(members, args, "")
+    }
+
+    /// [`Cluster::etcdctl`] with `input` on its stdin (`etcdctl txn`).
+    pub fn etcdctl_with_input(&self, members: &[usize], args: &[&str], input: &str) -> String {
+        let output = run_with_input(
+            Command::new(ETCDCTL)
+                .env("ETCDCTL_API", "3")
+                .arg("--endpoints")
+                .arg(self.urls_of(members))
+                .args(["--command-timeout", "5s"])
+                .args(args),
+            input,
+            Duration::from_secs(10),
+        );
         assert!(output.status.success(), "etcdctl {args:?}: {output:?}");
         String::from_utf8(output.stdout).expect("UTF-8 from etcdctl")
     }

@@ -9,9 +9,9 @@ use super::etcd::Cluster;
 use super::gateway::{Gateway, Watch, header, seen_in};
 use super::history::{Op, Seen, falling, lost_writes};
 use super::writers::{Writers, tally};
-use crate::common::{client, reference_or_skip, run_with_input};
+use crate::common::{Watcher, client, reference_or_skip, run_with_input};
 
-pub const TESTS: [(&str, fn()); 7] = [
+pub const TESTS: [(&str, fn()); 11] = [
     (
         "the_etcd_fixture_elects_again_after_a_kill_a_pause_and_a_cut",
         the_etcd_fixture_elects_again_after_a_kill_a_pause_and_a_cut,
@@ -21,12 +21,20 @@ pub const TESTS: [(&str, fn()); 7] = [
         an_update_through_one_gateway_reaches_every_gateway_and_the_original_client,
     ),
     (
+        "gateways_agree_on_the_order_of_names_created_in_one_revision",
+        gateways_agree_on_the_order_of_names_created_in_one_revision,
+    ),
+    (
         "kill_9_of_the_etcd_leader_under_four_writers_loses_nothing_acknowledged",
         kill_9_of_the_etcd_leader_under_four_writers_loses_nothing_acknowledged,
     ),
     (
-        "kill_9_of_a_gateway_clients_carry_on_through_the_other_and_it_catches_up",
-        kill_9_of_a_gateway_clients_carry_on_through_the_other_and_it_catches_up,
+        "kill_9_of_a_gateway_writers_carry_on_through_the_other_and_it_catches_up",
+        kill_9_of_a_gateway_writers_carry_on_through_the_other_and_it_catches_up,
+    ),
+    (
+        "kill_9_of_a_gateway_a_client_with_two_endpoints_carries_on",
+        kill_9_of_a_gateway_a_client_with_two_endpoints_carries_on,
     ),
     (
         "the_leader_paused_5_s_under_four_writers_loses_nothing_acknowledged",
@@ -39,6 +47,14 @@ pub const TESTS: [(&str, fn()); 7] = [
     (
         "a_single_server_state_file_is_imported_once",
         a_single_server_state_file_is_imported_once,
+    ),
+    (
+        "two_members_down_the_board_is_read_only_then_writable_again",
+        two_members_down_the_board_is_read_only_then_writable_again,
+    ),
+    (
+        "an_expiry_is_written_once_and_every_watcher_tells_it_from_a_clear",
+        an_expiry_is_written_once_and_every_watcher_tells_it_from_a_clear,
     ),
 ];
 
@@ -211,6 +227,36 @@ fn an_update_through_one_gateway_reaches_every_gateway_and_the_original_client()
     }
 }
 
+/// Names created in one etcd transaction share a `create_revision`: a
+/// gateway that watched them come and one that loaded them later must still
+/// show them in the same order (a gateway batches several new names into one
+/// transaction, so this happens under load).
+fn gateways_agree_on_the_order_of_names_created_in_one_revision() {
+    let cluster = Cluster::start();
+    let watching = Gateway::start(&cluster.urls());
+    // Not in the order of their keys, which is how etcd breaks the tie in a range.
+    let value = |status: &str| {
+        let json = serde_json::json!({"status": format!(": {status}"), "set_at_ms": 1});
+        // etcdctl txn reads each argument as a double-quoted string.
+        format!("\"{}\"", json.to_string().replace('"', "\\\""))
+    };
+    // No comparisons, two puts on success, none on failure: three sections.
+    let txn = format!(
+        "\nput /status-board/names/zed {}\nput /status-board/names/abe {}\n\n\n",
+        value("z"),
+        value("a")
+    );
+    cluster.etcdctl_with_input(&[0], &["txn"], &txn);
+    watching.wait_for_line("- abe: a", EVENT_BOUND);
+    watching.wait_for_line("- zed: z", EVENT_BOUND);
+    let loading = Gateway::start(&cluster.urls());
+    assert_eq!(
+        String::from_utf8(watching.poll()).expect("UTF-8"),
+        String::from_utf8(loading.poll()).expect("UTF-8"),
+        "the gateway that watched (left) and the one that loaded (right) disagree"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 2 and 4. The leader lost under four writers.
 
@@ -339,13 +385,14 @@ fn same_board_everywhere(gateways: &[&Gateway]) -> String {
 // ---------------------------------------------------------------------------
 // 3. A gateway lost.
 
-fn kill_9_of_a_gateway_clients_carry_on_through_the_other_and_it_catches_up() {
+fn kill_9_of_a_gateway_writers_carry_on_through_the_other_and_it_catches_up() {
     let cluster = Cluster::start();
     let first = Gateway::start(&cluster.urls());
     let second = Gateway::start(&cluster.urls());
     let watch = Watch::start(&second);
     let both = vec![first.endpoint().to_owned(), second.endpoint().to_owned()];
-    // Writers 0 and 2 start on the gateway to be killed, 1 and 3 on the other.
+    // Writers 0 and 2 start on the gateway to be killed, 1 and 3 on the other;
+    // each moves to the next endpoint when a write times out (Lazy Pirate).
     let endpoints: Vec<Vec<String>> = (0..4)
         .map(|k| {
             let mut order = both.clone();
@@ -356,41 +403,23 @@ fn kill_9_of_a_gateway_clients_carry_on_through_the_other_and_it_catches_up() {
     let writers = Writers::start(&endpoints);
     writers.wait_all_acknowledged_count(WRITES_AROUND_A_FAULT, Instant::now(), EVENT_BOUND);
 
-    // Our client with both endpoints (the failover of issue 22).
-    let one_shot = |status: &str| {
-        let mut command = client(&["carol", "--set", status, "--timeout", "1000"]);
-        for endpoint in &both {
-            command.args(["--endpoint", endpoint]);
-        }
-        let output = run_with_input(&mut command, "", EVENT_BOUND);
-        let stdout = String::from_utf8(output.stdout).expect("UTF-8");
-        let stderr = String::from_utf8(output.stderr).expect("UTF-8");
-        assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
-        assert!(stdout.contains(&format!("- carol: {status}\n")), "{stdout}");
-        stderr
-    };
-    one_shot("before the kill");
-
     let killed_at = Instant::now();
     let (etcd, bind, publish) = first.kill();
-    let (first_ack, last_ack) = writers.wait_all_acknowledged_since(killed_at, RESUME_BOUND);
+    let (_, last_ack) = writers.wait_all_acknowledged_since(killed_at, RESUME_BOUND);
     figure(
-        "3: kill -9 of a gateway: to a writer's next acknowledged write",
-        first_ack - killed_at,
-    );
-    figure(
-        "3: kill -9 of a gateway: to every writer's",
+        "3: kill -9 of a gateway: to every writer's next acknowledged write (its timeout, then the other)",
         last_ack - killed_at,
     );
-    let said = one_shot("after the kill");
-    assert!(
-        said.contains(&both[1]),
-        "the client says which endpoint it moved to: {said}"
-    );
+    second.ask("carol: while it was down").expect("a reply");
 
     // Back on its endpoints, it has what was written meanwhile.
+    let restarted_at = Instant::now();
     let first = Gateway::start_at(&etcd, &bind, &publish);
-    first.wait_for_line("- carol: after the kill", EVENT_BOUND);
+    first.wait_for_line("- carol: while it was down", EVENT_BOUND);
+    figure(
+        "3: a restarted gateway serves the board",
+        restarted_at.elapsed(),
+    );
     writers.wait_all_acknowledged_count(WRITES_AROUND_A_FAULT, Instant::now(), EVENT_BOUND);
     let ops = writers.finish();
     for name in ["w0", "w2"] {
@@ -407,6 +436,55 @@ fn kill_9_of_a_gateway_clients_carry_on_through_the_other_and_it_catches_up() {
         &ops,
         &[&first, &second],
         vec![watch],
+    );
+}
+
+/// `status_client --endpoint A --endpoint B`, one-shot and watching, with A
+/// killed: both carry on through B and say so.
+fn kill_9_of_a_gateway_a_client_with_two_endpoints_carries_on() {
+    let cluster = Cluster::start();
+    let first = Gateway::start(&cluster.urls());
+    let second = Gateway::start(&cluster.urls());
+    let both = [first.endpoint().to_owned(), second.endpoint().to_owned()];
+    let one_shot = |status: &str| {
+        let mut command = client(&["carol", "--set", status, "--timeout", "1000"]);
+        for endpoint in &both {
+            command.args(["--endpoint", endpoint]);
+        }
+        let output = run_with_input(&mut command, "", EVENT_BOUND);
+        let stdout = String::from_utf8(output.stdout).expect("UTF-8");
+        let stderr = String::from_utf8(output.stderr).expect("UTF-8");
+        assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+        assert!(stdout.contains(&format!("- carol: {status}\n")), "{stdout}");
+        stderr
+    };
+    let watcher = Watcher::start(&both[0], &["--endpoint", &both[1]]);
+    one_shot("before the kill");
+    watcher.out.find_within("before the kill", EVENT_BOUND);
+
+    let killed_at = Instant::now();
+    let _ = first.kill();
+    let said = one_shot("after the kill");
+    figure(
+        "3: a one-shot client, A killed, through B",
+        killed_at.elapsed(),
+    );
+    assert!(
+        said.contains(&both[1]),
+        "the client says which endpoint it moved to: {said}"
+    );
+    // The watcher's own silence bound (3 s) and a timeout, then B.
+    watcher
+        .out
+        .find_within("after the kill", Duration::from_secs(20));
+    figure(
+        "3: a watcher, A killed, shows an update made through B",
+        killed_at.elapsed(),
+    );
+    let said = watcher.stop().join("\n");
+    assert!(
+        said.contains(&both[1]),
+        "the watcher says which endpoint it moved to: {said}"
     );
 }
 
@@ -522,4 +600,109 @@ fn a_single_server_state_file_is_imported_once() {
     );
     let board = String::from_utf8(again.poll()).expect("UTF-8");
     assert_eq!(board, "- alice: changed since\n- bob: imported too\n");
+}
+
+// ---------------------------------------------------------------------------
+// Two members lost: read-only, then back.
+
+fn two_members_down_the_board_is_read_only_then_writable_again() {
+    let mut cluster = Cluster::start();
+    let gateway = Gateway::start(&cluster.urls());
+    let reply = gateway.ask("alice: before").expect("a reply");
+    assert_eq!(reply, "- alice: before\n");
+
+    // The leader and one more: the one left has no majority.
+    let leader = cluster.leader();
+    let other = (leader + 1) % 3;
+    let lost_at = Instant::now();
+    cluster.kill(leader);
+    cluster.kill(other);
+    let sent = Instant::now();
+    let reply = gateway.ask("alice: during").expect("a reply within 5 s");
+    let refused_in = sent.elapsed();
+    figure("two members down: an update refused", refused_in);
+    assert!(reply.starts_with("error: unavailable: "), "{reply:?}");
+    assert!(refused_in < REFUSE_BOUND, "refused after {refused_in:?}");
+    // Polls are still answered, from the copy, marked stale.
+    assert_eq!(gateway.poll(), b"- alice: before\n");
+    let started = Instant::now();
+    while header(&gateway.snapshot(), "stale").is_none() {
+        assert!(started.elapsed() < EVENT_BOUND, "never marked stale");
+        std::thread::yield_now();
+    }
+    figure("two members down: to a stale snapshot", lost_at.elapsed());
+    gateway.wait_for_log("no quorum", EVENT_BOUND);
+
+    // One back is a majority again: updates are taken.
+    let back_at = Instant::now();
+    cluster.restart(other);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let reply = gateway
+            .ask(&format!("alice: after {tries}"))
+            .expect("a reply");
+        if !reply.starts_with("error: ") {
+            assert_eq!(reply, format!("- alice: after {tries}\n"));
+            break;
+        }
+        assert!(reply.starts_with("error: unavailable: "), "{reply:?}");
+        assert!(back_at.elapsed() < RESUME_BOUND, "still refused: {reply:?}");
+    }
+    figure(
+        "two members down: from a member's restart to an acknowledged update",
+        back_at.elapsed(),
+    );
+    assert_eq!(header(&gateway.snapshot(), "stale"), None);
+}
+
+// ---------------------------------------------------------------------------
+// --ttl and --clear with several gateways.
+
+fn an_expiry_is_written_once_and_every_watcher_tells_it_from_a_clear() {
+    let cluster = Cluster::start();
+    let any = "tcp://127.0.0.1:*";
+    let gateways = [
+        Gateway::start_with(&cluster.urls(), any, any, &["--ttl", "1s"]),
+        Gateway::start_with(&cluster.urls(), any, any, &["--ttl", "1s"]),
+    ];
+    let watches: Vec<Watch> = gateways.iter().map(Watch::start).collect();
+    gateways[0].ask("alice: soon gone").expect("a reply");
+    gateways[0].ask("bob: to be cleared").expect("a reply");
+    let cleared = gateways[1].ask("_:@clear bob").expect("a reply");
+    assert!(cleared.starts_with("status-board 1\n"), "{cleared:?}");
+    for watch in &watches {
+        watch.wait_for("cleared bob", EVENT_BOUND);
+        watch.wait_for("expired alice", EVENT_BOUND);
+    }
+    // Both gateways were due to expire alice at the same moment: one
+    // transaction won. (A barrier through both gateways, so that a second
+    // expiry would have been written by now.)
+    for (i, gateway) in gateways.iter().enumerate() {
+        gateway
+            .ask(&format!("carol: barrier {i}"))
+            .expect("a reply");
+    }
+    for watch in &watches {
+        watch.wait_for("carol: barrier 1", EVENT_BOUND);
+    }
+    let marker = cluster.etcdctl(&[0], &["get", "-w", "json", "/status-board/removed/alice"]);
+    let marker: serde_json::Value = serde_json::from_str(&marker).expect("JSON");
+    assert_eq!(marker["kvs"][0]["version"], 1, "{marker}");
+    let value = marker["kvs"][0]["value"].as_str().expect("a value");
+    let value = decode_base64(value);
+    let value: serde_json::Value = serde_json::from_slice(&value).expect("a JSON value");
+    assert_eq!(value["why"], "expired", "{value}");
+    for watch in watches {
+        let (published, _) = watch.finish();
+        assert_eq!(falling(&published), Vec::<String>::new());
+    }
+}
+
+/// etcdctl's JSON carries keys and values in base64.
+fn decode_base64(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("base64 from etcdctl")
 }

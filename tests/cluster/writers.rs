@@ -9,8 +9,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::gateway::GATEWAY_TIMEOUT;
 use super::history::{Op, Outcome};
+
+/// A writer's wait for a reply: past the gateway's own 2 s bound on a
+/// refusal, with room for a busy machine.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Between two writes of one writer: a steady load that leaves the two
 /// cores to etcd and the gateways.
@@ -158,7 +161,7 @@ fn write(name: &str, endpoints: &[String], stop: &AtomicBool, log: &Log) {
         let socket = context.socket(zmq::REQ).expect("REQ");
         socket.set_linger(0).expect("LINGER");
         socket
-            .set_rcvtimeo(i32::try_from(GATEWAY_TIMEOUT.as_millis()).expect("fits"))
+            .set_rcvtimeo(i32::try_from(WRITE_TIMEOUT.as_millis()).expect("fits"))
             .expect("RCVTIMEO");
         socket.connect(endpoint).expect("connect");
         socket
