@@ -71,7 +71,7 @@ impl Gateway {
         &self.server.endpoint
     }
 
-    /// kill -9; returns what it wrote to stderr (for a failing test's message).
+    /// kill -9; what a restart needs: its `--etcd`, endpoint and publisher.
     pub fn kill(mut self) -> (String, String, String) {
         let _ = self.server.child.kill();
         let _ = self.server.child.wait();
