@@ -34,7 +34,7 @@ pub mod cli;
 pub mod client;
 pub mod curve;
 pub mod endpoint;
-pub use etcd::Credentials as EtcdCredentials;
+pub use etcd::{Credentials as EtcdCredentials, TlsFiles as EtcdTlsFiles};
 pub use store::{ClusterConfig, ClusterError, Imported};
 pub mod protocol;
 pub mod server;

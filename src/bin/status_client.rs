@@ -9,8 +9,8 @@ use std::time::Duration;
 use clap::Parser;
 use status_board::cli::{self, EXIT_INTERRUPTED};
 use status_board::client::{
-    self, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, LoginError, Options, RequestError, RunError,
-    eprintln_visible,
+    self, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, Endpoints, LoginError, Options, RequestError,
+    RunError, eprintln_visible,
 };
 use status_board::protocol::POLL_NAME;
 use status_board::shutdown::{Hangup, Shutdown};
@@ -39,6 +39,17 @@ use status_board::visible::visible;
 /// connection up to --retries times in all; a watcher, a pipe and the prompt
 /// keep trying until the server is back, also when it comes back with logins
 /// turned on or off (the status typed meanwhile is kept, and sent then).
+///
+/// Several servers of one board (gateways of a cluster): repeat --endpoint,
+/// or list them in STATUS_BOARD_ENDPOINT with commas. A try that gets no reply,
+/// or finds nothing listening, goes to the next one, and the client stays
+/// with the one that answers; stderr says so (now using B (A: no reply in
+/// 2500 ms)). The tries are spread over the servers in turn, at least one
+/// each: with one of two servers down, a --set still gets through. A refusal
+/// (error: ...) is an answer, except error: unavailable (a gateway that cannot
+/// reach its cluster's quorum did not take the update): it is sent to the next
+/// server once. A watcher moves on too when the publisher it follows stops
+/// its heartbeats.
 ///
 /// An empty or blank status (--set "", a blank piped line) is refused: --clear
 /// removes a status, --allow-empty posts an empty one. At the prompt an empty
@@ -72,8 +83,8 @@ use status_board::visible::visible;
 ///
 /// Defaults from the environment, for people and scripts who set them once
 /// (arguments win): STATUS_BOARD_NAME (the NAME; else `_`, a watcher) and
-/// STATUS_BOARD_ENDPOINT (the server, when neither PORT/HOST nor --endpoint
-/// is given).
+/// STATUS_BOARD_ENDPOINT (the server, or several separated by commas, when
+/// neither PORT/HOST nor --endpoint is given).
 ///
 /// Logins (a server with --auth): --user USER, or STATUS_BOARD_USER, or the
 /// NAME once a password is given; the password from STATUS_BOARD_PASSWORD,
@@ -95,9 +106,10 @@ struct Args {
     /// Server host name or address [default: 127.0.0.1]
     host: Option<String>,
 
-    /// Any ZeroMQ endpoint instead of PORT/HOST, e.g. ipc:///tmp/status.sock
+    /// Any ZeroMQ endpoint instead of PORT/HOST, e.g. ipc:///tmp/status.sock;
+    /// repeat it for servers to fail over to, in order
     #[arg(long, value_name = "ENDPOINT", conflicts_with_all = ["port", "host"])]
-    endpoint: Option<String>,
+    endpoint: Vec<String>,
 
     /// Post this status once, print the board and exit (it may start with `-`)
     #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
@@ -184,40 +196,45 @@ impl Args {
         // A host name is resolved here, for every way of giving it: one that
         // does not resolve is said now (libzmq would retry it in silence).
         let unresolved = |e: status_board::endpoint::ResolveError| status_board::error_chain(&e);
-        let env_endpoint = match (&self.endpoint, self.port, &self.host) {
-            (None, None, None) => cli::env_text(cli::ENDPOINT_ENV)?,
-            _ => None,
+        let given = match (self.endpoint.is_empty(), self.port, &self.host) {
+            (false, _, _) => self.endpoint,
+            (true, None, None) => cli::env_text(cli::ENDPOINT_ENV)?
+                .map(|list| Endpoints::split_list(&list))
+                .unwrap_or_default(),
+            _ => Vec::new(),
         };
-        let (endpoint, greeting) = match (self.endpoint, self.port, self.host) {
-            (Some(endpoint), _, _) => {
-                let greeting = format!("Connecting to '{endpoint}'.");
-                (
-                    status_board::endpoint::resolve_endpoint(&endpoint).map_err(unresolved)?,
-                    greeting,
-                )
+        let (endpoints, greeting) = match Endpoints::new(given) {
+            Some(given) => {
+                let greeting = match given.all() {
+                    [one] => format!("Connecting to '{one}'."),
+                    [first, rest @ ..] => format!(
+                        "Connecting to '{first}' (then '{}' if it does not answer).",
+                        rest.join("', '")
+                    ),
+                    [] => String::new(),
+                };
+                let resolved = given
+                    .all()
+                    .iter()
+                    .map(|e| status_board::endpoint::resolve_endpoint(e).map_err(unresolved))
+                    .collect::<Result<Vec<String>, String>>()?;
+                let endpoints = Endpoints::new(resolved).unwrap_or(given);
+                (endpoints, greeting)
             }
-            (None, None, None) if env_endpoint.is_some() => {
-                let endpoint = env_endpoint.unwrap_or_default();
-                let greeting = format!("Connecting to '{endpoint}'.");
-                (
-                    status_board::endpoint::resolve_endpoint(&endpoint).map_err(unresolved)?,
-                    greeting,
-                )
-            }
-            (None, port, host) => {
-                let port = port.unwrap_or(cli::DEFAULT_PORT);
-                let host = host.unwrap_or_else(|| cli::DEFAULT_HOST.to_owned());
+            None => {
+                let port = self.port.unwrap_or(cli::DEFAULT_PORT);
+                let host = self.host.unwrap_or_else(|| cli::DEFAULT_HOST.to_owned());
                 let endpoint = status_board::endpoint::resolve_tcp_endpoint(&host, port)
                     .map_err(unresolved)?;
                 let greeting = format!("Connecting to port '{port}' of host '{host}'.");
-                (endpoint, greeting)
+                (Endpoints::one(&endpoint), greeting)
             }
         };
         // Printed as the first line: an endpoint from the environment or a
         // host name shows its control characters as escapes, as all else does.
         let greeting = visible(&greeting).into_owned();
         Ok(Options {
-            endpoint,
+            endpoints,
             name,
             set: self.set,
             clear: self.clear,

@@ -12,7 +12,7 @@ use status_board::protocol::{DEFAULT_MAX_NAME, DEFAULT_MAX_REQUEST, Limits};
 use status_board::server::{self, Config, DEFAULT_MAX_ENTRIES, Listen, StateConfig};
 use status_board::shutdown::{Hangup, Shutdown};
 use status_board::storage::{DEFAULT_COMPACT_AT, Fsync, StorageOptions};
-use status_board::{ClusterConfig, EtcdCredentials};
+use status_board::{ClusterConfig, EtcdCredentials, EtcdTlsFiles};
 
 /// Keeps a name → status board and answers every request with the whole board.
 ///
@@ -96,6 +96,20 @@ struct Args {
     /// (mode 0600) [default: STATUS_BOARD_ETCD_USER and STATUS_BOARD_ETCD_PASSWORD]
     #[arg(long, value_name = "FILE")]
     etcd_credentials: Option<std::path::PathBuf>,
+
+    /// TLS to etcd (https:// URLs): the CA certificate(s) the members'
+    /// certificates must chain to, PEM (needs a build with --features etcd-tls)
+    #[arg(long, value_name = "FILE")]
+    etcd_ca: Option<std::path::PathBuf>,
+
+    /// With --etcd-ca: this gateway's client certificate, PEM, for an etcd
+    /// that checks its clients (--client-cert-auth)
+    #[arg(long, value_name = "FILE", requires_all = ["etcd_ca", "etcd_key"])]
+    etcd_cert: Option<std::path::PathBuf>,
+
+    /// The client certificate's private key, PEM, mode 0600
+    #[arg(long, value_name = "FILE", requires = "etcd_cert")]
+    etcd_key: Option<std::path::PathBuf>,
 
     /// With --etcd: first load a single server's state file into the
     /// cluster's board; names it has already keep their status there
@@ -200,10 +214,16 @@ fn cluster_config(args: &Args) -> Result<Option<ClusterConfig>, String> {
     if args.etcd_prefix.is_empty() {
         return Err("--etcd-prefix must not be empty: the board would take all of etcd".into());
     }
+    let tls = args.etcd_ca.as_ref().map(|ca| EtcdTlsFiles {
+        ca: ca.clone(),
+        cert: args.etcd_cert.clone(),
+        key: args.etcd_key.clone(),
+    });
     Ok(Some(ClusterConfig {
         urls,
         prefix: args.etcd_prefix.clone(),
         credentials,
+        tls,
     }))
 }
 

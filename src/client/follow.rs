@@ -54,7 +54,8 @@ pub enum Step {
     Changed(Change),
     /// A whole board came in: the first, one after a gap or a restart that
     /// differs from the last, or a poll's answer (`changed` says whether it
-    /// differs from the board before).
+    /// differs from the board before); or a cluster's revision, whose
+    /// changes came together, was applied.
     Board {
         /// Whether the mirror differs from what the last step showed.
         changed: bool,
@@ -93,7 +94,8 @@ impl Change {
         let (name, what) = match notice.event {
             Event::Set { name, status } => (name, What::Set(status.to_owned())),
             Event::Removed { name, why } => (name, What::Removed(why)),
-            Event::Heartbeat => return None,
+            // Several changes at once: told as a whole board.
+            Event::Heartbeat | Event::Revision { .. } => return None,
         };
         Some(Change {
             seq: notice.seq,
@@ -299,7 +301,13 @@ impl Follower {
                 }
             };
             match self.mirror.apply(&notice) {
-                Applied::Changed => return Change::of(&notice).map(Step::Changed),
+                Applied::Changed => {
+                    return Some(match Change::of(&notice) {
+                        Some(change) => Step::Changed(change),
+                        // A revision: the board as a whole, as after a snapshot.
+                        None => Step::Board { changed: true },
+                    });
+                }
                 Applied::Ignored => {}
                 Applied::Gap => {
                     self.received.clear();
@@ -432,9 +440,15 @@ impl Follower {
             return true;
         }
         // It spoke before and stopped: the server may be gone or restarted.
+        // Given others, ask the next at once rather than wait out this
+        // one's tries; alone, it is asked again, and waited for.
         sub.last_heard = Instant::now();
         self.want_snapshot = true;
         self.publisher_lost = true;
+        self.link.client.fail_over(format_args!(
+            "its publisher went silent: no heartbeat in {} s",
+            SILENCE.as_secs()
+        ));
         true
     }
 }

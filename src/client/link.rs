@@ -24,8 +24,6 @@ pub struct Link {
     pub client: Client,
     /// The program's name, the prefix of what it says on stderr.
     program: &'static str,
-    endpoint: String,
-    timeout: Duration,
     /// Since when the server has not answered, while it does not.
     outage: Option<Instant>,
     /// What the outage was last said to be: each new reason is said once.
@@ -38,13 +36,12 @@ pub struct Link {
 }
 
 impl Link {
-    /// A link to `endpoint` through `client`, whose tries wait `timeout` each.
-    pub fn new(client: Client, program: &'static str, endpoint: &str, timeout: Duration) -> Link {
+    /// A link through `client` (to its endpoints, failing over), for
+    /// `program`, which says on stderr what becomes of the server.
+    pub fn new(client: Client, program: &'static str) -> Link {
         Link {
-            client,
+            client: client.speaking_as(program),
             program,
-            endpoint: endpoint.to_owned(),
-            timeout,
             outage: None,
             said: None,
             answered: false,
@@ -52,9 +49,9 @@ impl Link {
         }
     }
 
-    /// The server's endpoint.
+    /// The server's endpoint in use.
     pub(crate) fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.client.endpoint()
     }
 
     /// The program's name, for what it says on stderr.
@@ -85,7 +82,7 @@ impl Link {
                     // Said at once by the system: wait before the next try.
                     // Silence has waited its tries already.
                     let at_once = !matches!(err, RequestError::NoReply { .. });
-                    if at_once && !shutdown.sleep(self.timeout) {
+                    if at_once && !shutdown.sleep(self.client.timeout()) {
                         return Err(RequestError::Interrupted);
                     }
                     Ok(None)
@@ -105,7 +102,8 @@ impl Link {
         if self.outage.take().is_some() {
             eprintln_visible(format_args!(
                 "{}: {} answers again",
-                self.program, self.endpoint
+                self.program,
+                self.client.endpoint()
             ));
         }
         self.said = None;

@@ -188,7 +188,10 @@ impl Mirror {
         differs
     }
 
-    /// Applies one published message, if it is the next one.
+    /// Applies one published message, if it is the next one: a `set` or
+    /// `del` numbered one past ours, or a `rev` whose previous number is
+    /// ours (or below ours: nothing was published between it and it, so a
+    /// snapshot taken between the two is at the same board).
     pub fn apply(&mut self, notice: &Notice<'_>) -> Applied {
         if notice.epoch != self.epoch {
             return Applied::Gap;
@@ -205,16 +208,33 @@ impl Mirror {
         if notice.seq <= self.seq {
             return Applied::Ignored;
         }
-        if notice.seq != self.seq + 1 {
+        let next = match notice.event {
+            Event::Revision { prev, .. } => prev <= self.seq,
+            _ => notice.seq == self.seq + 1,
+        };
+        if !next {
             return Applied::Gap;
         }
         self.seq = notice.seq;
-        let now = Instant::now();
         match notice.event {
+            Event::Revision { changes, .. } => {
+                for change in changes.iter() {
+                    self.apply_change(change, notice.at_ms);
+                }
+            }
+            event => self.apply_change(event, notice.at_ms),
+        }
+        Applied::Changed
+    }
+
+    /// Applies one change made at `at_ms` by the server's clock.
+    fn apply_change(&mut self, event: Event<'_>, at_ms: u64) {
+        let now = Instant::now();
+        match event {
             Event::Set { name, status } => {
                 let entry = MirrorEntry {
                     status: status.to_owned(),
-                    set_at_ms: Some(notice.at_ms),
+                    set_at_ms: Some(at_ms),
                     changed: Some(now),
                 };
                 self.departures.retain(|d| d.name != name);
@@ -233,9 +253,9 @@ impl Mirror {
                     place: place.unwrap_or(self.entries.len()),
                 });
             }
-            Event::Heartbeat => {}
+            // Not changes: a revision's lines are only sets and removals.
+            Event::Heartbeat | Event::Revision { .. } => {}
         }
-        Applied::Changed
     }
 
     /// Entries in board order.
@@ -379,6 +399,72 @@ mod tests {
         assert_eq!(mirror.apply(&heartbeat(5)), Applied::Ignored);
         assert_eq!(mirror.apply(&heartbeat(6)), Applied::Gap);
         assert_eq!(mirror.seq, 5, "nothing applied past a gap");
+    }
+
+    /// A `rev` notice as a gateway publishes it, parsed.
+    fn revision(frame: &str) -> Notice<'_> {
+        crate::protocol::parse_notice(frame.as_bytes()).expect("a rev notice")
+    }
+
+    #[test]
+    fn a_revision_after_ours_applies_whole_though_its_number_jumps() {
+        let mut mirror = Mirror::new(snapshot(10, &[("a", ": 1", 1), ("b", ": 2", 1)]));
+        let frame = "rev e1 17 50 10\nset c: 3\ndel cleared a\nset b: two";
+        assert_eq!(mirror.apply(&revision(frame)), Applied::Changed);
+        assert_eq!(mirror.seq, 17, "the revision's number, not one more");
+        assert_eq!(mirror.plain(), "- b: two\n- c: 3\n", "all three changes");
+        let gone: Vec<&str> = mirror
+            .recent_departures()
+            .map(|d| d.name.as_str())
+            .collect();
+        assert_eq!(gone, ["a"]);
+        // The next one names 17 as its previous: in step, though 18..=29 never came.
+        assert_eq!(
+            mirror.apply(&revision("rev e1 30 60 17\nset a: back")),
+            Applied::Changed
+        );
+        assert_eq!(mirror.plain(), "- b: two\n- c: 3\n- a: back\n");
+        // A heartbeat at the last published number is in step.
+        let heartbeat = Notice {
+            epoch: "e1",
+            seq: 30,
+            at_ms: now_ms(),
+            event: Event::Heartbeat,
+        };
+        assert_eq!(mirror.apply(&heartbeat), Applied::Ignored);
+    }
+
+    #[test]
+    fn a_revision_whose_previous_we_lack_is_a_gap_and_an_old_one_is_ignored() {
+        let mut mirror = Mirror::new(snapshot(10, &[("a", ": 1", 1)]));
+        assert_eq!(
+            mirror.apply(&revision("rev e1 20 50 15\nset b: 2")),
+            Applied::Gap,
+            "15 was published and never came"
+        );
+        assert_eq!(mirror.seq, 10, "nothing applied past a gap");
+        assert_eq!(
+            mirror.apply(&revision("rev e1 10 50 4\nset a: old")),
+            Applied::Ignored
+        );
+        assert_eq!(
+            mirror.apply(&revision("rev e1 9 50 4\nset a: older")),
+            Applied::Ignored
+        );
+        assert_eq!(mirror.plain(), "- a: 1\n");
+        // A snapshot taken at 12, between 10 (published) and 20: in step with 20.
+        let mut later = Mirror::new(snapshot(12, &[("a", ": 1", 1)]));
+        assert_eq!(
+            later.apply(&revision("rev e1 20 50 10\nset b: 2")),
+            Applied::Changed
+        );
+        assert_eq!(later.plain(), "- a: 1\n- b: 2\n");
+        let mut other = Mirror::new(snapshot(10, &[]));
+        assert_eq!(
+            other.apply(&revision("rev e2 20 50 10\nset b: 2")),
+            Applied::Gap,
+            "another epoch"
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!   [`LoginError`].
 //! - `probe`: what is at an endpoint whose handshake ended with no reason said.
 //! - `request_error`: [`RequestError`], what a request can fail with.
+//! - `endpoints`: [`Endpoints`], the servers to ask and the one in use:
+//!   failing over from one to the next.
 //! - `request`: one request, one reply, never an endless wait (Lazy Pirate).
 //! - `link`: a connection that rides out the server's absence (and its
 //!   restarts with or without logins), for long-running feeds.
@@ -34,6 +36,7 @@
 //! said on stderr through [`eprintln_visible`].
 
 mod courier;
+pub mod endpoints;
 pub mod follow;
 pub mod link;
 mod login;
@@ -50,6 +53,7 @@ mod session;
 mod subscription;
 mod watcher;
 
+pub use endpoints::Endpoints;
 pub use login::{Login, LoginError, curve_keygen};
 pub use modes::run;
 pub use options::Options;

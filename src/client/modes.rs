@@ -28,10 +28,15 @@ pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), RunError> {
         options.user.as_deref(),
         options.server_key.as_deref(),
         &options.name,
-        &options.endpoint,
+        options.endpoints.current(),
     )?;
-    let client = Client::new(&options.endpoint, options.timeout, options.retries, login);
-    let link = Link::new(client, "status_client", &options.endpoint, options.timeout);
+    let client = Client::new(
+        options.endpoints.clone(),
+        options.timeout,
+        options.retries,
+        login,
+    );
+    let link = Link::new(client, "status_client");
     let mut session = Session {
         link,
         options,
@@ -325,7 +330,7 @@ impl Session<'_> {
             Ok(ExtendedReply::Board(_)) => {
                 return Err(RunError::Unsupported(format!(
                     "the server at {} speaks only the original protocol, which cannot remove a status; nothing was changed",
-                    self.options.endpoint
+                    self.link.endpoint()
                 )));
             }
             Ok(_) => {

@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use crate::protocol::{self, DEFAULT_MAX_REQUEST, Field, Limits, POLL_NAME};
 
+use super::endpoints::Endpoints;
+
 /// What the user asked for on the command line.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// ZeroMQ endpoint of the server.
-    pub endpoint: String,
+    /// The server's ZeroMQ endpoints: the first, then the next when one
+    /// does not answer.
+    pub endpoints: Endpoints,
     /// Your name, or `_` to watch.
     pub name: String,
     /// One status to post (one-shot mode).

@@ -8,6 +8,10 @@
 //! Each socket is watched through libzmq's socket monitor while it waits, so
 //! that a refused login is told from a dead server at once: libzmq does not
 //! reconnect after an authentication failure, and a retry would not help.
+//!
+//! Given several endpoints (`endpoints.rs`), a try that times out, or finds
+//! nothing listening, moves on to the next one; so does an update that a
+//! gateway without quorum refuses (`error: unavailable: …`), once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,6 +19,7 @@ use std::time::{Duration, Instant};
 use crate::monitor::MonitorEvent;
 use crate::shutdown::Shutdown;
 
+use super::endpoints::Endpoints;
 use super::login::Login;
 use super::probe::{self, Greeting};
 pub use super::request_error::RequestError;
@@ -26,10 +31,17 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 2500;
 /// Default number of tries per request.
 pub const DEFAULT_RETRIES: u32 = 3;
 
-/// A REQ connection to one server that retries, reconnects and gives up in time.
+/// What a gateway that cannot reach a quorum answers an update with: the
+/// update was not acknowledged, and is sent to the next endpoint.
+const UNAVAILABLE_REPLY: &[u8] = b"error: unavailable:";
+
+/// A REQ connection to one server at a time that retries, reconnects, fails
+/// over to the next server and gives up in time.
 pub struct Client {
     context: zmq::Context,
-    endpoint: String,
+    endpoints: Endpoints,
+    /// The program's name, the prefix of what is said on stderr.
+    program: &'static str,
     timeout: Duration,
     retries: u32,
     login: Option<Login>,
@@ -78,24 +90,30 @@ const WATCHED: i32 = zmq_sys::ZMQ_EVENT_CONNECTED as i32
     | zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_AUTH as i32;
 
 impl Client {
-    /// A client for `endpoint`, logging in as `login` if given; nothing is
-    /// connected until the first request.
-    pub fn new(endpoint: &str, timeout: Duration, retries: u32, login: Option<Login>) -> Self {
-        Client::in_context(zmq::Context::new(), endpoint, timeout, retries, login)
+    /// A client for `endpoints` (one `&str`, or several), logging in as
+    /// `login` if given; nothing is connected until the first request.
+    pub fn new(
+        endpoints: impl Into<Endpoints>,
+        timeout: Duration,
+        retries: u32,
+        login: Option<Login>,
+    ) -> Self {
+        Client::in_context(zmq::Context::new(), endpoints, timeout, retries, login)
     }
 
     /// As [`Client::new`], on a context shared with other clients (one
     /// short-lived client per request, say, without a context each).
     pub fn in_context(
         context: zmq::Context,
-        endpoint: &str,
+        endpoints: impl Into<Endpoints>,
         timeout: Duration,
         retries: u32,
         login: Option<Login>,
     ) -> Self {
         Client {
             context,
-            endpoint: endpoint.to_owned(),
+            endpoints: endpoints.into(),
+            program: "status_client",
             timeout,
             retries: retries.max(1),
             login,
@@ -105,13 +123,42 @@ impl Client {
 
     /// Another client to the same server, with the same settings and login,
     /// on a context of its own (for a thread of its own).
+    /// It starts at the endpoint in use.
     pub(crate) fn sibling(&self) -> Client {
         Client::new(
-            &self.endpoint,
+            self.endpoints.clone(),
             self.timeout,
             self.retries,
             self.login.clone(),
         )
+        .speaking_as(self.program)
+    }
+
+    /// The same client, saying `program: …` when it fails over (its default
+    /// is `status_client`).
+    pub fn speaking_as(mut self, program: &'static str) -> Client {
+        self.program = program;
+        self
+    }
+
+    /// The endpoint in use.
+    pub fn endpoint(&self) -> &str {
+        self.endpoints.current()
+    }
+
+    /// Every endpoint, and which one is in use.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// Moves on to the next endpoint for `why`, said on stderr; `false`
+    /// (and nothing done) with one endpoint.
+    pub(crate) fn fail_over(&mut self, why: impl std::fmt::Display) -> bool {
+        let moved = self.endpoints.fail_over(self.program, why);
+        if moved {
+            self.connection = None;
+        }
+        moved
     }
 
     /// The ZeroMQ context, for other sockets to the same server (a subscriber).
@@ -145,27 +192,79 @@ impl Client {
     }
 
     /// Sends `request` and returns the reply frame, retrying on silence.
+    ///
+    /// With several endpoints, each try that meets silence or a refused
+    /// connection moves on to the next; an `error: unavailable: …` reply
+    /// (a gateway without quorum: the update was not taken) is sent once
+    /// to an endpoint not yet asked, tries permitting. A refusal of any
+    /// other kind is an answer.
     pub fn request(
         &mut self,
         request: &[u8],
         shutdown: &Shutdown,
     ) -> Result<Vec<u8>, RequestError> {
-        for _ in 0..self.retries {
+        let tries = self.endpoints.tries(self.retries);
+        let several = self.endpoints.several();
+        let mut refused_every_time = true;
+        let mut unavailable_moved = false;
+        for tried in 1..=tries {
             self.send(request)?;
-            match self.wait_for_reply(shutdown) {
-                Ok(Some(reply)) => return Ok(reply),
+            let why = match self.wait_for_reply(shutdown) {
+                Ok(Some(reply)) => {
+                    // Another endpoint is asked only if it has not been in
+                    // this request: a full round back to it would only
+                    // trade its refusal for another's.
+                    let unasked = tried < tries
+                        && usize::try_from(tried).is_ok_and(|t| t < self.endpoints.all().len());
+                    // (Tries move one endpoint on each: after `tried` of
+                    // them, the next is unasked while `tried` is short of
+                    // the endpoints.)
+                    if !(several
+                        && reply.starts_with(UNAVAILABLE_REPLY)
+                        && !unavailable_moved
+                        && unasked)
+                    {
+                        return Ok(reply);
+                    }
+                    unavailable_moved = true;
+                    let text = String::from_utf8_lossy(&reply[b"error: ".len()..]).into_owned();
+                    refused_every_time = false;
+                    Some(text)
+                }
                 // A REQ that sent and got nothing cannot send again: start over.
-                Ok(None) => self.connection = None,
+                Ok(None) => {
+                    self.connection = None;
+                    refused_every_time = false;
+                    let timeout_ms = self.timeout.as_millis();
+                    Some(format!("no reply in {timeout_ms} ms"))
+                }
+                Err(RequestError::NothingListens { .. }) if several => {
+                    self.connection = None;
+                    Some("connection refused".to_owned())
+                }
                 Err(err) => {
                     self.connection = None;
                     return Err(err);
                 }
+            };
+            if let Some(why) = why
+                && tried < tries
+            {
+                self.fail_over(why);
             }
         }
-        Err(RequestError::NoReply {
-            endpoint: self.endpoint.clone(),
-            tries: self.retries,
-            timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+        let timeout_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX);
+        let endpoint = match several {
+            true => self.endpoints.to_string(),
+            false => self.endpoints.current().to_owned(),
+        };
+        Err(match several && refused_every_time {
+            true => RequestError::NothingListens { endpoint },
+            false => RequestError::NoReply {
+                endpoint,
+                tries,
+                timeout_ms,
+            },
         })
     }
 
@@ -229,9 +328,9 @@ impl Client {
             .connect(&watch)
             .map_err(socket_error("connect the monitor"))?;
         socket
-            .connect(&self.endpoint)
+            .connect(self.endpoints.current())
             .map_err(|source| RequestError::Connect {
-                endpoint: self.endpoint.clone(),
+                endpoint: self.endpoints.current().to_owned(),
                 source,
             })?;
         Ok(Connection {
@@ -292,7 +391,7 @@ impl Client {
     fn connection_event(&mut self) -> Option<RequestError> {
         let connection = self.connection.as_mut()?;
         let MonitorEvent { event, value } = MonitorEvent::next(&connection.monitor)?;
-        let endpoint = self.endpoint.clone();
+        let endpoint = self.endpoints.current().to_owned();
         if matches!(
             event,
             zmq_sys::ZMQ_EVENT_HANDSHAKE_SUCCEEDED
@@ -315,7 +414,7 @@ impl Client {
             // user meets; anything else is left to the timeout.
             (zmq_sys::ZMQ_EVENT_DISCONNECTED, _) if !connection.handshake_ended => {
                 connection.handshake_ended = true;
-                probe::is_publisher(&self.context, &self.endpoint, self.login.as_ref())
+                probe::is_publisher(&self.context, self.endpoints.current(), self.login.as_ref())
                     .then_some(RequestError::Publisher { endpoint })
             }
             (zmq_sys::ZMQ_EVENT_DISCONNECTED, _) => None,
@@ -348,7 +447,7 @@ impl Client {
                 connection.failed_handshakes += 1;
                 let first = connection.failed_handshakes == 1;
                 let greeting = match first {
-                    true => probe::greeting(&self.endpoint),
+                    true => probe::greeting(self.endpoints.current()),
                     false => connection.greeting.clone(),
                 };
                 let connection = self.connection.as_mut()?;
@@ -362,7 +461,7 @@ impl Client {
     /// What a handshake that failed with no detail means, from the peer's
     /// `greeting` (looked at just now if `first`).
     fn what_closed(&self, greeting: Greeting, first: bool) -> Option<RequestError> {
-        let endpoint = self.endpoint.clone();
+        let endpoint = self.endpoints.current().to_owned();
         let ours = probe::mechanism(self.login.as_ref());
         let failed = self.connection.as_ref().map_or(0, |c| c.failed_handshakes);
         match greeting {
@@ -375,7 +474,11 @@ impl Client {
             // it has read what kind of socket we are; else a passing failure
             // (a restart), left to the tries.
             Greeting::Mechanism(_) => (first
-                && probe::is_publisher(&self.context, &self.endpoint, self.login.as_ref()))
+                && probe::is_publisher(
+                    &self.context,
+                    self.endpoints.current(),
+                    self.login.as_ref(),
+                ))
             .then_some(RequestError::Publisher { endpoint }),
             Greeting::NotZeroMq => Some(RequestError::NotZeroMq { endpoint }),
             Greeting::Unknown if failed < NO_DETAIL_TRIES => None,

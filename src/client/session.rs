@@ -176,10 +176,10 @@ impl Session<'_> {
                 }
                 _ => eprintln_visible(format_args!(
                     "status_client: {} wants a login: log in as '{user}' (--user for another)",
-                    self.options.endpoint
+                    self.link.endpoint()
                 )),
             }
-            let password = login::ask_password(&user, &self.options.endpoint)?;
+            let password = login::ask_password(&user, self.link.endpoint())?;
             self.link
                 .client
                 .set_login(Some(Login::Plain { user, password }));
@@ -279,7 +279,7 @@ impl Session<'_> {
 
     pub(super) fn bad_reply(&self, source: ProtocolError) -> RunError {
         RunError::BadReply {
-            endpoint: self.options.endpoint.clone(),
+            endpoint: self.link.endpoint().to_owned(),
             source,
         }
     }

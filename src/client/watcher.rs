@@ -168,7 +168,7 @@ impl Watcher<'_> {
         eprintln_visible(format_args!(
             "{}: no contact yet with {}: no board is shown until it answers",
             link.program(),
-            link.endpoint()
+            link.client.endpoints()
         ));
     }
 
@@ -226,7 +226,7 @@ impl Watcher<'_> {
         let names = mirror.entries().count();
         format!(
             "status board at {} · {how} · {names} {}",
-            visible(&options.endpoint),
+            visible(link.endpoint()),
             if names == 1 { "name" } else { "names" }
         )
     }

@@ -45,38 +45,49 @@ pub(crate) enum HttpError {
     },
 }
 
-/// `http://HOST:PORT` as given, and what it resolves to.
+/// `http://HOST:PORT` or `https://HOST:PORT` as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Url {
     /// As given, for messages.
     pub(crate) text: String,
     /// `HOST:PORT`, for the Host header and the resolver.
     authority: String,
+    /// `https://`: TLS, the host checked against the member's certificate.
+    pub(crate) tls: bool,
 }
 
 impl Url {
-    /// Parses `http://HOST:PORT` (a trailing `/` is allowed).
+    /// Parses `http://HOST:PORT` or `https://HOST:PORT` (a trailing `/` is allowed).
     pub(crate) fn parse(text: &str) -> Result<Url, String> {
-        let rest = if let Some(rest) = text.strip_prefix("http://") {
-            rest
-        } else if text.starts_with("https://") {
-            return Err(format!(
-                "{text}: TLS to etcd is not built in yet; use http:// on a trusted network"
-            ));
+        let (rest, tls) = if let Some(rest) = text.strip_prefix("http://") {
+            (rest, false)
+        } else if let Some(rest) = text.strip_prefix("https://") {
+            (rest, true)
         } else {
-            return Err(format!("{text}: not an http://HOST:PORT URL"));
+            return Err(format!("{text}: not an http(s)://HOST:PORT URL"));
         };
         let authority = rest.trim_end_matches('/');
         let port_ok = authority
             .rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !port_ok || authority.contains('/') || authority.contains('@') {
-            return Err(format!("{text}: not an http://HOST:PORT URL"));
+            return Err(format!("{text}: not an http(s)://HOST:PORT URL"));
         }
         Ok(Url {
             text: text.to_owned(),
             authority: authority.to_owned(),
+            tls,
         })
+    }
+
+    /// The host, as a certificate names it (an IP address without brackets).
+    #[cfg_attr(not(feature = "etcd-tls"), allow(dead_code))]
+    fn host(&self) -> &str {
+        let host = self
+            .authority
+            .rsplit_once(':')
+            .map_or(self.authority.as_str(), |(host, _)| host);
+        host.trim_start_matches('[').trim_end_matches(']')
     }
 
     fn addresses(&self) -> io::Result<Vec<SocketAddr>> {
@@ -90,18 +101,71 @@ pub(crate) struct Answer {
     pub(crate) body: Vec<u8>,
 }
 
+/// The bytes' way to a member: plain TCP, or TLS over it.
+#[derive(Debug)]
+enum Transport {
+    Plain(TcpStream),
+    #[cfg(feature = "etcd-tls")]
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Transport {
+    /// The TCP connection under it, for its timeouts.
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(stream) => stream,
+            #[cfg(feature = "etcd-tls")]
+            Transport::Tls(stream) => stream.get_ref(),
+        }
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => stream.read(buf),
+            #[cfg(feature = "etcd-tls")]
+            Transport::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => stream.write(buf),
+            #[cfg(feature = "etcd-tls")]
+            Transport::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(stream) => stream.flush(),
+            #[cfg(feature = "etcd-tls")]
+            Transport::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
 /// One kept-alive connection to one etcd member.
 #[derive(Debug)]
 pub(crate) struct Connection {
-    stream: TcpStream,
+    stream: Transport,
     host: String,
     /// Bytes read past the last answer's end (none, with a well-behaved peer).
     buffer: Vec<u8>,
 }
 
 impl Connection {
-    /// Connects, trying each address the host resolves to, each within `timeout`.
-    pub(crate) fn open(url: &Url, timeout: Duration) -> Result<Connection, HttpError> {
+    /// Connects, trying each address the host resolves to, each within
+    /// `timeout`; over TLS for an `https://` URL (the handshake happens with
+    /// the first request, under its deadline).
+    pub(crate) fn open(
+        url: &Url,
+        tls: Option<&super::tls::Tls>,
+        timeout: Duration,
+    ) -> Result<Connection, HttpError> {
         let mut last = io::Error::new(io::ErrorKind::NotFound, "resolves to no address");
         for address in url.addresses()? {
             match TcpStream::connect_timeout(&address, timeout) {
@@ -109,7 +173,7 @@ impl Connection {
                     // Small requests answered at once: no Nagle delay.
                     stream.set_nodelay(true)?;
                     return Ok(Connection {
-                        stream,
+                        stream: secure(url, tls, stream)?,
                         host: url.authority.clone(),
                         buffer: Vec::new(),
                     });
@@ -181,8 +245,9 @@ impl Connection {
             let mut text = std::mem::take(&mut self.buffer);
             let _ = self
                 .stream
+                .tcp()
                 .set_read_timeout(Some(Duration::from_millis(200)));
-            let _ = (&self.stream).take(4096).read_to_end(&mut text);
+            let _ = (&mut self.stream).take(4096).read_to_end(&mut text);
             return Err(HttpError::Status {
                 status: head.status,
                 body: String::from_utf8_lossy(&text).into_owned(),
@@ -216,14 +281,18 @@ impl Connection {
         }
         request.extend_from_slice(b"\r\n");
         request.extend_from_slice(body);
-        self.stream.set_write_timeout(Some(remaining(deadline)?))?;
+        self.stream
+            .tcp()
+            .set_write_timeout(Some(remaining(deadline)?))?;
         self.stream.write_all(&request).map_err(timed)?;
         Ok(())
     }
 
     /// Reads more bytes into the buffer, waiting until `deadline` at most.
     fn fill(&mut self, deadline: Instant) -> Result<(), HttpError> {
-        self.stream.set_read_timeout(Some(remaining(deadline)?))?;
+        self.stream
+            .tcp()
+            .set_read_timeout(Some(remaining(deadline)?))?;
         let mut chunk = [0u8; 16 * 1024];
         let read = self.stream.read(&mut chunk).map_err(timed)?;
         if read == 0 {
@@ -245,6 +314,41 @@ impl Connection {
             }
             self.fill(deadline)?;
         }
+    }
+}
+
+/// The transport an URL asks for: TLS needs its configuration.
+#[cfg(feature = "etcd-tls")]
+fn secure(
+    url: &Url,
+    tls: Option<&super::tls::Tls>,
+    stream: TcpStream,
+) -> Result<Transport, HttpError> {
+    match (url.tls, tls) {
+        (false, _) => Ok(Transport::Plain(stream)),
+        (true, Some(tls)) => {
+            let name = rustls::pki_types::ServerName::try_from(url.host().to_owned())
+                .map_err(|_| HttpError::Malformed("a host name TLS cannot check"))?;
+            let connection = rustls::ClientConnection::new(tls.0.clone(), name)
+                .map_err(|e| HttpError::Io(io::Error::other(e)))?;
+            Ok(Transport::Tls(Box::new(rustls::StreamOwned::new(
+                connection, stream,
+            ))))
+        }
+        (true, None) => Err(HttpError::Malformed("https:// without --etcd-ca")),
+    }
+}
+
+/// The transport an URL asks for: this build has plain TCP only.
+#[cfg(not(feature = "etcd-tls"))]
+fn secure(
+    url: &Url,
+    _tls: Option<&super::tls::Tls>,
+    stream: TcpStream,
+) -> Result<Transport, HttpError> {
+    match url.tls {
+        false => Ok(Transport::Plain(stream)),
+        true => Err(HttpError::Malformed("https:// in a build without TLS")),
     }
 }
 
@@ -322,9 +426,9 @@ struct Chunks {
     left: usize,
     /// The CRLF after a chunk's data is still to come.
     crlf: bool,
-    /// The last (empty) chunk's size line was read.
+    /// The last (empty) chunk's size line was read: trailers follow.
     last: bool,
-    /// ... and the empty line after it: the body is complete.
+    /// ... and the empty line after them: the body is complete.
     finished: bool,
 }
 
@@ -338,7 +442,17 @@ impl Chunks {
         let mut used = 0;
         while !self.finished && used < input.len() {
             let rest = &input[used..];
-            if self.left > 0 {
+            if self.last {
+                // Trailers (etcd sends gRPC's on error answers), then an empty line.
+                let Some(end) = find(rest, b"\r\n") else {
+                    if rest.len() > MAX_HEAD {
+                        return Err(HttpError::Malformed("trailer too long"));
+                    }
+                    break;
+                };
+                used += end + 2;
+                self.finished = end == 0;
+            } else if self.left > 0 {
                 let take = self.left.min(rest.len());
                 out.extend_from_slice(&rest[..take]);
                 self.left -= take;
@@ -355,7 +469,6 @@ impl Chunks {
                 }
                 self.crlf = false;
                 used += 2;
-                self.finished = self.last;
             } else {
                 let Some(end) = find(rest, b"\r\n") else {
                     if rest.len() > 1024 {
@@ -370,9 +483,7 @@ impl Chunks {
                     .map_err(|_| HttpError::Malformed("chunk size"))?;
                 used += end + 2;
                 if size == 0 {
-                    // No trailers from etcd: the empty line ends the body.
                     self.last = true;
-                    self.crlf = true;
                 } else {
                     self.left = size;
                 }
@@ -448,8 +559,12 @@ mod tests {
 
     #[test]
     fn chunks_decode_across_any_split() {
-        let wire = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n";
-        for split in 0..wire.len() {
+        let plain = &b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n"[..];
+        let trailers = &b"5\r\nhello\r\n7\r\n, world\r\n0\r\nGrpc-Trailer: x\r\n\r\n"[..];
+        for (wire, split) in [plain, trailers]
+            .into_iter()
+            .flat_map(|wire| (0..wire.len()).map(move |split| (wire, split)))
+        {
             let mut chunks = Chunks::default();
             let mut out = Vec::new();
             let mut pending = wire[..split].to_vec();
@@ -476,8 +591,11 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_http_urls_with_a_port_are_taken() {
+    fn only_http_and_https_urls_with_a_port_are_taken() {
         assert!(Url::parse("http://127.0.0.1:2379").is_ok());
+        let tls = Url::parse("https://[::1]:2379").expect("https");
+        assert!(tls.tls);
+        assert_eq!(tls.host(), "::1");
         assert!(Url::parse("http://etcd-1.example:2379/").is_ok());
         assert!(Url::parse("http://[::1]:2379").is_ok());
         for bad in [
@@ -485,7 +603,7 @@ mod tests {
             "http://127.0.0.1",
             "http://user@host:1",
             "http://h:1/x",
-            "https://h:1",
+            "ftp://h:1",
         ] {
             assert!(Url::parse(bad).is_err(), "{bad}");
         }

@@ -10,6 +10,7 @@
 
 mod api;
 mod http;
+mod tls;
 
 use std::time::{Duration, Instant};
 
@@ -18,12 +19,17 @@ use serde_json::Value;
 
 pub(crate) use api::{Compare, Header, KeyValue, Op, WatchAnswer, WatchEvent};
 pub(crate) use http::Url;
+pub use tls::TlsFiles;
+pub(crate) use tls::{Tls, load as load_tls};
 
 use http::{Connection, HttpError, Stream};
 
 /// Longest one member gets to answer one call before the next is tried: a
 /// paused or cut-off member must not use up the caller's whole deadline.
 const PER_TRY: Duration = Duration::from_millis(700);
+
+/// What a try that ran out of time says.
+const TIMED_OUT: &str = "no answer in time";
 
 /// Longest a connection attempt waits.
 const CONNECT: Duration = Duration::from_millis(300);
@@ -93,6 +99,7 @@ pub(crate) struct Etcd {
     connection: Option<Connection>,
     credentials: Option<Credentials>,
     token: Option<String>,
+    tls: Option<Tls>,
 }
 
 /// What one try at one member came to.
@@ -106,14 +113,20 @@ enum Try<T> {
 }
 
 impl Etcd {
-    pub(crate) fn new(urls: Vec<Url>, credentials: Option<Credentials>) -> Etcd {
+    pub(crate) fn new(urls: Vec<Url>, credentials: Option<Credentials>, tls: Option<Tls>) -> Etcd {
         Etcd {
             urls,
             current: 0,
             connection: None,
             credentials,
             token: None,
+            tls,
         }
+    }
+
+    /// A connection to the current member.
+    fn connect(&self) -> Result<Connection, HttpError> {
+        Connection::open(&self.urls[self.current], self.tls.as_ref(), CONNECT)
     }
 
     /// The member in use, for messages.
@@ -139,6 +152,7 @@ impl Etcd {
         let body = body.to_string();
         let mut last = String::from("no member tried");
         let mut logins = 0;
+        let mut tried = 0;
         while Instant::now() < deadline {
             match self.try_once(path, body.as_bytes(), deadline) {
                 Try::Done(answer) => return Ok(answer),
@@ -149,7 +163,11 @@ impl Etcd {
                 }
                 Try::Login => return Err(EtcdError::Refused("authentication failed".into())),
                 Try::Elsewhere(why) => {
-                    last = format!("{}: {why}", self.member());
+                    // A refusal says more than the time-out that may follow it.
+                    if tried == 0 || why != TIMED_OUT {
+                        last = format!("{}: {why}", self.member());
+                    }
+                    tried += 1;
                     self.rotate();
                 }
             }
@@ -169,7 +187,7 @@ impl Etcd {
         }
         let connection = match self.connection.take() {
             Some(connection) => connection,
-            None => match Connection::open(&self.urls[self.current], CONNECT) {
+            None => match self.connect() {
                 Ok(connection) => connection,
                 Err(err) => return Try::Elsewhere(err.to_string()),
             },
@@ -207,7 +225,8 @@ impl Etcd {
             .to_string();
         let mut connection = match self.connection.take() {
             Some(connection) => connection,
-            None => Connection::open(&self.urls[self.current], CONNECT)
+            None => self
+                .connect()
                 .map_err(|err| Try::Elsewhere(err.to_string()))?,
         };
         match connection.post("/v3/auth/authenticate", body.as_bytes(), None, deadline) {
@@ -285,7 +304,7 @@ impl Etcd {
                 }
             }
             let member = self.member().to_owned();
-            let opened = Connection::open(&self.urls[self.current], CONNECT).and_then(|c| {
+            let opened = self.connect().and_then(|c| {
                 c.stream(
                     "/v3/watch",
                     body.as_bytes(),

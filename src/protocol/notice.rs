@@ -1,4 +1,4 @@
-//! Published changes: `set|del|hb EPOCH SEQ AT …`, one frame each.
+//! Published changes: `set|del|hb|rev EPOCH SEQ AT …`, one frame each.
 
 use super::{ProtocolError, as_text, split_entry};
 
@@ -17,6 +17,14 @@ impl Removal {
         match self {
             Removal::Cleared => "cleared",
             Removal::Expired => "expired",
+        }
+    }
+
+    fn parse(word: &str) -> Option<Removal> {
+        match word {
+            "cleared" => Some(Removal::Cleared),
+            "expired" => Some(Removal::Expired),
+            _ => None,
         }
     }
 }
@@ -40,6 +48,53 @@ pub enum Event<'a> {
     },
     /// No change: the publisher is alive and at this sequence number.
     Heartbeat,
+    /// Every change of one revision of a cluster's store (`rev`): numbers
+    /// there jump (other keys share them), and one number may hold several
+    /// changes (a batch written in one transaction).
+    Revision {
+        /// The number of the revision published before this one: a copy at
+        /// that number (or past it, but short of this one) is in step.
+        prev: u64,
+        /// The changes, in order: each a [`Event::Set`] or [`Event::Removed`].
+        changes: Changes<'a>,
+    },
+}
+
+/// The changes of a `rev` notice, checked when parsed: every line is a
+/// `set NAME: STATUS` or a `del cleared|expired NAME`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Changes<'a>(&'a str);
+
+impl<'a> Changes<'a> {
+    /// The lines after a `rev` notice's first, if each is a change.
+    fn parse(lines: &'a str) -> Option<Changes<'a>> {
+        let changes = Changes(lines);
+        changes
+            .lines()
+            .all(|line| parse_change(line).is_some())
+            .then_some(changes)
+    }
+
+    fn lines(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        // No lines at all for an empty body, rather than one empty line.
+        self.0.split('\n').filter(|_| !self.0.is_empty())
+    }
+
+    /// Each change, as a [`Event::Set`] or an [`Event::Removed`].
+    pub fn iter(&self) -> impl Iterator<Item = Event<'a>> + use<'a> {
+        // Every line was checked in `parse`: none is dropped here.
+        self.lines().filter_map(parse_change)
+    }
+
+    /// How many changes.
+    pub fn len(&self) -> usize {
+        self.lines().count()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// One published message: a change or a heartbeat, numbered within a server run.
@@ -47,8 +102,9 @@ pub enum Event<'a> {
 pub struct Notice<'a> {
     /// The server run; a new one means start over from a snapshot.
     pub epoch: &'a str,
-    /// The change's number: one more than the previous change's. A heartbeat
-    /// carries the last change's number.
+    /// The change's number: one more than the previous change's (for a
+    /// revision, any number past `prev`). A heartbeat carries the last
+    /// change's number.
     pub seq: u64,
     /// When it happened (a heartbeat: when it was sent), by the server's clock.
     pub at_ms: u64,
@@ -56,10 +112,11 @@ pub struct Notice<'a> {
     pub event: Event<'a>,
 }
 
-/// Writes a published message: `set|del|hb EPOCH SEQ AT_MS …` on one frame.
+/// Writes a published message: `set|del|hb|rev EPOCH SEQ AT_MS …` on one frame.
 ///
-/// `set E S AT NAME STATUS`, `del E S AT cleared|expired NAME`, `hb E S AT`:
-/// the name comes last because it may hold spaces.
+/// `set E S AT NAME STATUS`, `del E S AT cleared|expired NAME`, `hb E S AT`,
+/// `rev E S AT PREV` and a line per change: the name comes last because it
+/// may hold spaces.
 pub fn encode_notice(out: &mut Vec<u8>, notice: &Notice<'_>) {
     use std::io::Write;
     let Notice {
@@ -71,35 +128,118 @@ pub fn encode_notice(out: &mut Vec<u8>, notice: &Notice<'_>) {
             write!(out, "del {epoch} {seq} {at_ms} {} {name}", why.as_str())
         }
         Event::Heartbeat => write!(out, "hb {epoch} {seq} {at_ms}"),
+        Event::Revision { prev, changes } => {
+            write_revision(out, epoch, *seq, *at_ms, prev, changes.iter());
+            Ok(())
+        }
     };
 }
 
+/// Writes a cluster's revision as one published message:
+///
+/// ```text
+/// rev EPOCH SEQ AT_MS PREV
+/// set NAME: STATUS
+/// del cleared|expired NAME
+/// ```
+///
+/// `events` are [`Event::Set`] and [`Event::Removed`]; any other is not a
+/// change and is left out. Names and statuses hold no newline (the server
+/// takes none), so each change is one line.
+pub fn encode_revision(
+    out: &mut Vec<u8>,
+    epoch: &str,
+    seq: u64,
+    at_ms: u64,
+    prev: u64,
+    events: &[Event<'_>],
+) {
+    write_revision(out, epoch, seq, at_ms, prev, events.iter().copied());
+}
+
+fn write_revision<'a>(
+    out: &mut Vec<u8>,
+    epoch: &str,
+    seq: u64,
+    at_ms: u64,
+    prev: u64,
+    events: impl Iterator<Item = Event<'a>>,
+) {
+    use std::io::Write;
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "rev {epoch} {seq} {at_ms} {prev}");
+    for event in events {
+        let _ = match event {
+            Event::Set { name, status } => write!(out, "\nset {name}{status}"),
+            Event::Removed { name, why } => write!(out, "\ndel {} {name}", why.as_str()),
+            Event::Heartbeat | Event::Revision { .. } => Ok(()),
+        };
+    }
+}
+
+/// One line of a `rev` notice: `set NAME: STATUS` or `del WHY NAME`.
+fn parse_change(line: &str) -> Option<Event<'_>> {
+    let (kind, rest) = line.split_once(' ')?;
+    match kind {
+        "set" => {
+            let (name, status) = split_entry(rest)?;
+            Some(Event::Set { name, status })
+        }
+        "del" => {
+            let (why, name) = rest.split_once(' ')?;
+            Some(Event::Removed {
+                name,
+                why: Removal::parse(why)?,
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Parses a published message.
+///
+/// Work is linear in the frame (a `rev` notice's lines are checked once
+/// here and read again by [`Changes::iter`]), and nothing is allocated but
+/// an error's text.
 pub fn parse_notice(frame: &[u8]) -> Result<Notice<'_>, ProtocolError> {
     let text = as_text(frame)?;
     let malformed = || ProtocolError::Malformed {
         what: "published change",
         text: text.to_owned(),
     };
-    let mut parts = text.splitn(5, ' ');
+    // A `rev` notice's first line is its header; the other kinds are one line.
+    let (head, body) = match text.strip_prefix("rev ") {
+        Some(_) => match text.split_once('\n') {
+            Some((head, body)) => (head, Some(body.strip_suffix('\n').unwrap_or(body))),
+            None => (text, Some("")),
+        },
+        None => (text, None),
+    };
+    let mut parts = head.splitn(5, ' ');
     let mut next = || parts.next().ok_or_else(malformed);
     let (kind, epoch, seq, at_ms) = (next()?, next()?, next()?, next()?);
     let seq = seq.parse().map_err(|_| malformed())?;
     let at_ms = at_ms.parse().map_err(|_| malformed())?;
-    let event = match kind {
-        "hb" => Event::Heartbeat,
-        "set" => {
+    let event = match (kind, body) {
+        ("hb", None) => Event::Heartbeat,
+        ("set", None) => {
             let (name, status) = split_entry(next()?).ok_or_else(malformed)?;
             Event::Set { name, status }
         }
-        "del" => {
+        ("del", None) => {
             let (why, name) = next()?.split_once(' ').ok_or_else(malformed)?;
-            let why = match why {
-                "cleared" => Removal::Cleared,
-                "expired" => Removal::Expired,
-                _ => return Err(malformed()),
-            };
+            let why = Removal::parse(why).ok_or_else(malformed)?;
             Event::Removed { name, why }
+        }
+        ("rev", Some(body)) => {
+            let prev: u64 = next()?.parse().map_err(|_| malformed())?;
+            // Numbers only rise: a revision at or before its previous one
+            // would take a watcher's copy back.
+            if prev >= seq {
+                return Err(malformed());
+            }
+            let changes = Changes::parse(body).ok_or_else(malformed)?;
+            Event::Revision { prev, changes }
         }
         _ => return Err(malformed()),
     };

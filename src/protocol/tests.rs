@@ -371,6 +371,68 @@ fn malformed_board_line_is_reported() {
 
 /// A name a client may send: no colon, no control characters, not `_`,
 /// nothing that does not show, no space at either end.
+#[test]
+fn a_revision_carries_its_previous_number_and_each_change_in_order() {
+    let events = [
+        Event::Set {
+            name: "alice",
+            status: ": in: a meeting",
+        },
+        Event::Removed {
+            name: "bob smith",
+            why: Removal::Expired,
+        },
+        Event::Removed {
+            name: "carol",
+            why: Removal::Cleared,
+        },
+        // Not changes: left out.
+        Event::Heartbeat,
+    ];
+    let mut out = Vec::new();
+    encode_revision(&mut out, "c1", 42, 1_700, 17, &events);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "rev c1 42 1700 17\nset alice: in: a meeting\ndel expired bob smith\ndel cleared carol"
+    );
+    let notice = parse_notice(&out).expect("parses");
+    assert_eq!((notice.epoch, notice.seq, notice.at_ms), ("c1", 42, 1_700));
+    let Event::Revision { prev, changes } = notice.event else {
+        panic!("a revision: {notice:?}");
+    };
+    assert_eq!(prev, 17);
+    assert_eq!(changes.len(), 3);
+    assert_eq!(changes.iter().collect::<Vec<_>>(), events[..3]);
+    // A trailing newline is allowed; a revision with no change parses.
+    let trailing = parse_notice(b"rev c1 42 1700 17\nset a: 1\n").expect("trailing newline");
+    assert!(matches!(trailing.event, Event::Revision { changes, .. } if changes.len() == 1));
+    let bare = parse_notice(b"rev c1 42 1700 17").expect("no changes");
+    assert!(matches!(bare.event, Event::Revision { changes, .. } if changes.is_empty()));
+}
+
+#[test]
+fn a_malformed_revision_is_refused_whole() {
+    for frame in [
+        "rev c1 42 1700",                          // no previous number
+        "rev c1 42 1700 x\nset a: 1",              // not a number
+        "rev c1 42 1700 42\nset a: 1",             // not before its own
+        "rev c1 42 1700 50\nset a: 1",             // after its own
+        "rev c1 42 1700 17\nset a 1",              // a set without a colon
+        "rev c1 42 1700 17\nset a: 1\ndel gone a", // an unknown reason
+        "rev c1 42 1700 17\nset a: 1\n\nset b: 2", // an empty line between
+        "rev c1 42 1700 17\nput a: 1",             // an unknown change
+        "rev c1 42 1700 17 9\nset a: 1",           // a word too many
+    ] {
+        assert!(
+            matches!(
+                parse_notice(frame.as_bytes()),
+                Err(ProtocolError::Malformed { .. })
+            ),
+            "{frame:?}"
+        );
+    }
+}
+
 fn valid_name() -> impl Strategy<Value = String> {
     "[^:\\p{Cc}]{1,16}".prop_filter("a name that can be set", |n| {
         n != POLL_NAME && !n.chars().any(does_not_show) && !n.starts_with(' ') && !n.ends_with(' ')
@@ -449,6 +511,35 @@ proptest! {
         let mut out = Vec::new();
         encode_notice(&mut out, &notice);
         prop_assert_eq!(parse_notice(&out), Ok(notice));
+    }
+
+    #[test]
+    fn any_revision_survives_encode_then_parse(
+        rows in proptest::collection::vec((valid_name(), valid_text(), 0u8..3), 0..8),
+        prev in 0u64..u64::MAX, jump in 1u64..1_000, at in any::<u64>()
+    ) {
+        let statuses: Vec<String> = rows.iter().map(|(_, text, _)| format!(": {text}")).collect();
+        let events: Vec<Event<'_>> = rows
+            .iter()
+            .zip(&statuses)
+            .map(|((name, _, kind), status)| match kind {
+                0 => Event::Set { name, status },
+                1 => Event::Removed { name, why: Removal::Cleared },
+                _ => Event::Removed { name, why: Removal::Expired },
+            })
+            .collect();
+        let seq = prev.saturating_add(jump);
+        let mut out = Vec::new();
+        encode_revision(&mut out, "c1", seq, at, prev, &events);
+        let notice = parse_notice(&out).expect("parses");
+        let Event::Revision { prev: parsed_prev, changes } = notice.event else {
+            panic!("a revision: {notice:?}");
+        };
+        prop_assert_eq!((notice.seq, notice.at_ms, parsed_prev), (seq, at, prev));
+        prop_assert_eq!(changes.iter().collect::<Vec<_>>(), events);
+        let mut again = Vec::new();
+        encode_notice(&mut again, &notice);
+        prop_assert_eq!(again, out, "encode_notice writes what encode_revision wrote");
     }
 
     #[test]

@@ -32,7 +32,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::board::Board;
-use crate::etcd::{Compare, Credentials, Etcd, EtcdError, Header, KeyValue, Op, Url, WatchEvent};
+use crate::etcd::{
+    Compare, Credentials, Etcd, EtcdError, Header, KeyValue, Op, TlsFiles, Url, WatchEvent,
+};
 use crate::protocol::Removal;
 use crate::shutdown::Shutdown;
 use crate::side_thread::SideThread;
@@ -79,6 +81,9 @@ pub enum ClusterError {
     /// `--import`: etcd did not take the board.
     #[error("cannot import into etcd")]
     ImportWrite(#[source] EtcdStartError),
+    /// TLS to etcd cannot be set up.
+    #[error("TLS to etcd: {0}")]
+    Tls(String),
     /// The watcher or writer thread could not start.
     #[error("cannot start the etcd {0} thread")]
     Thread(&'static str, #[source] std::io::Error),
@@ -98,6 +103,8 @@ pub struct ClusterConfig {
     pub prefix: String,
     /// etcd's user and password, if it wants logins.
     pub credentials: Option<Credentials>,
+    /// TLS to etcd (`https://` URLs): the CA, and a client certificate.
+    pub tls: Option<TlsFiles>,
 }
 
 /// A name's value in etcd.
@@ -214,9 +221,25 @@ impl Cluster {
             .iter()
             .map(|u| Url::parse(u).map_err(ClusterError::Url))
             .collect::<Result<Vec<_>, _>>()?;
+        let tls = match &config.tls {
+            Some(files) => Some(crate::etcd::load_tls(files).map_err(ClusterError::Tls)?),
+            None => None,
+        };
+        match (urls.iter().any(|u| u.tls), urls.iter().all(|u| u.tls), &tls) {
+            (true, true, Some(_)) | (false, _, None) => {}
+            (true, true, None) => {
+                return Err(ClusterError::Tls("https:// URLs need --etcd-ca".into()));
+            }
+            _ => {
+                return Err(ClusterError::Tls(
+                    "give every --etcd URL as https:// (with --etcd-ca), or none".into(),
+                ));
+            }
+        }
         let prefix = config.prefix.as_bytes().to_vec();
-        let setup = Etcd::new(urls.clone(), config.credentials.clone());
-        let mut etcd = Etcd::new(urls.clone(), config.credentials.clone());
+        let new_client = || Etcd::new(urls.clone(), config.credentials.clone(), tls.clone());
+        let setup = new_client();
+        let mut etcd = new_client();
         let (header, kvs) = etcd
             .range_prefix(&prefix, Instant::now() + START_WITHIN)
             .map_err(|err| ClusterError::Load {
@@ -234,7 +257,7 @@ impl Cluster {
         let (jobs, jobs_rx) = mpsc::channel();
         let committed = Arc::new(AtomicI64::new(0));
         let writer = {
-            let etcd = Etcd::new(urls.clone(), config.credentials.clone());
+            let etcd = new_client();
             let notify = Notify {
                 feed: feed_tx.clone(),
                 wake: wake_tx.clone(),

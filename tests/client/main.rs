@@ -5,11 +5,14 @@
 //! - `input`: what it refuses to send, and `--sanitize`;
 //! - `network`: servers that are silent, gone, restarted, not ZeroMQ, or
 //!   not a server's main endpoint;
-//! - `hostile`: what a hostile server sends must not drive the terminal.
+//! - `hostile`: what a hostile server sends must not drive the terminal;
+//! - `failover`: several servers of one board, and moving on from one that
+//!   is dead, silent or without quorum.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod failover;
 mod hostile;
 mod input;
 mod modes;

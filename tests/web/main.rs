@@ -7,13 +7,15 @@
 //! - `attacks`: a hostile peer on the network (docs/WEB.md, Exposure):
 //!   connections that send nothing or half a request, more of them than
 //!   there are descriptors, requests that name another host (DNS
-//!   rebinding), and responses a browser must not sniff.
+//!   rebinding), and responses a browser must not sniff;
+//! - `failover`: several servers of one board, the first one lost.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod attacks;
 mod endpoints;
+mod failover;
 
 use common::{Server, run_client};
 

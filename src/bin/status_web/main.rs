@@ -42,7 +42,9 @@ use error::WebError;
 use run::{DEFAULT_LISTEN, Options};
 use status_board::cli::EXIT_INTERRUPTED;
 use status_board::client::follow::FollowError;
-use status_board::client::{DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, RequestError, eprintln_visible};
+use status_board::client::{
+    DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, Endpoints, RequestError, eprintln_visible,
+};
 use status_board::shutdown::{Hangup, Shutdown};
 
 /// Exit code for bad arguments, an endpoint that cannot be, or an address
@@ -67,7 +69,9 @@ const EXIT_LOGIN: u8 = 4;
 /// It watches the server as `status_client _` does (pushed changes when the
 /// server publishes, else polls) and keeps serving while the server is away,
 /// saying so on the page. Browsers add no load on the server: it sees one
-/// watcher.
+/// watcher. Given several servers of one board (gateways of a cluster), it
+/// reads from and posts to one, and moves to the next when that one does not
+/// answer, as status_client does.
 ///
 /// With a server that wants logins (--auth), the gateway has no rights of
 /// its own: a post's HTTP Basic credentials (curl -u alice) are the user's
@@ -81,13 +85,15 @@ const EXIT_LOGIN: u8 = 4;
 #[derive(Debug, Parser)]
 #[command(name = "status_web", version, verbatim_doc_comment)]
 struct Args {
-    /// The status server [default: STATUS_BOARD_ENDPOINT, or tcp://127.0.0.1:2345]
+    /// The status server; repeat it for servers to fail over to, in order
+    /// [default: STATUS_BOARD_ENDPOINT (commas between several), or tcp://127.0.0.1:2345]
     #[arg(long, value_name = "ENDPOINT")]
-    endpoint: Option<String>,
+    endpoint: Vec<String>,
 
-    /// Read the board here instead (a server's --anonymous endpoint, when it wants logins)
+    /// Read the board here instead (a server's --anonymous endpoint, when it
+    /// wants logins); repeatable as --endpoint
     #[arg(long, value_name = "ENDPOINT")]
-    read_endpoint: Option<String>,
+    read_endpoint: Vec<String>,
 
     /// The HTTP address to serve on (port 0: any free port, printed at start)
     #[arg(long, value_name = "ADDRESS:PORT", default_value = DEFAULT_LISTEN)]
@@ -134,6 +140,15 @@ fn resolved(endpoint: &str) -> Result<String, String> {
     status_board::endpoint::resolve_endpoint(endpoint).map_err(|e| status_board::error_chain(&e))
 }
 
+/// Each of `endpoints` resolved, as [`resolved`].
+fn resolved_all(endpoints: &[String]) -> Result<Endpoints, String> {
+    let resolved = endpoints
+        .iter()
+        .map(|e| resolved(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    Endpoints::new(resolved).ok_or_else(|| "no endpoint given".to_owned())
+}
+
 /// Serves until Ctrl-C or SIGTERM; an error is reported once, by `main`.
 fn try_main() -> Result<(), (String, u8)> {
     let args = Args::parse();
@@ -142,23 +157,23 @@ fn try_main() -> Result<(), (String, u8)> {
         return status_board::cli::generate(<Args as clap::CommandFactory>::command(), what)
             .map_err(usage);
     }
-    let endpoint = match args.endpoint {
-        Some(endpoint) => endpoint,
-        None => status_board::cli::env_text(status_board::cli::ENDPOINT_ENV)
+    let endpoints = match args.endpoint.is_empty() {
+        false => args.endpoint,
+        true => status_board::cli::env_text(status_board::cli::ENDPOINT_ENV)
             .map_err(usage)?
-            .unwrap_or_else(status_board::cli::default_endpoint),
+            .map(|list| Endpoints::split_list(&list))
+            .filter(|list| !list.is_empty())
+            .unwrap_or_else(|| vec![status_board::cli::default_endpoint()]),
     };
-    let endpoint = resolved(&endpoint).map_err(usage)?;
-    let read_endpoint = args
-        .read_endpoint
-        .as_deref()
-        .map(resolved)
-        .transpose()
-        .map_err(usage)?;
+    let endpoints = resolved_all(&endpoints).map_err(usage)?;
+    let read_endpoints = match args.read_endpoint.is_empty() {
+        true => None,
+        false => Some(resolved_all(&args.read_endpoint).map_err(usage)?),
+    };
     let hosts = hosts::Hosts::new(&args.allow_host).map_err(|e| usage(e.to_string()))?;
     let options = Options {
-        endpoint,
-        read_endpoint,
+        endpoints,
+        read_endpoints,
         listen: args.listen,
         interval: args.interval,
         timeout: Duration::from_millis(args.timeout),

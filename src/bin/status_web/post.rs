@@ -5,7 +5,7 @@
 //! ZeroMQ PLAIN login, on a connection of its own, so the server's rules
 //! (only alice sets alice) hold for the web as for the terminal.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::rejection::FormRejection;
@@ -13,8 +13,8 @@ use axum::extract::{Form, FromRequest, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
-use status_board::client::Login;
 use status_board::client::request::{Client, RequestError};
+use status_board::client::{Endpoints, Login};
 use status_board::protocol::{self, ERROR_PREFIX, POLL_REQUEST};
 use status_board::shutdown::Shutdown;
 use tokio::sync::Semaphore;
@@ -38,17 +38,22 @@ const FORM_TIMEOUT: Duration = Duration::from_secs(10);
 /// Sends posts to the server, each on a connection of its own.
 pub(super) struct Poster {
     context: zmq::Context,
-    endpoint: String,
+    /// The servers, and the one that answered last: the next post starts there.
+    endpoints: Mutex<Endpoints>,
     timeout: Duration,
     shutdown: Shutdown,
     turns: Semaphore,
 }
 
 impl Poster {
-    pub(super) fn new(endpoint: &str, timeout: Duration, shutdown: Shutdown) -> Poster {
+    pub(super) fn new(
+        endpoints: impl Into<Endpoints>,
+        timeout: Duration,
+        shutdown: Shutdown,
+    ) -> Poster {
         Poster {
             context: zmq::Context::new(),
-            endpoint: endpoint.to_owned(),
+            endpoints: Mutex::new(endpoints.into()),
             timeout,
             shutdown,
             turns: Semaphore::new(POSTS_AT_ONCE),
@@ -61,9 +66,10 @@ impl Poster {
     /// differ, before any password is looked at; an open one answers with
     /// the board. `None` if it does not answer.
     pub(super) fn logins_wanted(&self) -> Option<bool> {
-        let mut client =
-            Client::in_context(self.context.clone(), &self.endpoint, self.timeout, 1, None);
-        match client.request(POLL_REQUEST.as_bytes(), &self.shutdown) {
+        let mut client = self.client(1, None);
+        let answered = client.request(POLL_REQUEST.as_bytes(), &self.shutdown);
+        self.remember(&client);
+        match answered {
             Ok(_) => Some(false),
             Err(RequestError::LoginWanted { .. }) => Some(true),
             Err(_) => None,
@@ -72,14 +78,30 @@ impl Poster {
 
     /// Blocks until the server answers `request`, or every try is out.
     fn send(&self, request: &str, login: Option<Login>) -> Result<Vec<u8>, RequestError> {
-        let mut client = Client::in_context(
-            self.context.clone(),
-            &self.endpoint,
-            self.timeout,
-            TRIES,
-            login,
-        );
-        client.request(request.as_bytes(), &self.shutdown)
+        let mut client = self.client(TRIES, login);
+        let answered = client.request(request.as_bytes(), &self.shutdown);
+        self.remember(&client);
+        answered
+    }
+
+    /// A client of its own for one request, starting at the endpoint that
+    /// answered last.
+    fn client(&self, tries: u32, login: Option<Login>) -> Client {
+        let endpoints = self.lock_endpoints().clone();
+        Client::in_context(self.context.clone(), endpoints, self.timeout, tries, login)
+            .speaking_as("status_web")
+    }
+
+    /// Where `client` ended up: where the next request starts.
+    fn remember(&self, client: &Client) {
+        *self.lock_endpoints() = client.endpoints().clone();
+    }
+
+    fn lock_endpoints(&self) -> std::sync::MutexGuard<'_, Endpoints> {
+        // A panic elsewhere while holding it leaves a list that is still a list.
+        self.endpoints
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

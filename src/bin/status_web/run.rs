@@ -11,10 +11,10 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use status_board::client::eprintln_visible;
 use status_board::client::follow::{FollowError, Follower, Step};
 use status_board::client::link::Link;
 use status_board::client::request::{Client, RequestError};
+use status_board::client::{Endpoints, eprintln_visible};
 use status_board::shutdown::Shutdown;
 use status_board::visible::visible;
 
@@ -37,11 +37,12 @@ const ASK_LOGINS_AGAIN: Duration = Duration::from_secs(5);
 /// What `status_web` was asked to do.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Where posts go, and the board is read from unless `read_endpoint` says otherwise.
-    pub endpoint: String,
-    /// Where the board is read from, if not `endpoint`: a server's
-    /// `--anonymous` endpoint when it wants logins.
-    pub read_endpoint: Option<String>,
+    /// Where posts go, and the board is read from unless `read_endpoints`
+    /// says otherwise: the first, then the next when one does not answer.
+    pub endpoints: Endpoints,
+    /// Where the board is read from, if not `endpoints`: servers'
+    /// `--anonymous` endpoints when they want logins.
+    pub read_endpoints: Option<Endpoints>,
     /// The HTTP address.
     pub listen: SocketAddr,
     /// Time between polls of a server that does not publish.
@@ -61,7 +62,7 @@ pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), WebError> {
     let open_files = status_board::sys::raise_open_file_limit();
     let gateway = Arc::new(Gateway::default());
     let poster = Arc::new(Poster::new(
-        &options.endpoint,
+        options.endpoints.clone(),
         options.timeout,
         shutdown.clone(),
     ));
@@ -73,12 +74,12 @@ pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), WebError> {
     let (http, address) =
         http::Http::start(options.listen, state, connections::cap(open_files.as_ref()))?;
     let read_from = options
-        .read_endpoint
-        .as_deref()
-        .unwrap_or(&options.endpoint);
+        .read_endpoints
+        .as_ref()
+        .unwrap_or(&options.endpoints);
     println!(
         "status_web: serving http://{address}/ for the board at {}",
-        visible(read_from)
+        visible(&read_from.to_string())
     );
     println!(
         "status_web: {}",
@@ -104,16 +105,19 @@ pub fn run(options: &Options, shutdown: &Shutdown) -> Result<(), WebError> {
 /// and the watch starts again, but for a login the server refuses.
 fn watch(
     options: &Options,
-    endpoint: &str,
+    endpoints: &Endpoints,
     gateway: &Gateway,
     new_run: &Sender<()>,
     shutdown: &Shutdown,
 ) -> Result<(), WebError> {
+    // Where the last watch was, when it started again: it stays with the
+    // endpoint that answered.
+    let mut endpoints = endpoints.clone();
     loop {
         // The gateway reads with no login of its own (an open server, or an
         // --anonymous endpoint); it has no rights to lend.
-        let client = Client::new(endpoint, options.timeout, options.retries, None);
-        let link = Link::new(client, "status_web", endpoint, options.timeout);
+        let client = Client::new(endpoints.clone(), options.timeout, options.retries, None);
+        let link = Link::new(client, "status_web");
         let mut follower = Follower::new(link, options.interval);
         match follow(&mut follower, gateway, new_run, shutdown) {
             Ok(()) => return Ok(()),
@@ -132,6 +136,7 @@ fn watch(
                 gateway.reach(Reach::Stale {
                     since_ms: follower.link().last_contact_ms(),
                 });
+                endpoints = follower.link().client.endpoints().clone();
                 if !shutdown.sleep(RESTART_AFTER) {
                     return Ok(());
                 }
