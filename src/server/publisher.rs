@@ -5,7 +5,7 @@ use crate::server::console::log_err;
 use std::time::{Duration, Instant};
 
 use crate::protocol::{self, Event, Notice};
-use crate::store::{ChangeKind, Store};
+use crate::store::{Change, ChangeKind, Store};
 
 use super::config::{Access, bind_all};
 use super::error::{ServerError, socket_error};
@@ -75,24 +75,13 @@ impl Publisher {
     /// Sends the board's new changes, or a heartbeat when it is time for one.
     pub(super) fn publish(&mut self, epoch: &str, store: &mut Store) {
         let changes = store.take_changes();
-        for change in &changes {
-            let (event, at_ms) = match &change.kind {
-                ChangeKind::Set(status) => (
-                    Event::Set {
-                        name: &change.name,
-                        status: &status.text,
-                    },
-                    status.set_at_ms,
-                ),
-                ChangeKind::Removed { why, at_ms } => (
-                    Event::Removed {
-                        name: &change.name,
-                        why: *why,
-                    },
-                    *at_ms,
-                ),
-            };
-            self.send(epoch, change.seq, at_ms, event);
+        if store.cluster_epoch().is_some() {
+            self.publish_revisions(epoch, &changes);
+        } else {
+            for change in &changes {
+                let (event, at_ms) = event_of(change);
+                self.send(epoch, change.seq, at_ms, event);
+            }
         }
         if !changes.is_empty() {
             // A change says the publisher is alive as well as a heartbeat does.
@@ -100,6 +89,30 @@ impl Publisher {
         } else if self.last_heartbeat.elapsed() >= HEARTBEAT {
             self.send(epoch, store.seq(), store.now_ms(), Event::Heartbeat);
             self.last_heartbeat = Instant::now();
+        }
+    }
+
+    /// A gateway's changes: one `rev` notice per etcd revision, saying the
+    /// revision before it, since revisions jump and several changes may
+    /// share one.
+    fn publish_revisions(&mut self, epoch: &str, changes: &[Change]) {
+        for group in changes.chunk_by(|a, b| a.seq == b.seq) {
+            let Some(first) = group.first() else {
+                continue;
+            };
+            let events: Vec<(Event<'_>, u64)> = group.iter().map(event_of).collect();
+            let at_ms = events.iter().map(|(_, at)| *at).max().unwrap_or(0);
+            let events: Vec<Event<'_>> = events.into_iter().map(|(event, _)| event).collect();
+            self.buffer.clear();
+            protocol::encode_revision(
+                &mut self.buffer,
+                epoch,
+                first.seq,
+                at_ms,
+                first.prev,
+                &events,
+            );
+            self.send_buffer();
         }
     }
 
@@ -112,10 +125,34 @@ impl Publisher {
             event,
         };
         protocol::encode_notice(&mut self.buffer, &notice);
+        self.send_buffer();
+    }
+
+    fn send_buffer(&mut self) {
         // PUB never blocks: a watcher past its high-water mark misses changes,
         // sees the gap in the numbers and fetches a snapshot.
         if let Err(err) = self.socket.send(&self.buffer[..], zmq::DONTWAIT) {
             log_err!("could not publish a change: {err}");
         }
+    }
+}
+
+/// A change as a notice's event, and when it happened.
+fn event_of(change: &Change) -> (Event<'_>, u64) {
+    match &change.kind {
+        ChangeKind::Set(status) => (
+            Event::Set {
+                name: &change.name,
+                status: &status.text,
+            },
+            status.set_at_ms,
+        ),
+        ChangeKind::Removed { why, at_ms } => (
+            Event::Removed {
+                name: &change.name,
+                why: *why,
+            },
+            *at_ms,
+        ),
     }
 }
