@@ -10,7 +10,7 @@ use crate::Settings;
 use crate::load::{PirateWriter, load, poll_request, update_request};
 use crate::process::{cpu_time, output_within, with_cpu, with_server_cpu};
 use crate::stats::{interleaved, median, millis};
-use crate::targets::etcd::{ETCD, EtcdCluster, Gateway, missing};
+use crate::targets::etcd::{ETCD, EtcdCluster, Gateway, missing, put_load};
 use crate::targets::ours::{ours, ours_on, prefilled_state};
 
 /// How long the failover writer waits for a reply before it gives the
@@ -50,7 +50,7 @@ pub fn cluster(s: &Settings, out: &mut String) {
          has a state file on the same disk.\n"
     )
     .ok();
-    updates(s, &cluster, out);
+    updates(s, &mut cluster, out);
     polls(s, &cluster, out);
     writeln!(
         out,
@@ -72,17 +72,25 @@ pub fn cluster(s: &Settings, out: &mut String) {
 }
 
 /// Updates from K clients through a gateway against the single server with
-/// `--fsync always`: both acknowledge an update once it is on disk.
-fn updates(s: &Settings, cluster: &EtcdCluster, out: &mut String) {
+/// `--fsync always` (both acknowledge an update once it is on disk), and
+/// against etcd's own puts from as many clients: the floor under a gateway.
+fn updates(s: &Settings, cluster: &mut EtcdCluster, out: &mut String) {
+    let role = match cluster.leader() {
+        0 => "the leader",
+        _ => "a follower",
+    };
     writeln!(
         out,
         "Updates from K clients, each to its own name: requests/s, latency p50 / p99 / max in µs, \
          and the CPU time per update of every process of the target (the single server; the \
-         gateway and the three etcd members).\n\n\
-         | K | single `--fsync always` req/s | single µs | gateway req/s | gateway µs | gateway / single | single CPU µs | gateway + etcd CPU µs |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- |"
+         three etcd members; the gateway and the three members). etcd put: K threads each \
+         putting its own key (`POST /v3/kv/put`, HTTP/1.0) to the member the gateway talks to, \
+         {role} in this run: etcd's own commit, the floor under a gateway's update.\n\n\
+         | K | single `--fsync always` req/s | single µs | etcd put req/s | etcd put µs | gateway req/s | gateway µs | gateway / single | gateway / etcd put | CPU µs: single, etcd put, gateway + etcd |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     )
     .ok();
+    let cluster = &*cluster;
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("always.log");
     let single = ours(&[
@@ -99,20 +107,24 @@ fn updates(s: &Settings, cluster: &EtcdCluster, out: &mut String) {
                 load(&single.endpoint, clients, &update_request, s)
             })
         };
+        let put_run = || with_cpu(|| cluster.cpu_time(), || put_load(cluster, 0, clients, s));
         let gateway_run = || {
             with_cpu(gateway_cpu, || {
                 load(gateway.endpoint(), clients, &update_request, s)
             })
         };
-        let samples = interleaved(&[&single_run, &gateway_run], s.repeats);
-        let (single, gateway) = (samples[0], samples[1]);
+        let samples = interleaved(&[&single_run, &put_run, &gateway_run], s.repeats);
+        let (single, put, gateway) = (samples[0], samples[1], samples[2]);
         writeln!(
             out,
-            "| {clients} | {} | {} | {} | {} | {} |",
+            "| {clients} | {} | {} | {} | {} | {} | {}, {}, {} |",
             single.cells(),
+            put.cells(),
             gateway.cells(),
             gateway.ratio(&single, 2),
+            gateway.ratio(&put, 2),
             single.cpu_cell(),
+            put.cpu_cell(),
             gateway.cpu_cell()
         )
         .ok();

@@ -12,8 +12,13 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::Settings;
 use crate::common;
 use crate::process::cpu_time;
+use crate::stats::Sample;
 
 pub const ETCD: &str = "/usr/bin/etcd";
 
@@ -147,7 +152,7 @@ impl EtcdCluster {
 
     /// Member `i`'s status, or `None` if it does not answer within a second.
     fn status(&self, i: usize) -> Option<Status> {
-        let reply = post_json(self.members[i].client_port, "/v3/maintenance/status")?;
+        let reply = post_json(self.members[i].client_port, "/v3/maintenance/status", "{}")?;
         Some(Status {
             member_id: reply["header"]["member_id"].as_str()?.to_owned(),
             leader: reply["leader"].as_str().unwrap_or_default().to_owned(),
@@ -267,9 +272,9 @@ impl EtcdCluster {
     }
 }
 
-/// POSTs `{}` to `path` of etcd's JSON gateway at `port`: the reply, or
+/// POSTs `body` to `path` of etcd's JSON gateway at `port`: the reply, or
 /// `None` if none comes within a second (a dead or electing member).
-fn post_json(port: u16, path: &str) -> Option<serde_json::Value> {
+fn post_json(port: u16, path: &str, body: &str) -> Option<serde_json::Value> {
     let bound = Duration::from_secs(1);
     let mut stream =
         TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), bound).ok()?;
@@ -278,7 +283,8 @@ fn post_json(port: u16, path: &str) -> Option<serde_json::Value> {
     write!(
         stream,
         "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: 2\r\n\r\n{{}}"
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .ok()?;
     let mut reply = Vec::new();
@@ -288,6 +294,47 @@ fn post_json(port: u16, path: &str) -> Option<serde_json::Value> {
     let (head, json) = reply.split_once("\r\n\r\n")?;
     head.split(' ').nth(1).filter(|code| *code == "200")?;
     serde_json::from_str(json).ok()
+}
+
+/// `clients` threads each putting its own key to member `i`, one put after
+/// another, for the set duration: etcd's own commit through its JSON
+/// gateway, the floor under a gateway's update. HTTP/1.0, a fresh
+/// connection per put (on loopback, tens of µs of a commit's ms).
+pub fn put_load(cluster: &EtcdCluster, i: usize, clients: usize, s: &Settings) -> Sample {
+    let port = cluster.members[i].client_port;
+    let start = Instant::now();
+    let (measure_from, end) = (start + s.warmup, start + s.warmup + s.duration);
+    let runs: Vec<(Vec<Duration>, u64)> = thread::scope(|scope| {
+        let threads: Vec<_> = (0..clients)
+            .map(|k| {
+                scope.spawn(move || {
+                    let key = BASE64.encode(format!("/bench-etcd-floor/{k}"));
+                    let (mut latencies, mut requests) = (Vec::new(), 0);
+                    let mut sent = Instant::now();
+                    while sent < end {
+                        let value = BASE64.encode(format!("update {requests}"));
+                        let body = format!(r#"{{"key":"{key}","value":"{value}"}}"#);
+                        let put = post_json(port, "/v3/kv/put", &body);
+                        let now = Instant::now();
+                        if put.is_some() && sent >= measure_from {
+                            latencies.push(now - sent);
+                        }
+                        requests += 1;
+                        sent = now;
+                    }
+                    (latencies, requests)
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("a put thread"))
+            .collect()
+    });
+    let requests = runs.iter().map(|(_, n)| n).sum();
+    let mut latencies: Vec<Duration> = runs.into_iter().flat_map(|(l, _)| l).collect();
+    latencies.sort_unstable();
+    Sample::from_sorted(&latencies, s.duration, requests)
 }
 
 /// A gateway, `status_server --etcd`, killed on drop.
