@@ -1,8 +1,8 @@
 //! The load generator: REQ clients in a closed loop, one update at a time
 //! for latencies, and background load.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -240,4 +240,133 @@ pub fn first_reply(endpoint: &str, login: Option<(&str, &str)>, n: usize) -> Dur
         })
         .collect();
     crate::stats::median(times)
+}
+
+/// An update a [`PirateWriter`] had acknowledged: when it was sent, when
+/// its acknowledgement came.
+#[derive(Debug, Clone, Copy)]
+pub struct Acked {
+    pub sent: Instant,
+    pub acked: Instant,
+}
+
+/// What a [`PirateWriter`] has seen so far.
+#[derive(Default)]
+struct WriterLog {
+    acks: Vec<Acked>,
+    /// Requests that had no reply within the writer's timeout.
+    timeouts: u64,
+    /// Replies that were an error (`error: unavailable: …`): not acknowledged.
+    refusals: u64,
+    /// Which of its endpoints it sends to now.
+    endpoint: usize,
+}
+
+/// A client posting updates one after another, as a script would, the
+/// Lazy Pirate way: a request without a reply within `timeout` is given up,
+/// its socket closed, and the next update goes on a fresh socket to the
+/// next of its endpoints (the same one if it has one).
+pub struct PirateWriter {
+    shared: Arc<(Mutex<WriterLog>, Condvar)>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl PirateWriter {
+    pub fn start(endpoints: Vec<String>, timeout: Duration) -> PirateWriter {
+        let shared = Arc::new((Mutex::new(WriterLog::default()), Condvar::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (shared, stop) = (shared.clone(), stop.clone());
+            thread::spawn(move || write_pirate(&endpoints, timeout, &shared, &stop))
+        };
+        PirateWriter {
+            shared,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The first acknowledged update sent at or after `since`, waiting for
+    /// it `bound` at most.
+    pub fn first_ack_sent_after(&self, since: Instant, bound: Duration) -> Option<Acked> {
+        let (log, acked) = &*self.shared;
+        let deadline = Instant::now() + bound;
+        let mut log = log.lock().expect("writer log");
+        loop {
+            if let Some(ack) = log.acks.iter().rev().take_while(|a| a.sent >= since).last() {
+                return Some(*ack);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            log = acked.wait_timeout(log, left).expect("writer log").0;
+        }
+    }
+
+    /// Which of its endpoints it sends to now.
+    pub fn endpoint(&self) -> usize {
+        self.shared.0.lock().expect("writer log").endpoint
+    }
+
+    /// Its requests that timed out, and its updates refused, so far.
+    pub fn failures(&self) -> (u64, u64) {
+        let log = self.shared.0.lock().expect("writer log");
+        (log.timeouts, log.refusals)
+    }
+}
+
+impl Drop for PirateWriter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// [`PirateWriter`]'s loop, until `stop`.
+fn write_pirate(
+    endpoints: &[String],
+    timeout: Duration,
+    shared: &(Mutex<WriterLog>, Condvar),
+    stop: &AtomicBool,
+) {
+    let context = zmq::Context::new();
+    let open = |at: usize| {
+        let socket = req_socket(&context, &endpoints[at]);
+        let millis = timeout.as_millis() as i32;
+        socket.set_rcvtimeo(millis).expect("RCVTIMEO");
+        socket.set_sndtimeo(millis).expect("SNDTIMEO");
+        socket
+    };
+    let (mut at, mut i) = (0, 0u64);
+    let mut socket = open(at);
+    while !stop.load(Ordering::Relaxed) {
+        let sent = Instant::now();
+        let reply = socket
+            .send(format!("bench-failover: update {i}").as_bytes(), 0)
+            .and_then(|()| socket.recv_bytes(0));
+        i += 1;
+        let acked = Instant::now();
+        let mut log = shared.0.lock().expect("writer log");
+        match reply {
+            Ok(reply) if reply.starts_with(b"error") => {
+                log.refusals += 1;
+                drop(log);
+                // A script would not retry a refusal in a tight loop either;
+                // spinning would take a core from the election on two.
+                thread::sleep(Duration::from_millis(5));
+            }
+            Ok(_) => {
+                log.acks.push(Acked { sent, acked });
+                shared.1.notify_all();
+            }
+            Err(_) => {
+                log.timeouts += 1;
+                at = (at + 1) % endpoints.len();
+                log.endpoint = at;
+                drop(log);
+                socket = open(at);
+            }
+        }
+    }
 }

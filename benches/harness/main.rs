@@ -16,7 +16,7 @@
 //! - `stats.rs`: samples, medians, percentiles, interleaved runs, table cells.
 //! - `process.rs`: child processes, their lines, their memory and CPU.
 //! - `targets/`: what is measured: ours, the libzmq floor, the Python
-//!   original, Redis, the web gateway.
+//!   original, Redis, the web gateway, an etcd cluster and its gateways.
 //! - `sections/`: one file per section of the report (the list is
 //!   `sections::ALL`).
 

@@ -144,9 +144,15 @@ pub fn resident_kib(child: &Child) -> u64 {
 
 /// `run`, with the CPU time `server` used during it per request answered.
 pub fn with_server_cpu(server: &Child, run: impl FnOnce() -> Sample) -> Sample {
-    let before = cpu_time(server);
+    with_cpu(|| cpu_time(server), run)
+}
+
+/// `run`, with the CPU time `used()` grew by during it per request answered
+/// (for a target of several processes: their sum).
+pub fn with_cpu(used: impl Fn() -> Duration, run: impl FnOnce() -> Sample) -> Sample {
+    let before = used();
     let mut sample = run();
-    let used = cpu_time(server).saturating_sub(before);
+    let used = used().saturating_sub(before);
     sample.server_cpu = (sample.requests > 0).then(|| used.div_f64(sample.requests as f64));
     sample
 }

@@ -8,6 +8,7 @@ use crate::Settings;
 
 pub mod auth;
 pub mod board;
+pub mod cluster;
 pub mod hostile;
 pub mod live;
 pub mod memory;
@@ -21,7 +22,7 @@ pub mod web;
 /// A part of the report: its name for `--only=NAME`, and what writes it.
 pub type Section = (&'static str, fn(&Settings, &mut String));
 
-pub const ALL: [Section; 11] = [
+pub const ALL: [Section; 12] = [
     ("polls", polls::polls),
     ("updates", updates::updates),
     ("whole-board", board::whole_board),
@@ -32,5 +33,6 @@ pub const ALL: [Section; 11] = [
     ("web", web::web),
     ("watchers", watchers::watchers),
     ("restart", restart::restart),
+    ("cluster", cluster::cluster),
     ("hostile", hostile::hostile),
 ];
