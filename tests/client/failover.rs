@@ -287,3 +287,21 @@ fn a_watcher_moves_to_the_next_server_when_the_one_it_watches_is_killed() {
         .find_within("live again", Duration::from_secs(10));
     watcher.stop();
 }
+
+#[test]
+fn a_pipe_stays_with_the_server_that_answered() {
+    let second = Server::start(&[]);
+    let nothing = format!("tcp://127.0.0.1:{}", free_port());
+    let (code, stdout, stderr) = run(
+        &["ci", "--endpoint", &nothing, "--endpoint", &second.endpoint],
+        "one\ntwo\nthree\n",
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("- ci: three"), "{stdout}");
+    assert_eq!(
+        stderr.matches("now using").count(),
+        1,
+        "moved once, then stayed: {stderr}"
+    );
+    assert_eq!(second.request_text("_:"), "- ci: three\n");
+}
