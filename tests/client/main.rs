@@ -14,32 +14,11 @@
 mod common;
 
 mod failover;
+mod fake_server;
 mod hostile;
 mod input;
 mod modes;
 mod network;
 mod stale;
 
-/// A server as far as a client sees it: a REP socket on a free loopback port
-/// that answers each request with `answer(request)`, on a thread, until the
-/// test ends (or 60 s pass with nothing asked); its endpoint.
-fn answering_with(answer: impl Fn(&[u8]) -> Vec<u8> + Send + 'static) -> String {
-    let context = zmq::Context::new();
-    let socket = context.socket(zmq::REP).expect("REP");
-    socket.set_linger(0).expect("LINGER");
-    socket.set_rcvtimeo(60_000).expect("RCVTIMEO");
-    socket.bind("tcp://127.0.0.1:*").expect("bind");
-    let endpoint = socket
-        .get_last_endpoint()
-        .expect("endpoint")
-        .expect("UTF-8");
-    std::thread::spawn(move || {
-        let _context = context;
-        while let Ok(request) = socket.recv_bytes(0) {
-            if socket.send(answer(&request), 0).is_err() {
-                return;
-            }
-        }
-    });
-    endpoint
-}
+use fake_server::answering_with;

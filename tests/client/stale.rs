@@ -5,33 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::answering_with;
-use crate::common::{Watcher, now_ms};
-
-/// A gateway as far as a watcher sees it: a REP socket that answers a
-/// `_:@since` poll with `unchanged` and any other request with a snapshot of
-/// one entry, marked stale while `stale` is set.
-fn gateway(stale: Arc<AtomicBool>) -> String {
-    let since = now_ms() - 5_000;
-    answering_with(move |request| {
-        // As a server does: a poll since the board's number, unchanged.
-        if request.starts_with(b"_:@since c1 5") {
-            return b"unchanged 5".to_vec();
-        }
-        let marked = match stale.load(Ordering::SeqCst) {
-            true => format!("stale {since}\n"),
-            false => String::new(),
-        };
-        let now = now_ms();
-        format!("status-board 1\nepoch c1\nseq 5\nnow {now}\n{marked}\n{since} alice: here\n")
-            .into_bytes()
-    })
-}
+use crate::common::Watcher;
+use crate::fake_server::stale_gateway;
 
 #[test]
 fn a_watcher_says_when_the_board_is_stale_and_when_it_is_current_again() {
     let stale = Arc::new(AtomicBool::new(true));
-    let endpoint = gateway(Arc::clone(&stale));
+    let (endpoint, _) = stale_gateway(Arc::clone(&stale));
     let watcher = Watcher::start(&endpoint, &["--interval", "0.2"]);
     let board = watcher.next("the first board");
     assert_eq!(board["entries"][0]["name"], "alice", "{board}");
