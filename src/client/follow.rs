@@ -235,6 +235,13 @@ impl Follower {
             if let Some(step) = self.apply_received() {
                 return Ok(step);
             }
+            // A gateway says its board is current again only in a snapshot
+            // (a poll's `unchanged` and the publisher do not): while it says
+            // stale, one every interval (in place of the `_:@since` poll).
+            let stale = self.mirror.stale_since_ms.is_some();
+            if stale && matches!(self.feed, Feed::Live(_)) && Instant::now() >= self.next_poll {
+                self.want_snapshot = true;
+            }
             if self.want_snapshot {
                 let Some(reply) = self.fetch(SNAPSHOT_REQUEST, shutdown)? else {
                     return Ok(Step::Away);
@@ -269,6 +276,7 @@ impl Follower {
                 return Ok(Step::Idle);
             }
             let request = match self.feed {
+                Feed::Since if stale => SNAPSHOT_REQUEST.to_owned(),
                 Feed::Since => protocol::format_since(&self.mirror.epoch, self.mirror.seq),
                 _ => POLL_REQUEST.to_owned(),
             };

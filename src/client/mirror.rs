@@ -62,6 +62,10 @@ pub struct Mirror {
     pub seq: u64,
     /// Where the server publishes changes.
     pub publish: Vec<String>,
+    /// Since when (the server's clock, ms since the Unix epoch) the server,
+    /// a gateway of a cluster, cannot reach its store's quorum, as its last
+    /// snapshot said: the board may be old.
+    pub stale_since_ms: Option<u64>,
     entries: IndexMap<String, MirrorEntry>,
     departures: Vec<Departure>,
     /// Server clock minus ours, in ms, so that ages do not depend on our clock.
@@ -84,6 +88,7 @@ impl Mirror {
             epoch: String::new(),
             seq: 0,
             publish: Vec::new(),
+            stale_since_ms: None,
             entries: IndexMap::new(),
             departures: Vec::new(),
             clock_offset_ms: 0,
@@ -185,6 +190,7 @@ impl Mirror {
         self.epoch = header.epoch;
         self.seq = header.seq;
         self.publish = header.publish;
+        self.stale_since_ms = header.stale_since_ms;
         differs
     }
 
@@ -347,6 +353,7 @@ mod tests {
                 now_ms: now_ms(),
                 publish: vec![],
                 ttl_ms: None,
+                stale_since_ms: None,
             },
             entries: entries
                 .iter()

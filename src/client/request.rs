@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::monitor::MonitorEvent;
+use crate::protocol::{ERROR_PREFIX, Refusal};
 use crate::shutdown::Shutdown;
 
 use super::endpoints::Endpoints;
@@ -30,10 +31,6 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 2500;
 
 /// Default number of tries per request.
 pub const DEFAULT_RETRIES: u32 = 3;
-
-/// What a gateway that cannot reach a quorum answers an update with: the
-/// update was not acknowledged, and is sent to the next endpoint.
-const UNAVAILABLE_REPLY: &[u8] = b"error: unavailable:";
 
 /// A REQ connection to one server at a time that retries, reconnects, fails
 /// over to the next server and gives up in time.
@@ -211,45 +208,36 @@ impl Client {
             self.send(request)?;
             let why = match self.wait_for_reply(shutdown) {
                 Ok(Some(reply)) => {
-                    // Another endpoint is asked only if it has not been in
-                    // this request: a full round back to it would only
+                    // Each try moves one endpoint on: the next has not been
+                    // asked in this request while the tries so far are
+                    // fewer than the endpoints. One that has would only
                     // trade its refusal for another's.
-                    let unasked = tried < tries
+                    let next_unasked = tried < tries
                         && usize::try_from(tried).is_ok_and(|t| t < self.endpoints.all().len());
-                    // (Tries move one endpoint on each: after `tried` of
-                    // them, the next is unasked while `tried` is short of
-                    // the endpoints.)
-                    if !(several
-                        && reply.starts_with(UNAVAILABLE_REPLY)
-                        && !unavailable_moved
-                        && unasked)
-                    {
-                        return Ok(reply);
-                    }
+                    let unavailable = match unavailable(&reply) {
+                        Some(text) if several && next_unasked && !unavailable_moved => text,
+                        _ => return Ok(reply),
+                    };
                     unavailable_moved = true;
-                    let text = String::from_utf8_lossy(&reply[b"error: ".len()..]).into_owned();
                     refused_every_time = false;
-                    Some(text)
+                    unavailable
                 }
                 // A REQ that sent and got nothing cannot send again: start over.
                 Ok(None) => {
                     self.connection = None;
                     refused_every_time = false;
-                    let timeout_ms = self.timeout.as_millis();
-                    Some(format!("no reply in {timeout_ms} ms"))
+                    format!("no reply in {} ms", self.timeout.as_millis())
                 }
                 Err(RequestError::NothingListens { .. }) if several => {
                     self.connection = None;
-                    Some("connection refused".to_owned())
+                    "connection refused".to_owned()
                 }
                 Err(err) => {
                     self.connection = None;
                     return Err(err);
                 }
             };
-            if let Some(why) = why
-                && tried < tries
-            {
+            if tried < tries {
                 self.fail_over(why);
             }
         }
@@ -487,10 +475,38 @@ impl Client {
     }
 }
 
+/// The refusal after `error: ` if `reply` is an `unavailable` one (a gateway
+/// that cannot reach its cluster's quorum: the update was not taken).
+fn unavailable(reply: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(reply)
+        .ok()?
+        .strip_prefix(ERROR_PREFIX)?;
+    match Refusal::parse(text) {
+        (Some(Refusal::Unavailable), _) => Some(text.to_owned()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::mpsc;
+
+    #[test]
+    fn only_an_unavailable_refusal_is_sent_elsewhere() {
+        assert_eq!(
+            unavailable(b"error: unavailable: no quorum").as_deref(),
+            Some("unavailable: no quorum")
+        );
+        for answer in [
+            &b"error: forbidden: user 'alice' may not set 'bob'"[..],
+            b"error: unavailable",
+            b"- alice: error: unavailable: not a refusal\n",
+            b"",
+        ] {
+            assert_eq!(unavailable(answer), None, "{answer:?}");
+        }
+    }
 
     /// A REP socket with PLAIN server security on a free port; its port.
     fn plain_rep(context: &zmq::Context) -> (zmq::Socket, u16) {

@@ -32,6 +32,7 @@ pub(super) fn watch(options: &Options, link: Link, shutdown: &Shutdown) -> Resul
         resized: Arc::new(AtomicBool::new(false)),
         next_board: None,
         said_no_contact: false,
+        shown_stale: None,
     };
     match watcher.view {
         View::Screen(_) => {
@@ -95,6 +96,9 @@ struct Watcher<'a> {
     next_board: Option<Instant>,
     /// Whether "no contact yet" was said on stderr (scrolled and JSON boards).
     said_no_contact: bool,
+    /// Since when the server said its board may be old, as last shown (on
+    /// the screen, or said on stderr).
+    shown_stale: Option<u64>,
 }
 
 impl Watcher<'_> {
@@ -113,6 +117,7 @@ impl Watcher<'_> {
     /// first heard, no board is shown as if it were the board.
     fn show(&mut self, step: &Step) -> Result<(), RunError> {
         let screen = matches!(self.view, View::Screen(_));
+        let stale_changed = self.stale_changed(screen);
         if screen && matches!(step, Step::Changed(_)) && self.follower.has_pending() {
             return Ok(());
         }
@@ -129,11 +134,42 @@ impl Watcher<'_> {
             return Ok(());
         }
         let resized = self.resized.swap(false, Ordering::SeqCst);
-        let due = new || *step == Step::Away || self.last_drawn.elapsed() >= REDRAW_EVERY;
+        let due = new
+            || stale_changed
+            || *step == Step::Away
+            || self.last_drawn.elapsed() >= REDRAW_EVERY;
         match resized || due {
             true => self.draw(false),
             false => Ok(()),
         }
+    }
+
+    /// Whether the server's word on its board's staleness (a gateway that
+    /// cannot reach its cluster) changed since last shown; scrolled and
+    /// JSON boards say so on stderr, once each way (the screen shows it).
+    fn stale_changed(&mut self, screen: bool) -> bool {
+        let mirror = self.follower.mirror();
+        let stale = mirror.stale_since_ms;
+        if stale == self.shown_stale {
+            return false;
+        }
+        self.shown_stale = stale;
+        if !screen {
+            let link = self.follower.link();
+            match render::stale_note(mirror) {
+                Some(note) => eprintln_visible(format_args!(
+                    "{}: {}: {note}",
+                    link.program(),
+                    link.endpoint()
+                )),
+                None => eprintln_visible(format_args!(
+                    "{}: the board is current again: {} reaches its cluster",
+                    link.program(),
+                    link.endpoint()
+                )),
+            }
+        }
+        true
     }
 
     /// With `--count`: whether a board is due, one per interval from the

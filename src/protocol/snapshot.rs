@@ -18,6 +18,10 @@ pub struct SnapshotHeader {
     pub publish: Vec<String>,
     /// How long a status lives without a refresh, if the server expires them.
     pub ttl_ms: Option<u64>,
+    /// Since when (ms since the Unix epoch, the server's clock) a gateway of
+    /// a cluster cannot reach a quorum of its store: its board may be old.
+    /// `None` while it can, and from a single server.
+    pub stale_since_ms: Option<u64>,
 }
 
 /// Writes a snapshot reply's header: the magic line, `key value` lines, a blank line.
@@ -35,6 +39,9 @@ pub fn encode_snapshot_header(out: &mut Vec<u8>, header: &SnapshotHeader) {
     }
     if let Some(ttl) = header.ttl_ms {
         let _ = writeln!(out, "ttl {ttl}");
+    }
+    if let Some(since) = header.stale_since_ms {
+        let _ = writeln!(out, "stale {since}");
     }
     out.push(b'\n');
 }
@@ -115,6 +122,7 @@ fn parse_snapshot(text: &str) -> Result<Snapshot, ProtocolError> {
             "now" => header.now_ms = number(line, value)?,
             "publish" => header.publish.push(value.to_owned()),
             "ttl" => header.ttl_ms = Some(number(line, value)?),
+            "stale" => header.stale_since_ms = Some(number(line, value)?),
             _ => {} // a later version's addition
         }
     }

@@ -433,6 +433,30 @@ fn a_malformed_revision_is_refused_whole() {
     }
 }
 
+#[test]
+fn a_stale_gateways_header_says_since_when_after_its_ttl() {
+    let header = SnapshotHeader {
+        epoch: "c1".into(),
+        seq: 9,
+        now_ms: 2_000,
+        publish: vec![],
+        ttl_ms: Some(60_000),
+        stale_since_ms: Some(1_500),
+    };
+    let mut out = Vec::new();
+    encode_snapshot_header(&mut out, &header);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "status-board 1\nepoch c1\nseq 9\nnow 2000\nttl 60000\nstale 1500\n\n"
+    );
+    let Ok(ExtendedReply::Snapshot(parsed)) = parse_extended_reply(&out) else {
+        panic!("a snapshot");
+    };
+    assert_eq!(parsed.header, header);
+    let bad = b"status-board 1\nepoch c1\nseq 9\nstale soon\n\n";
+    assert!(parse_extended_reply(bad).is_err(), "not a number");
+}
+
 fn valid_name() -> impl Strategy<Value = String> {
     "[^:\\p{Cc}]{1,16}".prop_filter("a name that can be set", |n| {
         n != POLL_NAME && !n.chars().any(does_not_show) && !n.starts_with(' ') && !n.ends_with(' ')
@@ -474,6 +498,7 @@ proptest! {
         rows in proptest::collection::vec((valid_name(), valid_text(), any::<u64>()), 0..8),
         seq in any::<u64>(),
         ttl in proptest::option::of(any::<u64>()),
+        stale in proptest::option::of(any::<u64>()),
     ) {
         let header = SnapshotHeader {
             epoch: "e1".into(),
@@ -481,6 +506,7 @@ proptest! {
             now_ms: 7,
             publish: vec!["tcp://127.0.0.1:5556".into()],
             ttl_ms: ttl,
+            stale_since_ms: stale,
         };
         let mut out = Vec::new();
         encode_snapshot_header(&mut out, &header);

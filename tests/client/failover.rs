@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::answering_with;
 use crate::common::{
     self, EXIT_TIMEOUT, Server, Watcher, client, free_port, run_client as run, send_signal,
     wait_timeout,
@@ -20,29 +21,14 @@ fn kill_hard(mut server: Server) -> String {
     endpoint
 }
 
-/// A REP socket on a free port that answers every request with `reply`;
-/// the endpoint, and how many requests it has answered.
+/// A server that answers every request with `reply`; its endpoint, and
+/// how many requests it has answered.
 fn answering(reply: &'static str) -> (String, Arc<AtomicU32>) {
-    let context = zmq::Context::new();
-    let socket = context.socket(zmq::REP).expect("REP");
-    socket.set_linger(0).expect("LINGER");
-    // Ends with the test process, or after 60 s with nothing asked.
-    socket.set_rcvtimeo(60_000).expect("RCVTIMEO");
-    socket.bind("tcp://127.0.0.1:*").expect("bind");
-    let endpoint = socket
-        .get_last_endpoint()
-        .expect("endpoint")
-        .expect("UTF-8");
     let asked = Arc::new(AtomicU32::new(0));
     let counted = Arc::clone(&asked);
-    std::thread::spawn(move || {
-        let _context = context;
-        while socket.recv_bytes(0).is_ok() {
-            counted.fetch_add(1, Ordering::SeqCst);
-            if socket.send(reply, 0).is_err() {
-                return;
-            }
-        }
+    let endpoint = answering_with(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        reply.as_bytes().to_vec()
     });
     (endpoint, asked)
 }
@@ -300,4 +286,22 @@ fn a_watcher_moves_to_the_next_server_when_the_one_it_watches_is_killed() {
         .out
         .find_within("live again", Duration::from_secs(10));
     watcher.stop();
+}
+
+#[test]
+fn a_pipe_stays_with_the_server_that_answered() {
+    let second = Server::start(&[]);
+    let nothing = format!("tcp://127.0.0.1:{}", free_port());
+    let (code, stdout, stderr) = run(
+        &["ci", "--endpoint", &nothing, "--endpoint", &second.endpoint],
+        "one\ntwo\nthree\n",
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("- ci: three"), "{stdout}");
+    assert_eq!(
+        stderr.matches("now using").count(),
+        1,
+        "moved once, then stayed: {stderr}"
+    );
+    assert_eq!(second.request_text("_:"), "- ci: three\n");
 }

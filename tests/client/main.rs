@@ -7,13 +7,18 @@
 //!   not a server's main endpoint;
 //! - `hostile`: what a hostile server sends must not drive the terminal;
 //! - `failover`: several servers of one board, and moving on from one that
-//!   is dead, silent or without quorum.
+//!   is dead, silent or without quorum;
+//! - `stale`: a gateway that cannot reach its cluster, said and unsaid.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod failover;
+mod fake_server;
 mod hostile;
 mod input;
 mod modes;
 mod network;
+mod stale;
+
+use fake_server::answering_with;

@@ -8,14 +8,19 @@
 //!   connections that send nothing or half a request, more of them than
 //!   there are descriptors, requests that name another host (DNS
 //!   rebinding), and responses a browser must not sniff;
-//! - `failover`: several servers of one board, the first one lost.
+//! - `failover`: several servers of one board, the first one lost;
+//! - `stale`: a gateway of a cluster that says its board may be old.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+#[path = "../client/fake_server.rs"]
+mod fake_server;
+
 mod attacks;
 mod endpoints;
 mod failover;
+mod stale;
 
 use common::{Server, run_client};
 

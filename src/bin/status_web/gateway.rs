@@ -128,6 +128,17 @@ impl Gateway {
         self.send(&shared, heartbeat_event(&shared));
     }
 
+    /// Since when the server (a gateway of a cluster) says its board may
+    /// be old, as its last snapshot said; a change is told to viewers at once.
+    pub fn cluster_stale(&self, since_ms: Option<u64>) {
+        let mut shared = self.lock();
+        if shared.mirror.stale_since_ms == since_ms {
+            return;
+        }
+        shared.mirror.stale_since_ms = since_ms;
+        self.send(&shared, heartbeat_event(&shared));
+    }
+
     /// What is known of whether the server wants a login for posts: the
     /// page shows its login fields from the start when it does. `None`
     /// (no answer) changes nothing.
@@ -213,6 +224,7 @@ fn heartbeat_event(shared: &Shared) -> Vec<u8> {
         "state": state,
         "feed": feed,
         "stale_since_ms": since,
+        "cluster_stale_since_ms": shared.mirror.stale_since_ms,
         "logins": shared.logins,
     });
     sse("hb", &data)

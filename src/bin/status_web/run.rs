@@ -174,6 +174,7 @@ fn follow(
             (false, true) => Reach::Live(follower.how()),
         };
         gateway.reach(reach);
+        gateway.cluster_stale(follower.mirror().stale_since_ms);
     }
     Ok(())
 }

@@ -53,7 +53,8 @@ impl serde_json::ser::Formatter for TerminalSafe {
 
 /// Writes a watched board as one line of JSON. With our server each entry
 /// also has `set_at` (RFC 3339, the server's clock) and `age_s`, and the
-/// document has the board's `seq`; with the original, only names and statuses.
+/// document has the board's `seq` (and `stale_since` while a gateway says
+/// its board may be old); with the original, only names and statuses.
 pub fn write_mirror_json(out: &mut impl Write, mirror: &Mirror) -> io::Result<()> {
     let entries: Vec<serde_json::Value> = mirror
         .entries()
@@ -71,17 +72,22 @@ pub fn write_mirror_json(out: &mut impl Write, mirror: &Mirror) -> io::Result<()
             value
         })
         .collect();
-    let document = match mirror.is_original() {
+    let mut document = match mirror.is_original() {
         true => serde_json::json!({ "entries": entries }),
         false => serde_json::json!({ "seq": mirror.seq, "entries": entries }),
     };
+    // Only while the server says its board may be old (a gateway without
+    // its cluster's quorum): RFC 3339, as `set_at`.
+    if let Some(since) = mirror.stale_since_ms.and_then(rfc3339_millis) {
+        document["stale_since"] = since.into();
+    }
     write_json_line(out, &document)
 }
 
 /// A server's time (ms since the Unix epoch) in RFC 3339, or `None` past the
 /// year 9999, which RFC 3339 cannot write: humantime's `Display` then fails,
 /// and `to_string` would panic on a time any server may send.
-fn rfc3339_millis(at_ms: u64) -> Option<String> {
+pub(super) fn rfc3339_millis(at_ms: u64) -> Option<String> {
     use std::fmt::Write as _;
     let at = UNIX_EPOCH.checked_add(Duration::from_millis(at_ms))?;
     let mut text = String::new();

@@ -17,6 +17,7 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 use std::time::Duration;
 
+use crate::client::mirror::Mirror;
 use crate::visible::visible;
 
 pub use json::write_json;
@@ -65,9 +66,53 @@ pub(crate) fn format_age(age: Duration) -> String {
     }
 }
 
+/// What a watcher says of a board its server marks stale (a gateway that
+/// cannot reach its cluster's quorum): since when, by the server's clock in
+/// UTC, and how long ago. `None` while the board is current.
+pub(crate) fn stale_note(mirror: &Mirror) -> Option<String> {
+    let since = mirror.stale_since_ms?;
+    let age = Duration::from_millis(mirror.server_now_ms().saturating_sub(since));
+    // `2026-11-30T12:03:04.123Z`: the time of day; a time past year 9999
+    // (a hostile server's) is said without one.
+    let at = json::rfc3339_millis(since)
+        .and_then(|text| text.get(11..19).map(|time| format!(" since {time} UTC")))
+        .unwrap_or_default();
+    Some(format!(
+        "stale: the server cannot reach its cluster{at} ({}) — the board may be old",
+        format_age(age)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stale_board_says_since_when_by_the_servers_clock() {
+        use crate::protocol::{Snapshot, SnapshotHeader};
+        let server_now = 1_795_244_024_000; // 2026-11-21T06:53:44Z
+        let mut mirror = Mirror::new(Snapshot {
+            header: SnapshotHeader {
+                epoch: "c1".into(),
+                now_ms: server_now,
+                stale_since_ms: Some(server_now - 180_000),
+                ..SnapshotHeader::default()
+            },
+            entries: vec![],
+        });
+        assert_eq!(
+            stale_note(&mirror).as_deref(),
+            Some(
+                "stale: the server cannot reach its cluster since 06:50:44 UTC (3 min ago) \
+                 — the board may be old"
+            )
+        );
+        mirror.stale_since_ms = Some(u64::MAX);
+        let far = stale_note(&mirror).expect("still stale");
+        assert!(far.starts_with("stale: the server cannot reach its cluster (just now)"));
+        mirror.stale_since_ms = None;
+        assert_eq!(stale_note(&mirror), None);
+    }
 
     #[test]
     fn display_status_drops_colon_and_one_space() {

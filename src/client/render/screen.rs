@@ -272,7 +272,15 @@ pub fn write_screen(
     // The last row stays empty: a newline there would scroll the screen.
     let line_room = size.cols.saturating_sub(1).max(10);
     let (title, _) = fit(title, line_room);
-    write!(out, "\x1b[H{}{EOL}{EOL}", style.paint("1", &title))?;
+    write!(out, "\x1b[H{}{EOL}", style.paint("1", &title))?;
+    // A gateway that cannot reach its cluster: said under the title, in
+    // red, for as long as its snapshots say so.
+    let stale = super::stale_note(mirror);
+    if let Some(note) = &stale {
+        let (note, _) = fit(note, line_room);
+        write!(out, "{}{EOL}", style.paint("1;31", &note))?;
+    }
+    write!(out, "{EOL}")?;
     let rows = Row::all(mirror);
     if rows.is_empty() {
         let empty = match mirror.has_board() {
@@ -283,7 +291,10 @@ pub fn write_screen(
         write!(out, "{}{EOL}", style.paint("2", &empty))?;
         return write!(out, "\x1b[J");
     }
-    let lines = size.rows.saturating_sub(1 + 2).max(1);
+    let lines = size
+        .rows
+        .saturating_sub(1 + 2 + usize::from(stale.is_some()))
+        .max(1);
     let layout = Layout::choose(&rows, line_room, lines);
     let (shown, more) = layout.pick(&rows);
     let mut cells_shown: Vec<String> = shown.iter().map(|r| layout.cell(r, style)).collect();
@@ -321,6 +332,43 @@ mod tests {
         };
         write_screen(&mut out, mirror, "title", Style { color }, size).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_stale_board_says_so_under_the_title_and_keeps_its_entries() {
+        use crate::protocol::{Snapshot, SnapshotHeader};
+        let now = crate::clock::now_ms();
+        let snapshot = |stale_since_ms| Snapshot {
+            header: SnapshotHeader {
+                epoch: "c1".into(),
+                seq: 1,
+                now_ms: now,
+                stale_since_ms,
+                ..SnapshotHeader::default()
+            },
+            entries: vec![Entry {
+                name: "alice".into(),
+                status: ": here".into(),
+                set_at_ms: Some(now),
+            }],
+        };
+        let mut mirror = Mirror::new(snapshot(Some(now - 42_000)));
+        let drawn = screen(&mut mirror, false);
+        let lines: Vec<&str> = drawn.split("\x1b[K\n").collect();
+        assert!(lines[0].ends_with("title"), "{drawn:?}");
+        assert!(
+            lines[1].starts_with("stale: the server cannot reach its cluster since ")
+                && lines[1].ends_with("UTC (42 s ago) — the board may be old"),
+            "{drawn:?}"
+        );
+        assert_eq!(lines[2], "", "then the blank line");
+        assert!(
+            lines[3].contains("alice") && lines[3].contains("here"),
+            "{drawn:?}"
+        );
+        mirror.reset(snapshot(None));
+        let drawn = screen(&mut mirror, false);
+        assert!(!drawn.contains("stale"), "current again: {drawn:?}");
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub(crate) fn encode(store: &Store, run: &RunInfo) -> Vec<u8> {
         now_ms: store.now_ms(),
         publish: run.publish.clone(),
         ttl_ms: run.ttl_ms,
+        stale_since_ms: None,
     };
     // Written for this reply only: the board keeps no second copy.
     let mut out = Vec::new();
