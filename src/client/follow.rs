@@ -298,6 +298,12 @@ impl Follower {
         while let Some(frame) = self.received.pop_front() {
             // Not UTF-8 (a foreign publisher): U+FFFD, as in replies.
             let frame = String::from_utf8_lossy(&frame);
+            if protocol::heartbeat_stale_since(frame.as_bytes()).is_some()
+                && self.mirror.stale_since_ms.is_none()
+            {
+                // Its gateway lost its etcd quorum: the snapshot says since when.
+                self.want_snapshot = true;
+            }
             let notice = match protocol::parse_notice(frame.as_bytes()) {
                 Ok(notice) => notice,
                 Err(err) => {

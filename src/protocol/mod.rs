@@ -21,7 +21,10 @@ use std::fmt;
 pub(crate) use board::format_error;
 pub use board::{Entry, Refusal, encode_entry, parse_board};
 pub use name::{check_line, check_name, check_stored_name};
-pub use notice::{Changes, Event, Notice, Removal, encode_notice, encode_revision, parse_notice};
+pub use notice::{
+    Changes, Event, Notice, Removal, encode_notice, encode_revision, encode_stale_heartbeat,
+    heartbeat_stale_since, parse_notice,
+};
 pub use request::{Request, format_clear, format_since, format_update, parse_request};
 pub use snapshot::{
     ExtendedReply, Snapshot, SnapshotHeader, encode_snapshot_header, parse_extended_reply,

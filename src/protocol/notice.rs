@@ -135,6 +135,23 @@ pub fn encode_notice(out: &mut Vec<u8>, notice: &Notice<'_>) {
     };
 }
 
+/// Writes a heartbeat of a gateway without an etcd quorum since `since_ms`:
+/// `hb EPOCH SEQ AT_MS stale SINCE_MS`. Readers of the plain heartbeat
+/// ignore the words after AT_MS; a watcher that reads them takes a snapshot,
+/// which says so too.
+pub fn encode_stale_heartbeat(out: &mut Vec<u8>, epoch: &str, seq: u64, at_ms: u64, since_ms: u64) {
+    use std::io::Write;
+    let _ = write!(out, "hb {epoch} {seq} {at_ms} stale {since_ms}");
+}
+
+/// The `stale SINCE_MS` of a heartbeat, if it carries one.
+pub fn heartbeat_stale_since(frame: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(frame).ok()?;
+    let mut parts = text.strip_prefix("hb ")?.splitn(4, ' ');
+    let (_epoch, _seq, _at) = (parts.next()?, parts.next()?, parts.next()?);
+    parts.next()?.strip_prefix("stale ")?.parse().ok()
+}
+
 /// Writes a cluster's revision as one published message:
 ///
 /// ```text

@@ -578,3 +578,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_stale_heartbeat_says_since_when_and_still_reads_as_a_heartbeat() {
+    let mut out = Vec::new();
+    encode_stale_heartbeat(&mut out, "etcd-1-2", 40, 1_000, 900);
+    assert_eq!(out, b"hb etcd-1-2 40 1000 stale 900");
+    assert_eq!(heartbeat_stale_since(&out), Some(900));
+    let notice = parse_notice(&out).expect("a heartbeat");
+    assert_eq!((notice.seq, notice.event), (40, Event::Heartbeat));
+    assert_eq!(heartbeat_stale_since(b"hb e 40 1000"), None);
+    assert_eq!(heartbeat_stale_since(b"set e 40 1000 stale: 900"), None);
+    assert_eq!(heartbeat_stale_since(b"hb e 40 1000 stale x"), None);
+}

@@ -87,7 +87,22 @@ impl Publisher {
             // A change says the publisher is alive as well as a heartbeat does.
             self.last_heartbeat = Instant::now();
         } else if self.last_heartbeat.elapsed() >= HEARTBEAT {
-            self.send(epoch, store.seq(), store.now_ms(), Event::Heartbeat);
+            match store.stale_since_ms() {
+                // A gateway without an etcd quorum says so in its heartbeats:
+                // a watcher then fetches the snapshot that marks the board stale.
+                Some(since) => {
+                    self.buffer.clear();
+                    protocol::encode_stale_heartbeat(
+                        &mut self.buffer,
+                        epoch,
+                        store.seq(),
+                        store.now_ms(),
+                        since,
+                    );
+                    self.send_buffer();
+                }
+                None => self.send(epoch, store.seq(), store.now_ms(), Event::Heartbeat),
+            }
             self.last_heartbeat = Instant::now();
         }
     }

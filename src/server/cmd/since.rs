@@ -8,7 +8,9 @@ use super::{Context, Immediate, Outcome};
 
 /// Answers `since`, at once.
 pub(super) fn handle(ctx: &Context<'_>, epoch: &str, seq: u64) -> Outcome {
-    let reply = if epoch == ctx.run.epoch && seq == ctx.store.seq() {
+    // A stale gateway always answers with the snapshot: it says so there.
+    let current = ctx.store.stale_since_ms().is_none();
+    let reply = if current && epoch == ctx.run.epoch && seq == ctx.store.seq() {
         format!("{UNCHANGED_PREFIX}{seq}").into_bytes()
     } else {
         encode(ctx.store, ctx.run)

@@ -31,17 +31,12 @@ pub(crate) fn encode(store: &Store, run: &RunInfo) -> Vec<u8> {
         now_ms: store.now_ms(),
         publish: run.publish.clone(),
         ttl_ms: run.ttl_ms,
-        stale_since_ms: None,
+        // A gateway without an etcd quorum: the board may be old.
+        stale_since_ms: store.stale_since_ms(),
     };
     // Written for this reply only: the board keeps no second copy.
     let mut out = Vec::new();
     protocol::encode_snapshot_header(&mut out, &header);
-    if let Some(since) = store.stale_since_ms() {
-        // A gateway without an etcd quorum: the board may be old. (Before the
-        // blank line that ends the header; readers skip keys they do not know.)
-        out.pop();
-        out.extend_from_slice(format!("stale {since}\n\n").as_bytes());
-    }
     store.write_timed(&mut out);
     out
 }
