@@ -163,6 +163,18 @@ pub(crate) fn range_prefix(prefix: &[u8], count_only: bool) -> Value {
     })
 }
 
+/// How many keys under `prefix` were last written after revision `after`.
+pub(crate) fn count_written_after(prefix: &[u8], after: i64) -> Value {
+    json!({
+        "key": b64(prefix),
+        "range_end": b64(&prefix_end(prefix)),
+        // Not count_only: etcd counts before it filters by revision.
+        "keys_only": true,
+        "limit": "1",
+        "min_mod_revision": (after + 1).to_string(),
+    })
+}
+
 /// A watch of every key under `prefix` from `start` on.
 pub(crate) fn watch_prefix(prefix: &[u8], start: i64) -> Value {
     json!({"create_request": {

@@ -270,6 +270,20 @@ impl Etcd {
         Ok(answer.header)
     }
 
+    /// Whether a majority has a key under `prefix` written after revision
+    /// `after` (deletes not counted; 0 or 1): a watch that is current has
+    /// shown it.
+    pub(crate) fn count_written_after(
+        &mut self,
+        prefix: &[u8],
+        after: i64,
+        deadline: Instant,
+    ) -> Result<i64, EtcdError> {
+        let body = api::count_written_after(prefix, after);
+        let answer: api::RangeAnswer = self.call("/v3/kv/range", &body, deadline)?;
+        Ok(i64::try_from(answer.kvs.len()).unwrap_or(i64::MAX))
+    }
+
     /// Runs a transaction; returns its header and whether its comparisons held.
     pub(crate) fn txn(
         &mut self,

@@ -11,7 +11,7 @@ use super::history::{Op, Seen, falling, lost_writes};
 use super::writers::{Writers, tally};
 use crate::common::{Watcher, client, reference_or_skip, run_with_input};
 
-pub const TESTS: [(&str, fn()); 11] = [
+pub const TESTS: [(&str, fn()); 12] = [
     (
         "the_etcd_fixture_elects_again_after_a_kill_a_pause_and_a_cut",
         the_etcd_fixture_elects_again_after_a_kill_a_pause_and_a_cut,
@@ -56,7 +56,43 @@ pub const TESTS: [(&str, fn()); 11] = [
         "an_expiry_is_written_once_and_every_watcher_tells_it_from_a_clear",
         an_expiry_is_written_once_and_every_watcher_tells_it_from_a_clear,
     ),
+    (
+        "a_gateway_whose_member_is_paused_shows_what_other_gateways_write",
+        a_gateway_whose_member_is_paused_shows_what_other_gateways_write,
+    ),
 ];
+
+/// A gateway's watch is on a member that stops answering (paused) while the
+/// rest of the cluster commits what another gateway writes: the watching
+/// gateway, which writes nothing itself, notices within a few seconds and
+/// follows another member, rather than serving the old board until the
+/// member wakes.
+const PAUSED_WATCH_BOUND: Duration = Duration::from_secs(4);
+
+fn a_gateway_whose_member_is_paused_shows_what_other_gateways_write() {
+    let mut cluster = Cluster::start();
+    let leader = cluster.leader();
+    // A follower: the other two still make a majority while it sleeps.
+    let quiet = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    // Its own member first: the watch is opened there.
+    let watching = Gateway::start(&cluster.urls_of(&[quiet, leader, other]));
+    let writing = Gateway::start(&cluster.urls_of(&[leader]));
+    writing.ask("bob: before").expect("acknowledged");
+    watching.wait_for_line("- bob: before", EVENT_BOUND);
+    cluster.pause(quiet);
+    let sent = Instant::now();
+    let reply = writing.ask("alice: while it sleeps").expect("acknowledged");
+    assert!(reply.contains("- alice: while it sleeps"), "{reply:?}");
+    watching.wait_for_line("- alice: while it sleeps", EVENT_BOUND);
+    let shown = sent.elapsed();
+    figure("a paused member's gateway shows another's write", shown);
+    cluster.resume(quiet);
+    assert!(
+        shown < PAUSED_WATCH_BOUND,
+        "the watching gateway showed the write after {shown:?}"
+    );
+}
 
 /// Writes must resume within this after the leader is lost (measured: see
 /// docs/CLUSTER.md). Generous for two shared cores; etcd needs its 1 s

@@ -164,6 +164,7 @@ pub(super) fn watch_loop(
         // The revision the watch has shown everything up to.
         let mut seen = from - 1;
         let mut lagging_since: Option<Instant> = None;
+        let mut last_heard = Instant::now();
         loop {
             if stop.is_triggered() {
                 return;
@@ -186,8 +187,23 @@ pub(super) fn watch_loop(
                         seen = seen.max(answer.header.revision);
                     }
                     lagging_since = None;
+                    last_heard = Instant::now();
                 }
                 Ok(None) => {
+                    if last_heard.elapsed() >= WATCH_LAG {
+                        // Quiet for a while: ask a majority whether anything
+                        // was written since (through other gateways, say)
+                        // that this member has not shown: it may be paused.
+                        last_heard = Instant::now();
+                        let behind = etcd
+                            .count_written_after(prefix, seen, Instant::now() + WATCH_LAG)
+                            .map_or(true, |count| count > 0);
+                        if behind {
+                            etcd.rotate();
+                            next = Some(seen + 1);
+                            break;
+                        }
+                    }
                     if committed.load(Ordering::SeqCst) > seen {
                         let since = *lagging_since.get_or_insert_with(Instant::now);
                         if since.elapsed() >= WATCH_LAG {
