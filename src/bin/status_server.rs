@@ -33,8 +33,7 @@ use status_board::{ClusterConfig, EtcdCredentials, EtcdTlsFiles};
 ///   status_server --publish tcp://127.0.0.1:2346 --ttl 8h
 ///   status_server --auth users --anonymous tcp://0.0.0.0:2347
 ///   status_server --hash-password           # a line for the users file
-///   status_server 2345 0.0.0.0 --etcd http://10.0.0.1:2379,http://10.0.0.2:2379,http://10.0.0.3:2379
-///                                          # one gateway of a board kept in etcd
+///   status_server --etcd http://a:2379,http://b:2379,http://c:2379
 ///
 /// A cluster (--etcd, docs/CLUSTER.md): run one status_server per machine, each
 /// in front of the same etcd cluster. An update is acknowledged once a majority
