@@ -207,6 +207,11 @@ impl Etcd {
                 self.connection = Some(connection);
                 classify(status, &body)
             }
+            // A certificate that does not check out, either way: trying
+            // again, or elsewhere, will not change it.
+            Err(HttpError::Io(err)) if err.kind() == std::io::ErrorKind::InvalidData => {
+                Try::Fatal(EtcdError::Refused(format!("TLS: {err}")))
+            }
             // The connection is dropped: a late answer must not be read as
             // the next call's.
             Err(err) => Try::Elsewhere(err.to_string()),
