@@ -21,6 +21,7 @@ use crate::protocol::Removal;
 use crate::storage::{Durable, Log, StorageError, StorageOptions};
 
 mod cluster;
+mod gateway;
 mod restore;
 
 pub(crate) use cluster::Health;
@@ -230,70 +231,6 @@ impl Store {
         Ok((Store::with(board, Some(log)), report))
     }
 
-    /// The board of a cluster (`--etcd`): loaded from etcd, followed by a
-    /// watch, written through etcd.
-    pub(crate) fn cluster(
-        config: &ClusterConfig,
-        max_entries: usize,
-    ) -> Result<Store, ClusterError> {
-        let (cluster, board) = cluster::Cluster::start(config, max_entries)?;
-        let mut store = Store::with(board, None);
-        store.cluster = Some(cluster);
-        Ok(store)
-    }
-
-    /// On a gateway: loads a single server's state file into the cluster's
-    /// board (`--import`), leaving the names it has already alone.
-    pub(crate) fn import(&mut self, path: &Path) -> Result<Imported, ClusterError> {
-        let unreadable = |source| ClusterError::Import {
-            path: path.to_owned(),
-            source,
-        };
-        // Never a path we would create or follow: an existing file only.
-        let is_file = std::fs::symlink_metadata(path).map(|m| m.is_file());
-        if !matches!(is_file, Ok(true)) {
-            let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
-            return Err(unreadable(StorageError::Open {
-                path: path.to_owned(),
-                source,
-            }));
-        }
-        let options = StorageOptions {
-            fsync: crate::storage::Fsync::No,
-            compact_at: u64::MAX,
-            repair: false,
-        };
-        let (board, log, _) = restore::open(path, &options, usize::MAX).map_err(unreadable)?;
-        log.close(Instant::now() + Duration::from_secs(5))
-            .map_err(unreadable)?;
-        let entries: Vec<(String, String, u64)> = board
-            .iter()
-            .map(|e| (e.name.to_owned(), e.status.to_owned(), e.set_at_ms))
-            .collect();
-        match &mut self.cluster {
-            Some(cluster) => cluster.import(&mut self.board, &entries),
-            None => Ok(Imported { added: 0, kept: 0 }),
-        }
-    }
-
-    /// On a gateway: the epoch every gateway of this board shares.
-    pub(crate) fn cluster_epoch(&self) -> Option<&str> {
-        self.cluster.as_ref().map(|c| c.epoch.as_str())
-    }
-
-    /// On a gateway: since when (ms) it cannot reach a majority of etcd.
-    pub(crate) fn stale_since_ms(&self) -> Option<u64> {
-        self.cluster
-            .as_ref()
-            .and_then(cluster::Cluster::stale_since_ms)
-    }
-
-    /// Whether news may come without a request (a gateway's watch): the
-    /// serve loop then polls [`Store::sync_fd`] in every round.
-    pub(crate) fn has_feed(&self) -> bool {
-        self.cluster.is_some()
-    }
-
     /// Stages an update for the next [`Store::commit`]; a refused one changes nothing.
     pub(crate) fn stage(&mut self, name: &str, status: &str) -> Result<(), UpdateError> {
         let is_new = !self.board.contains(name) && !self.staged_new.contains(name);
@@ -375,26 +312,8 @@ impl Store {
     ///
     /// If writing fails, none is applied.
     pub(crate) fn commit(&mut self) -> Result<Committed, StorageError> {
-        if let Some(cluster) = &mut self.cluster {
-            let staged = std::mem::take(&mut self.staged);
-            let changes = staged
-                .iter()
-                .map(|update| match &update.op {
-                    Op::Set { status, set_at_ms } => (
-                        update.name.clone(),
-                        cluster.set_ops(&update.name, status, *set_at_ms),
-                        None,
-                    ),
-                    Op::Remove { why, at_ms, .. } => (
-                        update.name.clone(),
-                        Vec::new(),
-                        Some(cluster.removal(&update.name, *why, *at_ms)),
-                    ),
-                })
-                .collect();
-            let job = cluster.send(cluster::Cluster::batch(changes));
-            self.in_flight.push_back((job, staged));
-            return Ok(Committed::Syncing);
+        if self.cluster.is_some() {
+            return Ok(self.commit_to_cluster());
         }
         let Some(log) = &mut self.log else {
             let staged = std::mem::take(&mut self.staged);
@@ -473,30 +392,8 @@ impl Store {
     /// done once etcd committed it and the watch brought it into the copy,
     /// or once etcd refused it.
     pub(crate) fn finish_syncs(&mut self) -> Result<Vec<Synced>, StorageError> {
-        if let Some(cluster) = &mut self.cluster {
-            let seq = self.board.seq();
-            cluster.receive(&mut self.board);
-            let mut done = Vec::new();
-            while let Some((job, _)) = self.in_flight.front() {
-                match cluster.take_done(*job) {
-                    Some(cluster::Done::Stored) => done.push(Synced::Stored),
-                    Some(cluster::Done::Refused(why)) => {
-                        // An expiry refused now is tried again at the next look.
-                        self.next_expiry = 0;
-                        done.push(Synced::Refused(why));
-                    }
-                    None => break,
-                }
-                self.in_flight.pop_front();
-            }
-            self.events
-                .extend(cluster.take_health().into_iter().map(Event::Cluster));
-            if self.board.seq() != seq {
-                // Statuses came from other gateways, with their own times.
-                self.next_expiry = 0;
-                self.recount_staged_new();
-            }
-            return Ok(done);
+        if self.cluster.is_some() {
+            return Ok(self.finish_cluster_syncs());
         }
         let Some(log) = &mut self.log else {
             return Ok(Vec::new());

@@ -12,12 +12,15 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use super::chunks::Chunks;
+use super::transport::{Transport, secure};
+
 /// Largest answer taken: a range of the biggest board (100 000 names of 4 KB,
 /// base64 and JSON around them) fits; a peer sending more is cut off.
 const MAX_BODY: usize = 1 << 30;
 
 /// Largest head (status line and headers) taken.
-const MAX_HEAD: usize = 64 * 1024;
+pub(super) const MAX_HEAD: usize = 64 * 1024;
 
 /// One line of a stream longer than this ends the stream (a watch answer is
 /// one line; a big board's resync is a range, not a watch line).
@@ -82,7 +85,7 @@ impl Url {
 
     /// The host, as a certificate names it (an IP address without brackets).
     #[cfg_attr(not(feature = "etcd-tls"), allow(dead_code))]
-    fn host(&self) -> &str {
+    pub(super) fn host(&self) -> &str {
         let host = self
             .authority
             .rsplit_once(':')
@@ -99,53 +102,6 @@ impl Url {
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub(crate) body: Vec<u8>,
-}
-
-/// The bytes' way to a member: plain TCP, or TLS over it.
-#[derive(Debug)]
-enum Transport {
-    Plain(TcpStream),
-    #[cfg(feature = "etcd-tls")]
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
-}
-
-impl Transport {
-    /// The TCP connection under it, for its timeouts.
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Transport::Plain(stream) => stream,
-            #[cfg(feature = "etcd-tls")]
-            Transport::Tls(stream) => stream.get_ref(),
-        }
-    }
-}
-
-impl Read for Transport {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(stream) => stream.read(buf),
-            #[cfg(feature = "etcd-tls")]
-            Transport::Tls(stream) => stream.read(buf),
-        }
-    }
-}
-
-impl Write for Transport {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(stream) => stream.write(buf),
-            #[cfg(feature = "etcd-tls")]
-            Transport::Tls(stream) => stream.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Transport::Plain(stream) => stream.flush(),
-            #[cfg(feature = "etcd-tls")]
-            Transport::Tls(stream) => stream.flush(),
-        }
-    }
 }
 
 /// One kept-alive connection to one etcd member.
@@ -317,41 +273,6 @@ impl Connection {
     }
 }
 
-/// The transport an URL asks for: TLS needs its configuration.
-#[cfg(feature = "etcd-tls")]
-fn secure(
-    url: &Url,
-    tls: Option<&super::tls::Tls>,
-    stream: TcpStream,
-) -> Result<Transport, HttpError> {
-    match (url.tls, tls) {
-        (false, _) => Ok(Transport::Plain(stream)),
-        (true, Some(tls)) => {
-            let name = rustls::pki_types::ServerName::try_from(url.host().to_owned())
-                .map_err(|_| HttpError::Malformed("a host name TLS cannot check"))?;
-            let connection = rustls::ClientConnection::new(tls.0.clone(), name)
-                .map_err(|e| HttpError::Io(io::Error::other(e)))?;
-            Ok(Transport::Tls(Box::new(rustls::StreamOwned::new(
-                connection, stream,
-            ))))
-        }
-        (true, None) => Err(HttpError::Malformed("https:// without --etcd-ca")),
-    }
-}
-
-/// The transport an URL asks for: this build has plain TCP only.
-#[cfg(not(feature = "etcd-tls"))]
-fn secure(
-    url: &Url,
-    _tls: Option<&super::tls::Tls>,
-    stream: TcpStream,
-) -> Result<Transport, HttpError> {
-    match url.tls {
-        false => Ok(Transport::Plain(stream)),
-        true => Err(HttpError::Malformed("https:// in a build without TLS")),
-    }
-}
-
 /// How long until `deadline`, or a time-out if it has passed.
 fn remaining(deadline: Instant) -> Result<Duration, HttpError> {
     let left = deadline.saturating_duration_since(Instant::now());
@@ -369,7 +290,7 @@ fn timed(err: io::Error) -> HttpError {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack
         .windows(needle.len())
         .position(|window| window == needle)
@@ -417,80 +338,6 @@ fn parse_head(bytes: &[u8]) -> Result<Head, HttpError> {
         // which a kept-alive connection cannot tell from a slow peer.
         framing: framing.ok_or(HttpError::Malformed("answer without a length"))?,
     })
-}
-
-/// Decodes `Transfer-Encoding: chunked` as the bytes come.
-#[derive(Debug, Default)]
-struct Chunks {
-    /// Bytes left of the chunk being read, then its CRLF.
-    left: usize,
-    /// The CRLF after a chunk's data is still to come.
-    crlf: bool,
-    /// The last (empty) chunk's size line was read: trailers follow.
-    last: bool,
-    /// ... and the empty line after them: the body is complete.
-    finished: bool,
-}
-
-impl Chunks {
-    fn done(&self) -> bool {
-        self.finished
-    }
-
-    /// Decodes what it can of `input` into `out`; returns the bytes used.
-    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, HttpError> {
-        let mut used = 0;
-        while !self.finished && used < input.len() {
-            let rest = &input[used..];
-            if self.last {
-                // Trailers (etcd sends gRPC's on error answers), then an empty line.
-                let Some(end) = find(rest, b"\r\n") else {
-                    if rest.len() > MAX_HEAD {
-                        return Err(HttpError::Malformed("trailer too long"));
-                    }
-                    break;
-                };
-                used += end + 2;
-                self.finished = end == 0;
-            } else if self.left > 0 {
-                let take = self.left.min(rest.len());
-                out.extend_from_slice(&rest[..take]);
-                self.left -= take;
-                used += take;
-                if self.left == 0 {
-                    self.crlf = true;
-                }
-            } else if self.crlf {
-                if rest.len() < 2 {
-                    break;
-                }
-                if &rest[..2] != b"\r\n" {
-                    return Err(HttpError::Malformed("chunk without its CRLF"));
-                }
-                self.crlf = false;
-                used += 2;
-            } else {
-                let Some(end) = find(rest, b"\r\n") else {
-                    if rest.len() > 1024 {
-                        return Err(HttpError::Malformed("chunk size line too long"));
-                    }
-                    break;
-                };
-                let line = std::str::from_utf8(&rest[..end])
-                    .map_err(|_| HttpError::Malformed("chunk size"))?;
-                let size = line.split(';').next().unwrap_or("").trim();
-                let size = usize::from_str_radix(size, 16)
-                    .map_err(|_| HttpError::Malformed("chunk size"))?;
-                used += end + 2;
-                if size == 0 {
-                    self.last = true;
-                } else {
-                    self.left = size;
-                }
-            }
-        }
-        Ok(used)
-    }
 }
 
 /// A connection turned into a stream of lines.
@@ -556,39 +403,6 @@ impl Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chunks_decode_across_any_split() {
-        let plain = &b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n"[..];
-        let trailers = &b"5\r\nhello\r\n7\r\n, world\r\n0\r\nGrpc-Trailer: x\r\n\r\n"[..];
-        for (wire, split) in [plain, trailers]
-            .into_iter()
-            .flat_map(|wire| (0..wire.len()).map(move |split| (wire, split)))
-        {
-            let mut chunks = Chunks::default();
-            let mut out = Vec::new();
-            let mut pending = wire[..split].to_vec();
-            let used = chunks.feed(&pending, &mut out).expect("first part");
-            pending.drain(..used);
-            pending.extend_from_slice(&wire[split..]);
-            let used = chunks.feed(&pending, &mut out).expect("second part");
-            assert_eq!(used, pending.len(), "split at {split}");
-            assert!(chunks.done());
-            assert_eq!(out, b"hello, world");
-        }
-    }
-
-    #[test]
-    fn bad_chunk_sizes_are_errors_not_panics() {
-        for wire in [
-            &b"zz\r\n"[..],
-            b"5\r\nhelloXX",
-            b"ffffffffffffffffffffff\r\n",
-        ] {
-            let mut out = Vec::new();
-            assert!(Chunks::default().feed(wire, &mut out).is_err());
-        }
-    }
 
     #[test]
     fn only_http_and_https_urls_with_a_port_are_taken() {

@@ -9,8 +9,10 @@
 //! one to the other).
 
 mod api;
+mod chunks;
 mod http;
 mod tls;
+mod transport;
 
 use std::time::{Duration, Instant};
 

@@ -141,3 +141,32 @@ fn parse_snapshot(text: &str) -> Result<Snapshot, ProtocolError> {
     }
     Ok(Snapshot { header, entries })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::*;
+
+    #[test]
+    fn a_stale_gateways_header_says_since_when_after_its_ttl() {
+        let header = SnapshotHeader {
+            epoch: "c1".into(),
+            seq: 9,
+            now_ms: 2_000,
+            publish: vec![],
+            ttl_ms: Some(60_000),
+            stale_since_ms: Some(1_500),
+        };
+        let mut out = Vec::new();
+        encode_snapshot_header(&mut out, &header);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "status-board 1\nepoch c1\nseq 9\nnow 2000\nttl 60000\nstale 1500\n\n"
+        );
+        let Ok(ExtendedReply::Snapshot(parsed)) = parse_extended_reply(&out) else {
+            panic!("a snapshot");
+        };
+        assert_eq!(parsed.header, header);
+        let bad = b"status-board 1\nepoch c1\nseq 9\nstale soon\n\n";
+        assert!(parse_extended_reply(bad).is_err(), "not a number");
+    }
+}

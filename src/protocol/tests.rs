@@ -371,92 +371,6 @@ fn malformed_board_line_is_reported() {
 
 /// A name a client may send: no colon, no control characters, not `_`,
 /// nothing that does not show, no space at either end.
-#[test]
-fn a_revision_carries_its_previous_number_and_each_change_in_order() {
-    let events = [
-        Event::Set {
-            name: "alice",
-            status: ": in: a meeting",
-        },
-        Event::Removed {
-            name: "bob smith",
-            why: Removal::Expired,
-        },
-        Event::Removed {
-            name: "carol",
-            why: Removal::Cleared,
-        },
-        // Not changes: left out.
-        Event::Heartbeat,
-    ];
-    let mut out = Vec::new();
-    encode_revision(&mut out, "c1", 42, 1_700, 17, &events);
-    assert_eq!(
-        String::from_utf8_lossy(&out),
-        "rev c1 42 1700 17\nset alice: in: a meeting\ndel expired bob smith\ndel cleared carol"
-    );
-    let notice = parse_notice(&out).expect("parses");
-    assert_eq!((notice.epoch, notice.seq, notice.at_ms), ("c1", 42, 1_700));
-    let Event::Revision { prev, changes } = notice.event else {
-        panic!("a revision: {notice:?}");
-    };
-    assert_eq!(prev, 17);
-    assert_eq!(changes.len(), 3);
-    assert_eq!(changes.iter().collect::<Vec<_>>(), events[..3]);
-    // A trailing newline is allowed; a revision with no change parses.
-    let trailing = parse_notice(b"rev c1 42 1700 17\nset a: 1\n").expect("trailing newline");
-    assert!(matches!(trailing.event, Event::Revision { changes, .. } if changes.len() == 1));
-    let bare = parse_notice(b"rev c1 42 1700 17").expect("no changes");
-    assert!(matches!(bare.event, Event::Revision { changes, .. } if changes.is_empty()));
-}
-
-#[test]
-fn a_malformed_revision_is_refused_whole() {
-    for frame in [
-        "rev c1 42 1700",                          // no previous number
-        "rev c1 42 1700 x\nset a: 1",              // not a number
-        "rev c1 42 1700 42\nset a: 1",             // not before its own
-        "rev c1 42 1700 50\nset a: 1",             // after its own
-        "rev c1 42 1700 17\nset a 1",              // a set without a colon
-        "rev c1 42 1700 17\nset a: 1\ndel gone a", // an unknown reason
-        "rev c1 42 1700 17\nset a: 1\n\nset b: 2", // an empty line between
-        "rev c1 42 1700 17\nput a: 1",             // an unknown change
-        "rev c1 42 1700 17 9\nset a: 1",           // a word too many
-    ] {
-        assert!(
-            matches!(
-                parse_notice(frame.as_bytes()),
-                Err(ProtocolError::Malformed { .. })
-            ),
-            "{frame:?}"
-        );
-    }
-}
-
-#[test]
-fn a_stale_gateways_header_says_since_when_after_its_ttl() {
-    let header = SnapshotHeader {
-        epoch: "c1".into(),
-        seq: 9,
-        now_ms: 2_000,
-        publish: vec![],
-        ttl_ms: Some(60_000),
-        stale_since_ms: Some(1_500),
-    };
-    let mut out = Vec::new();
-    encode_snapshot_header(&mut out, &header);
-    assert_eq!(
-        String::from_utf8_lossy(&out),
-        "status-board 1\nepoch c1\nseq 9\nnow 2000\nttl 60000\nstale 1500\n\n"
-    );
-    let Ok(ExtendedReply::Snapshot(parsed)) = parse_extended_reply(&out) else {
-        panic!("a snapshot");
-    };
-    assert_eq!(parsed.header, header);
-    let bad = b"status-board 1\nepoch c1\nseq 9\nstale soon\n\n";
-    assert!(parse_extended_reply(bad).is_err(), "not a number");
-}
-
 fn valid_name() -> impl Strategy<Value = String> {
     "[^:\\p{Cc}]{1,16}".prop_filter("a name that can be set", |n| {
         n != POLL_NAME && !n.chars().any(does_not_show) && !n.starts_with(' ') && !n.ends_with(' ')
@@ -577,17 +491,4 @@ proptest! {
             prop_assert!(status.starts_with(':'));
         }
     }
-}
-
-#[test]
-fn a_stale_heartbeat_says_since_when_and_still_reads_as_a_heartbeat() {
-    let mut out = Vec::new();
-    encode_stale_heartbeat(&mut out, "etcd-1-2", 40, 1_000, 900);
-    assert_eq!(out, b"hb etcd-1-2 40 1000 stale 900");
-    assert_eq!(heartbeat_stale_since(&out), Some(900));
-    let notice = parse_notice(&out).expect("a heartbeat");
-    assert_eq!((notice.seq, notice.event), (40, Event::Heartbeat));
-    assert_eq!(heartbeat_stale_since(b"hb e 40 1000"), None);
-    assert_eq!(heartbeat_stale_since(b"set e 40 1000 stale: 900"), None);
-    assert_eq!(heartbeat_stale_since(b"hb e 40 1000 stale x"), None);
 }
