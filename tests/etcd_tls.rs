@@ -204,38 +204,32 @@ impl TlsMember {
     }
 }
 
+/// A gateway to `member` with the CA and the client certificate.
+fn tls_gateway(pki: &Pki, member: &TlsMember) -> Server {
+    Server::start_raw(&[
+        "--bind",
+        "tcp://127.0.0.1:*",
+        "--etcd",
+        &member.url,
+        "--etcd-ca",
+        &pki.arg("ca.pem"),
+        "--etcd-cert",
+        &pki.arg("client.pem"),
+        "--etcd-key",
+        &pki.arg("client.key"),
+    ])
+}
+
 fn a_gateway_with_the_cas_files_serves_through_a_tls_etcd() -> Result<(), String> {
     let pki = Pki::make()?;
     let data = tempfile::tempdir().map_err(|e| e.to_string())?;
     let member = TlsMember::start(&pki, &data.path().join("member"));
-    let gateway = Server::start_raw(&[
-        "--bind",
-        "tcp://127.0.0.1:*",
-        "--etcd",
-        &member.url,
-        "--etcd-ca",
-        &pki.arg("ca.pem"),
-        "--etcd-cert",
-        &pki.arg("client.pem"),
-        "--etcd-key",
-        &pki.arg("client.key"),
-    ]);
+    let gateway = tls_gateway(&pki, &member);
     let reply = gateway.request_text("tls: over TLS");
     assert_eq!(reply, "- tls: over TLS\n", "the update's reply");
     // A second gateway loads what the first wrote: it went to etcd, not
     // just into the first one's copy.
-    let second = Server::start_raw(&[
-        "--bind",
-        "tcp://127.0.0.1:*",
-        "--etcd",
-        &member.url,
-        "--etcd-ca",
-        &pki.arg("ca.pem"),
-        "--etcd-cert",
-        &pki.arg("client.pem"),
-        "--etcd-key",
-        &pki.arg("client.key"),
-    ]);
+    let second = tls_gateway(&pki, &member);
     assert_eq!(second.request_text("_:"), "- tls: over TLS\n");
     Ok(())
 }
