@@ -2,10 +2,11 @@
 //! transactions and watches, moving to the next member when one does not
 //! answer, within a deadline the caller gives.
 //!
-//! - `http`: one kept-alive HTTP/1.1 connection, with deadlines.
+//! - `http`: one kept-alive HTTP/1.1 connection, with deadlines; `chunks`:
+//!   chunked answers; `transport` and `tls`: TCP, or TLS (`etcd-tls`).
 //! - `api`: the JSON of requests and answers.
 //!
-//! It knows keys and values only, never the board (`store/cluster.rs` maps
+//! It knows keys and values only, never the board (`store/cluster/` maps
 //! one to the other).
 
 mod api;
