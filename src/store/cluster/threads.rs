@@ -182,10 +182,12 @@ pub(super) fn watch_loop(
                     if let Some(last) = answer.events.last() {
                         seen = seen.max(last.kv.mod_revision);
                         notify.send(Feed::Changed(answer.events));
-                    } else if !answer.created {
-                        // A progress notice: nothing of ours up to its revision.
-                        seen = seen.max(answer.header.revision);
                     }
+                    // An answer without events (a progress notice) does not
+                    // move `seen`: etcd 3.4 may send one before the events of
+                    // its revision (etcd issue 15220), and a watch started
+                    // again past them would never show them. Starting again
+                    // too early only brings events the copy skips as old.
                     lagging_since = None;
                     last_heard = Instant::now();
                 }
